@@ -1,0 +1,209 @@
+"""The pipeline, end to end:
+
+evidence (E01 / raw / split raw / a folder of extracted files)
+  -> volumes -> NTFS -> triage collection (artifacts/sources.py decides which files)
+  -> parsers (one module per artefact, each isolated) -> case store (tables + timeline)
+  -> analyzers (findings, answers) -> outputs (CSV shapes, JSONL, HTML report)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from . import artifacts
+from .artifacts.base import ParseContext, iter_events, user_from_path
+from .artifacts.sources import SOURCES, match
+from .model import ParseWarning
+from .sinks import Sink, StoreSink
+from .store.case import CaseWriter
+
+Progress = Callable[[str, str], None]
+
+
+def _quiet(stage: str, detail: str) -> None:
+    return None
+
+
+@dataclass
+class SourceResult:
+    artifact: str
+    path: str
+    records: int = 0
+    warnings: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    status: str = "ok"
+    error: str = ""
+
+
+@dataclass
+class RunSummary:
+    sources: list[SourceResult] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    case_db: str = ""
+    warnings: list[ParseWarning] = field(default_factory=list)
+
+    def by_artifact(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for s in self.sources:
+            a = out.setdefault(s.artifact, {"files": 0, "records": 0, "warnings": 0, "skipped": 0, "seconds": 0.0, "failed": 0})
+            a["files"] += 1
+            a["records"] += s.records
+            a["warnings"] += s.warnings
+            a["skipped"] += s.skipped
+            a["seconds"] += s.seconds
+            a["failed"] += s.status == "failed"
+        return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_file(
+    module: ModuleType,
+    path: Path,
+    sink: Sink,
+    *,
+    label: str | None = None,
+    user: str = "",
+    host: str = "",
+    volume: str = "",
+    options: dict[str, Any] | None = None,
+    resources: dict[str, Any] | None = None,
+    hash_input: bool = True,
+) -> SourceResult:
+    """Parse one file into ``sink``. This is the isolation boundary: nothing escapes it."""
+    label = label or str(path)
+    ctx = ParseContext(module.NAME, label, user=user, host=host, options=options, resources=resources)
+    res = SourceResult(module.NAME, label)
+    t0 = time.perf_counter()
+    try:
+        size = path.stat().st_size
+        digest = sha256_file(path) if hash_input else None
+    except OSError as e:
+        size, digest = None, None
+        ctx.warn(None, f"cannot stat/read input: {e}")
+    sid = sink.begin_source(
+        module, label, local_path=str(path), volume=volume, user=user, size=size, sha256=digest,
+        parser=module.__name__,
+    )
+    n = 0
+    try:
+        for rec in module.parse(path, ctx):
+            rid = sink.add(module, rec, sid)
+            n += 1
+            for ev in iter_events(module, rec):
+                sink.event(module, ev, rec.table, rid, sid, host)
+    except Exception as e:  # noqa: BLE001 - the per-parser isolation boundary; recorded as a warning
+        res.status = "failed"
+        res.error = f"{type(e).__name__}: {e}"
+        ctx.warn(None, f"parser stopped: {res.error}")
+    res.records = n
+    res.warnings = ctx.warning_count
+    res.skipped = ctx.skipped
+    res.seconds = time.perf_counter() - t0
+    if res.status == "ok" and res.warnings:
+        res.status = "warnings"
+    sink.end_source(
+        sid, ctx.warnings, records=n, warnings=res.warnings, skipped=res.skipped, seconds=round(res.seconds, 4),
+        status=res.status,
+    )
+    return res
+
+
+def discover(root: Path) -> Iterator[tuple[str, str, Path]]:
+    """(artifact, volume-relative path, local path) for every file under ``root`` that a parser takes,
+    in source-table order (so ``mft`` comes first)."""
+    root = Path(root)
+    rels: list[tuple[str, Path]] = []
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            p = Path(dirpath) / f
+            rels.append((p.relative_to(root).as_posix(), p))
+    rels.sort()
+    taken: set[str] = set()
+    for src in SOURCES:
+        for rel, p in rels:
+            if rel in taken:
+                continue
+            if any(match(rel, pat) for pat in src.patterns):
+                taken.add(rel)
+                yield src.artifact, rel, p
+
+
+def parse_folder(
+    root: Path,
+    sink: Sink,
+    *,
+    host: str = "",
+    volume: str = "",
+    only: set[str] | None = None,
+    options: dict[str, Any] | None = None,
+    progress: Progress = _quiet,
+    label_prefix: str = "",
+) -> list[SourceResult]:
+    """Parse a folder that mirrors a volume (a triage collection, or files an analyst exported)."""
+    resources: dict[str, Any] = {}
+    results = []
+    for artifact, rel, local in discover(root):
+        if only and artifact not in only:
+            continue
+        module = artifacts.load(artifact)
+        progress("parse", f"{artifact}: {rel}")
+        results.append(
+            run_file(
+                module, local, sink, label=label_prefix + rel, user=user_from_path(rel), host=host, volume=volume,
+                options=options, resources=resources,
+            )
+        )
+    return results
+
+
+def analyze(
+    evidence: Path,
+    out: Path,
+    *,
+    tz: timezone = UTC,
+    options: dict[str, Any] | None = None,
+    progress: Progress = _quiet,
+    encoding: str = "utf-8-sig",
+) -> RunSummary:
+    """``wintriage analyze``: evidence -> case/case.sqlite, case/csv/*, case/report.html."""
+    from .evidence.collect import collect_evidence
+    from .outputs import write_outputs
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary(case_db=str(out / "case.sqlite"))
+    store = CaseWriter(out / "case.sqlite")
+    sink = StoreSink(store)
+    collected = collect_evidence(Path(evidence), out / "files", progress=progress)
+    summary.volumes = [c.info for c in collected]
+    store.set_meta("evidence", str(evidence))
+    store.set_meta("volumes", summary.volumes)
+    for vol in collected:
+        summary.sources += parse_folder(
+            vol.root, sink, host=vol.info.get("host", ""), volume=vol.info.get("name", ""), options=options,
+            progress=progress, label_prefix=vol.info.get("prefix", ""),
+        )
+        store.commit()
+    store.set_meta("run", {"seconds_parse": round(time.perf_counter() - t0, 3)})
+    store.close()
+    write_outputs(out, tz=tz, encoding=encoding, progress=progress, summary=summary)
+    summary.seconds = time.perf_counter() - t0
+    return summary

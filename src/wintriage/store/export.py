@@ -1,0 +1,87 @@
+"""CSV and JSONL exports in the shapes analysts already load (EZ tools, NLT, Timeline Explorer)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from datetime import UTC, timezone
+from pathlib import Path
+from typing import Any
+
+from ..artifacts.base import CsvShape
+from ..timeutil import fmt, iso, tz_label
+from .case import CaseReader, ident
+
+
+def open_csv(path: Path, encoding: str = "utf-8-sig") -> Any:
+    """UTF-8 with BOM by default (Excel shows non-ASCII names); ``cp949`` for NLT-style output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    errors = "strict" if encoding.lower().startswith("utf") else "replace"
+    return open(path, "w", newline="", encoding=encoding, errors=errors)
+
+
+def write_shape(
+    shape: CsvShape, rows: Iterable[dict[str, Any]], out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig"
+) -> tuple[Path, int]:
+    path = Path(out_dir) / shape.filename
+    n = 0
+    with open_csv(path, encoding) as fh:
+        w = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        w.writerow(shape.headers(tz))
+        for r in rows:
+            w.writerow(shape.row(r, tz))
+            n += 1
+    return path, n
+
+
+TIMELINE_HEADERS = ["Time{tz}", "TimeDesc", "Artifact", "Category", "Host", "User", "Path", "Summary", "SourceTable", "SourceId"]
+
+
+def write_timeline(case: CaseReader, out: Path, tz: timezone = UTC, encoding: str = "utf-8-sig") -> int:
+    label = tz_label(tz)
+    headers = [h.replace("{tz}", f"({label})") for h in TIMELINE_HEADERS]
+    n = 0
+    with open_csv(out, encoding) as fh:
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow(headers)
+        for r in case.db.execute(
+            "SELECT ts, ts_desc, artifact, category, host, user, path, summary, ref_table, ref_id FROM timeline ORDER BY ts, id"
+        ):
+            w.writerow([fmt(r[0], tz), *r[1:]])
+            n += 1
+    return n
+
+
+def write_jsonl(case: CaseReader, out: Path) -> int:
+    """Timesketch-compatible JSONL: message, datetime, timestamp (µs), timestamp_desc + our fields."""
+    n = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as fh:
+        for r in case.db.execute(
+            "SELECT id, ts, ts_desc, artifact, category, host, user, path, summary, ref_table, ref_id FROM timeline ORDER BY ts, id"
+        ):
+            obj = {
+                "message": r[8] or r[7] or "",
+                "datetime": iso(r[1], UTC, 6),
+                "timestamp": (r[1] - 116444736000000000) // 10,
+                "timestamp_desc": r[2],
+                "artifact": r[3],
+                "category": r[4],
+                "host": r[5],
+                "user": r[6],
+                "path": r[7],
+                "ref": f"{r[9]}:{r[10]}",
+            }
+            fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def export_table(
+    case: CaseReader, table: str, shape: CsvShape, out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig"
+) -> tuple[Path, int] | None:
+    if not case.has_table(table):
+        return None
+    rows = (dict(r) for r in case.db.execute(f"SELECT * FROM {ident(table)} ORDER BY id"))
+    return write_shape(shape, rows, out_dir, tz, encoding)
