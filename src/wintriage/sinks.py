@@ -17,7 +17,7 @@ class Sink(Protocol):
     def begin_source(self, module: ModuleType, path: str, **fields: Any) -> int | None: ...
     def add(self, module: ModuleType, rec: Record, source_id: int | None) -> int: ...
     def event(self, module: ModuleType, ev: TimelineEvent, table: str, row_id: int, source_id: int | None, host: str) -> None: ...
-    def end_source(self, source_id: int | None, warnings: list[ParseWarning], **fields: Any) -> None: ...
+    def end_source(self, source_id: int | None, warnings: list[ParseWarning], /, **fields: Any) -> None: ...
 
 
 class StoreSink:
@@ -37,7 +37,7 @@ class StoreSink:
             source_id=source_id,
         )
 
-    def end_source(self, source_id: int | None, warnings: list[ParseWarning], **fields: Any) -> None:
+    def end_source(self, source_id: int | None, warnings: list[ParseWarning], /, **fields: Any) -> None:
         if source_id is not None:
             self.store.add_warnings(warnings, source_id)
             self.store.finish_source(source_id, **fields)
@@ -88,7 +88,7 @@ class CsvSink:
     def event(self, module: ModuleType, ev: TimelineEvent, table: str, row_id: int, source_id: int | None, host: str) -> None:
         return None
 
-    def end_source(self, source_id: int | None, warnings: list[ParseWarning], **fields: Any) -> None:
+    def end_source(self, source_id: int | None, warnings: list[ParseWarning], /, **fields: Any) -> None:
         self.warnings.extend(warnings)
 
     def close(self) -> None:
@@ -113,6 +113,6 @@ class MultiSink:
         for s in self.sinks:
             s.event(module, ev, table, row_id, source_id, host)
 
-    def end_source(self, source_id: int | None, warnings: list[ParseWarning], **fields: Any) -> None:
+    def end_source(self, source_id: int | None, warnings: list[ParseWarning], /, **fields: Any) -> None:
         for s in self.sinks:
             s.end_source(source_id, warnings, **fields)
