@@ -91,9 +91,9 @@ def safe_name(name: str) -> str:
         cut = s
         while len(cut.encode("utf-8")) > MAX_NAME_BYTES - 9:
             cut = cut[:-1]
-        m = re.search(r"%(u[0-9A-F]{0,3}|[0-9A-F]?)$", cut)  # never split an escape
-        if m:
-            cut = cut[: m.start()]
+        tail = re.search(r"%(u[0-9A-F]{0,3}|[0-9A-F]?)$", cut)  # never split an escape
+        if tail:
+            cut = cut[: tail.start()]
         while cut and cut[-1] in ". ":
             cut = cut[:-1]
         s = f"{cut}~{digest}"
