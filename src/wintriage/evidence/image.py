@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -97,7 +100,7 @@ class PyEwfImage(Image):
         self._h = pyewf.handle()
         try:
             self._h.open([str(p) for p in segments])
-        except (OSError, IOError) as e:
+        except OSError as e:
             raise EvidenceError(f"{self.path}: libewf cannot open it: {e}") from None
         self.size = int(self._h.get_media_size())
 
@@ -112,7 +115,7 @@ class PyEwfImage(Image):
         try:
             d["header"] = {k: v for k, v in self._h.get_header_values().items() if v}
             d["stored_hashes"] = {k.lower(): v for k, v in self._h.get_hash_values().items() if v}
-        except (OSError, IOError, AttributeError):
+        except (OSError, AttributeError):
             pass
         return d
 
@@ -171,15 +174,81 @@ def raw_segments(first: Path) -> list[Path]:
     return [first]
 
 
-def open_image(path: Path) -> Image:
+def open_image(path: Path, engine: str = "auto") -> Image:
+    """Open an image by magic: EWF (our reader; libewf for EWF2/Ex01, L01 or ``engine="libewf"``) or raw.
+
+    A missing, out-of-order or renamed EWF segment is an :class:`EvidenceError`, never a silent fallback.
+    """
     path = Path(path)
     if not path.is_file():
         raise EvidenceError(f"{path}: not a file")
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head in (EVF_MAGIC, LVF_MAGIC) or head.startswith(b"EVF2"):
-        return PyEwfImage(ewf_segments(path))
+        segs = ewf_segments(path)
+        if engine == "libewf" or head != EVF_MAGIC:
+            return PyEwfImage(segs)
+        from .ewf import EwfImage, UnsupportedEwf
+
+        try:
+            return EwfImage(segs)
+        except UnsupportedEwf:
+            return PyEwfImage(segs)
     return RawImage(raw_segments(path))
+
+
+def hash_image(img: Image, progress: Callable[[int, int], None] | None = None,
+               block: int = 4 << 20) -> dict[str, str]:
+    """MD5 and SHA1 of the whole media, read sequentially (SHA1 in a helper thread)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    md5, sha1 = hashlib.md5(), hashlib.sha1()
+    pending: Future[None] | None = None
+    with ThreadPoolExecutor(1) as ex:
+        pos = 0
+        while pos < img.size:
+            buf = img.read(pos, min(block, img.size - pos))
+            if not buf:
+                raise EvidenceError(f"{img.path}: read returned nothing at media offset {pos}")
+            if pending is not None:
+                pending.result()
+            pending = ex.submit(sha1.update, buf)
+            md5.update(buf)
+            pos += len(buf)
+            if progress:
+                progress(pos, img.size)
+        if pending is not None:
+            pending.result()
+    return {"md5": md5.hexdigest(), "sha1": sha1.hexdigest()}
+
+
+def verify_image(path: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Recompute MD5/SHA1 of the media and compare with the hashes the image stores (EWF); list bad chunks.
+
+    Keys: path, format, media_size, segments, header, stored{md5,sha1}, computed{md5,sha1}, ok, bad_chunks
+    [{chunk, offset, reason, ...}], errors, warnings, seconds, mb_per_s. Raw images have no stored hash: ok
+    then means only that every byte could be read.
+    """
+    from .ewf import EwfImage
+
+    with open_image(Path(path)) as img:
+        if isinstance(img, EwfImage):
+            return img.verify(progress)
+        t0 = time.perf_counter()
+        computed = hash_image(img, progress)
+        secs = time.perf_counter() - t0
+        info = img.info()
+        stored: dict[str, str | None] = {"md5": None, "sha1": None}
+        stored.update({k: v for k, v in info.get("stored_hashes", {}).items() if k in ("md5", "sha1")})
+        errors = [f"{k.upper()} mismatch: stored {stored[k]}, computed {computed[k]}"
+                  for k in ("md5", "sha1") if stored.get(k) and stored[k] != computed[k]]
+        return {
+            "path": str(img.path), "format": info.get("format"), "media_size": img.size,
+            "segments": info.get("segments", [str(img.path)]), "header": info.get("header", {}),
+            "stored": stored, "computed": computed, "ok": not errors, "bad_chunks": [], "errors": errors,
+            "warnings": [] if any(stored.values()) else ["no stored hash in this image: hashes computed only"],
+            "seconds": round(secs, 3), "mb_per_s": round(img.size / secs / 1e6, 1) if secs > 0 else None,
+        }
 
 
 class ImageFile(io.RawIOBase):
