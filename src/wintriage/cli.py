@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 

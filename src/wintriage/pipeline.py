@@ -203,6 +203,10 @@ def analyze(
         )
         store.commit()
     store.set_meta("run", {"seconds_parse": round(time.perf_counter() - t0, 3)})
+    progress("analyze", "findings and answers")
+    from .analyzers import run_all
+
+    run_all(store, options)
     store.close()
     write_outputs(out, tz=tz, encoding=encoding, progress=progress, summary=summary)
     summary.seconds = time.perf_counter() - t0
