@@ -1,0 +1,1003 @@
+"""$MFT: one row per (file record, file name) and per alternate data stream, MFTECmd-shaped.
+
+Own struct-based decoder (no library): record size from the header (1024 or 4096), update-sequence fixups
+(a mismatch is a warning and a flag, never fatal), extension records merged into their base record,
+$STANDARD_INFORMATION, $FILE_NAME (all namespaces), $DATA (named streams = ADS, resident
+Zone.Identifier content), $REPARSE_POINT, $OBJECT_ID, $LOGGED_UTILITY_STREAM.
+
+Two passes over the file, both reading large blocks: pass 1 keeps a compact name/parent table
+(:class:`PathResolver`, also used by the $J and $LogFile parsers of the same volume); pass 2 decodes every
+record fully and streams its rows. Nothing keeps all rows in memory.
+
+Paths use ``/`` (``/Users/x/a.txt``); a file whose parent is missing, or was reused (sequence mismatch),
+is placed under ``<Orphan>/``. A parent reference is valid when the parent record has the same sequence
+number, or is free and has that sequence number + 1 (NTFS increments it when it frees a record).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..model import Record, TimelineEvent
+from ..timeutil import fmt
+from .base import CsvShape, ParseContext, bool_str, col, group_times, tcol
+from .zoneid import parse_zone_identifier
+
+NAME = "mft"
+CATEGORY = "file"
+
+ORPHAN = "<Orphan>"
+ROOT_ENTRY = 5
+REF_MASK = 0xFFFFFFFFFFFF
+_FT_MAX = 0x7FFFFFFFFFFFFFFF
+
+NAME_TYPES = ("Posix", "Windows", "Dos", "DosWindows")  # MFTECmd's NameTypes enum
+SI_FLAG_NAMES: tuple[tuple[int, str], ...] = (
+    (0x01, "ReadOnly"), (0x02, "Hidden"), (0x04, "System"), (0x08, "VolumeLabel"), (0x10, "Directory"),
+    (0x20, "Archive"), (0x40, "Device"), (0x80, "Normal"), (0x100, "Temporary"), (0x200, "SparseFile"),
+    (0x400, "ReparsePoint"), (0x800, "Compressed"), (0x1000, "Offline"), (0x2000, "NotContentIndexed"),
+    (0x4000, "Encrypted"), (0x8000, "IntegrityStream"), (0x10000, "Virtual"), (0x20000, "NoScrubData"),
+    (0x40000, "HasEa"), (0x80000, "Pinned"), (0x100000, "Unpinned"), (0x400000, "RecallOnDataAccess"),
+    (0x10000000, "IsDirectory"), (0x20000000, "IsIndexView"),
+)
+_SI_KNOWN = 0
+for _b, _n in SI_FLAG_NAMES:
+    _SI_KNOWN |= _b
+
+ATTR_NAMES = {
+    0x10: "$STANDARD_INFORMATION", 0x20: "$ATTRIBUTE_LIST", 0x30: "$FILE_NAME", 0x40: "$OBJECT_ID",
+    0x50: "$SECURITY_DESCRIPTOR", 0x60: "$VOLUME_NAME", 0x70: "$VOLUME_INFORMATION", 0x80: "$DATA",
+    0x90: "$INDEX_ROOT", 0xA0: "$INDEX_ALLOCATION", 0xB0: "$BITMAP", 0xC0: "$REPARSE_POINT",
+    0xD0: "$EA_INFORMATION", 0xE0: "$EA", 0x100: "$LOGGED_UTILITY_STREAM",
+}
+
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "mft": [
+        ("entry", "INTEGER"), ("sequence", "INTEGER"), ("parent_entry", "INTEGER"), ("parent_sequence", "INTEGER"),
+        ("in_use", "INTEGER"), ("is_dir", "INTEGER"), ("has_ads", "INTEGER"), ("is_ads", "INTEGER"),
+        ("name", "TEXT"), ("extension", "TEXT"), ("parent_path", "TEXT"), ("full_path", "TEXT"),
+        ("file_size", "INTEGER"), ("reference_count", "INTEGER"), ("reparse_target", "TEXT"),
+        ("name_type", "TEXT"), ("short_name", "TEXT"),
+        ("si_created", "INTEGER"), ("si_modified", "INTEGER"), ("si_record_changed", "INTEGER"),
+        ("si_accessed", "INTEGER"),
+        ("fn_created", "INTEGER"), ("fn_modified", "INTEGER"), ("fn_record_changed", "INTEGER"),
+        ("fn_accessed", "INTEGER"),
+        ("si_lt_fn", "INTEGER"), ("usec_zeros", "INTEGER"), ("copied", "INTEGER"),
+        ("si_flags", "INTEGER"), ("fn_flags", "INTEGER"), ("usn", "INTEGER"), ("security_id", "INTEGER"),
+        ("logfile_seq", "INTEGER"), ("object_id", "TEXT"), ("logged_util_stream", "TEXT"),
+        ("stream_name", "TEXT"), ("resident", "INTEGER"), ("resident_data_len", "INTEGER"),
+        ("zone_id_contents", "TEXT"), ("extension_entries", "TEXT"), ("fixup_ok", "INTEGER"), ("offset", "INTEGER"),
+    ],
+    "zone_identifier": [
+        ("path", "TEXT"), ("entry", "INTEGER"), ("sequence", "INTEGER"), ("in_use", "INTEGER"),
+        ("zone_id", "INTEGER"), ("referrer_url", "TEXT"), ("host_url", "TEXT"),
+        ("last_writer_package_family_name", "TEXT"), ("app_zone_id", "TEXT"), ("resident", "INTEGER"),
+        ("size", "INTEGER"), ("raw", "TEXT"), ("offset", "INTEGER"),
+    ],
+}
+
+# --- binary layouts --------------------------------------------------------------------------------------
+_HDR = struct.Struct("<4sHHQHHHHIIQHHI")  # FILE record header, 48 bytes
+_ATTR = struct.Struct("<IIBBHHH")  # common attribute header, 16 bytes
+_RES = struct.Struct("<IH")  # resident: value length, value offset (at +0x10)
+_NONRES = struct.Struct("<qqHH4xQQQ")  # non-resident: vcn lo/hi, runs offset, cu, alloc, real, init (at +0x10)
+_SI = struct.Struct("<QQQQI")  # created, modified, mft modified, accessed, flags
+_SI_EXT = struct.Struct("<IIII")  # owner id, security id (at +0x30), quota ignored here
+_Q = struct.Struct("<Q")
+_FN = struct.Struct("<QQQQQQQIIBB")  # parent ref, c, m, mftm, a, alloc, real, flags, reparse, name len, ns
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_RP = struct.Struct("<IHHHHHH")  # reparse tag, data len, reserved, subst off, subst len, print off, print len
+_IR = struct.Struct("<IIIB3xIIIB3x")  # $INDEX_ROOT: type, collation, block size, clusters, node header
+_IE = struct.Struct("<QHHI")  # index entry: file ref, length, key length, flags
+
+FILE_SIG = b"FILE"
+BAAD_SIG = b"BAAD"
+STRIDE = 512  # the update-sequence stride is 512 bytes whatever the sector size
+
+
+def _ft(t: int) -> int | None:
+    return t if 0 < t <= _FT_MAX else None
+
+
+def si_flags_text(v: int | None) -> str:
+    """MFTECmd-style ``Hidden|System|Archive``; unknown bits as hex; 0 -> ``None``."""
+    if v is None:
+        return ""
+    if v == 0:
+        return "None"
+    out = [n for b, n in SI_FLAG_NAMES if v & b]
+    if v & ~_SI_KNOWN:
+        out.append(f"0x{v & ~_SI_KNOWN:X}")
+    return "|".join(out)
+
+
+# --- fixups ----------------------------------------------------------------------------------------------
+def apply_fixups(rec: bytes, usa_off: int, usa_cnt: int) -> tuple[bytes, int, str]:
+    """Undo the update-sequence protection. Returns (fixed bytes, status, problem).
+
+    status: 0 ok, 1 mismatch (bytes still replaced, as Windows' chkdsk/MFTECmd would read them), 2 bad array.
+    """
+    size = len(rec)
+    n = usa_cnt - 1
+    if n < 1 or n * STRIDE > size or usa_off < 8 or usa_off + 2 * usa_cnt > size:
+        return rec, 2, f"update sequence array invalid (offset {usa_off}, count {usa_cnt}, record {size} bytes)"
+    usn = rec[usa_off:usa_off + 2]
+    parts = []
+    prev = 0
+    bad = ""
+    for i in range(1, n + 1):
+        end = i * STRIDE
+        if rec[end - 2:end] != usn and not bad:
+            bad = (f"fixup mismatch in stride {i} at record offset {end - 2}: expected {usn.hex()}, "
+                   f"found {rec[end - 2:end].hex()}")
+        parts.append(rec[prev:end - 2])
+        parts.append(rec[usa_off + 2 * i:usa_off + 2 * i + 2])
+        prev = end
+    parts.append(rec[prev:])
+    return b"".join(parts), (1 if bad else 0), bad
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+def detect_record_size(fh: BinaryIO, file_size: int) -> int:
+    """Allocated record size from the first FILE header (1024 or 4096); 1024 when nothing says otherwise."""
+    fh.seek(0)
+    head = fh.read(min(file_size, 1 << 20))
+    pos = 0
+    while True:
+        pos = head.find(FILE_SIG, pos)
+        if pos < 0 or pos + 48 > len(head):
+            return 1024
+        if pos % 512 == 0:
+            alloc = _U32.unpack_from(head, pos + 0x1C)[0]
+            if alloc in (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536):
+                return alloc
+        pos += 4
+
+
+def iter_raw(path: Path, rec_size: int | None = None, block: int = 4 << 20,
+             start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int, bytes]]:
+    """(record index, file offset, raw record bytes) for every record slot, read in large blocks."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        rs = rec_size or detect_record_size(fh, size)
+        per = max(1, block // rs)
+        idx = start
+        last = size // rs if stop is None else min(stop, size // rs)
+        fh.seek(idx * rs)
+        while idx < last:
+            n = min(per, last - idx)
+            buf = fh.read(n * rs)
+            if not buf:
+                break
+            got = len(buf) // rs
+            for k in range(got):
+                o = k * rs
+                yield idx + k, (idx + k) * rs, buf[o:o + rs]
+            idx += got
+            if got < n:
+                break
+
+
+# --- detailed decoding (tests, `--de`-style dumps, facts) ------------------------------------------------
+@dataclass
+class Attribute:
+    type: int
+    name: str
+    resident: bool
+    flags: int
+    attr_id: int
+    offset: int  # within the record
+    length: int
+    value: bytes = b""  # resident value
+    lowest_vcn: int = 0
+    highest_vcn: int = 0
+    allocated_size: int = 0
+    real_size: int = 0
+    initialized_size: int = 0
+    runs_raw: bytes = b""
+
+    @property
+    def type_name(self) -> str:
+        return ATTR_NAMES.get(self.type, f"0x{self.type:X}")
+
+    @property
+    def size(self) -> int:
+        return len(self.value) if self.resident else self.real_size
+
+    def data_runs(self) -> list[tuple[int | None, int]]:
+        """Decoded mapping pairs: (absolute LCN or None for sparse, length in clusters)."""
+        return decode_runs(self.runs_raw)
+
+
+@dataclass
+class Entry:
+    entry: int
+    sequence: int
+    flags: int
+    lsn: int
+    links: int
+    base_ref: int
+    used_size: int
+    alloc_size: int
+    fixup_ok: bool
+    offset: int
+    attributes: list[Attribute] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def in_use(self) -> bool:
+        return bool(self.flags & 1)
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.flags & 2)
+
+    def find(self, atype: int) -> list[Attribute]:
+        return [a for a in self.attributes if a.type == atype]
+
+    def file_names(self) -> list[FileName]:
+        out = []
+        for a in self.find(0x30):
+            fnv = decode_file_name(a.value)
+            if fnv:
+                out.append(fnv)
+        return out
+
+
+@dataclass
+class FileName:
+    parent_entry: int
+    parent_sequence: int
+    created: int | None
+    modified: int | None
+    record_changed: int | None
+    accessed: int | None
+    allocated_size: int
+    real_size: int
+    flags: int
+    reparse: int
+    namespace: int
+    name: str
+
+
+def decode_file_name(v: bytes) -> FileName | None:
+    if len(v) < 66:
+        return None
+    pref, c, m, r, a, alloc, real, flags, rep, nlen, ns = _FN.unpack_from(v, 0)
+    name = bytes(v[66:66 + 2 * nlen]).decode("utf-16-le", "replace")
+    return FileName(pref & REF_MASK, pref >> 48, _ft(c), _ft(m), _ft(r), _ft(a), alloc, real, flags, rep, ns, name)
+
+
+def decode_runs(raw: bytes) -> list[tuple[int | None, int]]:
+    """NTFS mapping pairs -> [(lcn or None if sparse, clusters)]. Stops at the 0 terminator or bad data."""
+    out: list[tuple[int | None, int]] = []
+    pos = 0
+    lcn = 0
+    n = len(raw)
+    while pos < n:
+        h = raw[pos]
+        if h == 0:
+            break
+        ls, os_ = h & 0x0F, h >> 4
+        pos += 1
+        if ls == 0 or ls > 8 or os_ > 8 or pos + ls + os_ > n:
+            break
+        length = int.from_bytes(raw[pos:pos + ls], "little")
+        pos += ls
+        if os_ == 0:
+            out.append((None, length))
+        else:
+            lcn += int.from_bytes(raw[pos:pos + os_], "little", signed=True)
+            pos += os_
+            out.append((lcn, length))
+    return out
+
+
+@dataclass
+class IndexEntry:
+    file_entry: int
+    file_sequence: int
+    length: int
+    key_length: int
+    flags: int
+    file_name: FileName | None
+
+
+@dataclass
+class IndexRoot:
+    attr_type: int
+    collation_rule: int
+    index_block_size: int
+    clusters_per_block: int
+    node_flags: int
+    entries: list[IndexEntry]
+
+
+def decode_index_root(v: bytes) -> IndexRoot | None:
+    """$INDEX_ROOT value: header, node header and its index entries (the closing empty entry excluded)."""
+    if len(v) < _IR.size:
+        return None
+    atype, coll, bsize, clus, eoff, total, _alloc, nflags = _IR.unpack_from(v, 0)
+    entries: list[IndexEntry] = []
+    pos = 16 + eoff
+    end = min(len(v), 16 + total)
+    while pos + 16 <= end:
+        ref, ln, kl, fl = _IE.unpack_from(v, pos)
+        if ln < 16:
+            break
+        fnv = decode_file_name(v[pos + 16:pos + 16 + kl]) if (atype == 0x30 and kl) else None
+        if fl & 2:  # the closing entry: no key, only (maybe) a sub-node pointer
+            if kl:
+                entries.append(IndexEntry(ref & REF_MASK, ref >> 48, ln, kl, fl, fnv))
+            break
+        entries.append(IndexEntry(ref & REF_MASK, ref >> 48, ln, kl, fl, fnv))
+        pos += ln
+    return IndexRoot(atype, coll, bsize, clus, nflags, entries)
+
+
+def decode_record(raw: bytes, offset: int = 0, index: int | None = None) -> Entry | None:
+    """Full decode of one record (any size). None when it has no FILE signature."""
+    if len(raw) < 48 or raw[:4] != FILE_SIG:
+        return None
+    _sig, usa_off, usa_cnt, lsn, seq, links, aoff, flags, used, alloc, base, _nid, _p, entry = _HDR.unpack_from(raw, 0)
+    rec, status, problem = apply_fixups(bytes(raw), usa_off, usa_cnt)
+    e = Entry(entry if usa_off >= 0x30 or index is None else index, seq, flags, lsn, links, base, used, alloc,
+              status == 0, offset)
+    if problem:
+        e.problems.append(problem)
+    limit = min(used, len(rec))
+    pos = aoff
+    while pos + 16 <= limit:
+        atype, alen, nonres, nlen, noff, aflags, aid = _ATTR.unpack_from(rec, pos)
+        if atype == 0xFFFFFFFF:
+            break
+        if alen < 16 or pos + alen > limit:
+            e.problems.append(f"attribute 0x{atype:X} at record offset {pos}: length {alen} overruns {limit}")
+            break
+        name = rec[pos + noff:pos + noff + 2 * nlen].decode("utf-16-le", "replace") if nlen else ""
+        a = Attribute(atype, name, not nonres, aflags, aid, pos, alen)
+        if not nonres:
+            vlen, voff = _RES.unpack_from(rec, pos + 16)
+            a.value = rec[pos + voff:min(pos + voff + vlen, pos + alen)]
+        elif alen >= 0x40:
+            lo, hi, roff, _cu, asz, rsz, isz = _NONRES.unpack_from(rec, pos + 16)
+            a.lowest_vcn, a.highest_vcn = lo, hi
+            a.allocated_size, a.real_size, a.initialized_size = asz, rsz, isz
+            a.runs_raw = rec[pos + roff:pos + alen] if roff < alen else b""
+        e.attributes.append(a)
+        pos += alen
+    return e
+
+
+def read_entries(path: Path, rec_size: int | None = None) -> Iterator[Entry]:
+    """Every FILE record of a $MFT file, fully decoded (slow path, for inspection and tests)."""
+    size = os.path.getsize(path)
+    for idx, off, raw in iter_raw(path, rec_size):
+        e = decode_record(raw, off, idx if size > len(raw) else None)
+        if e is not None:
+            if size > len(raw):
+                e.entry = idx
+            yield e
+
+
+# --- pass 1: the name/parent table -----------------------------------------------------------------------
+class PathResolver:
+    """Entry -> name, parent reference and full path, with sequence checks.
+
+    Compact: one ``array`` per field plus a list of names (``None`` where the slot holds no FILE record).
+    Directory paths are cached as they are built.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.seq = array("H", bytes(2 * count))
+        self.flags = bytearray(count)
+        self.parent = array("Q", bytes(8 * count))
+        self.names: list[str | None] = [None] * count
+        self._cache: dict[int, str] = {}
+        self.count = count
+
+    # -- queries --
+    def exists(self, entry: int) -> bool:
+        return 0 <= entry < self.count and self.names[entry] is not None
+
+    def name(self, entry: int) -> str | None:
+        return self.names[entry] if 0 <= entry < self.count else None
+
+    def sequence(self, entry: int) -> int | None:
+        return self.seq[entry] if self.exists(entry) else None
+
+    def in_use(self, entry: int) -> bool:
+        return self.exists(entry) and bool(self.flags[entry] & 1)
+
+    def valid_ref(self, entry: int, seq: int) -> bool:
+        """Does (entry, seq) still designate the record held in this slot?
+
+        Same sequence, or a free record whose sequence was bumped by one when it was freed;
+        sequence 0 in the reference (NTFS 1.x, some tools) is accepted.
+        """
+        if not (0 <= entry < self.count) or self.names[entry] is None:
+            return False
+        s = self.seq[entry]
+        if seq == 0 or s == seq:
+            return True
+        return not (self.flags[entry] & 1) and s == ((seq + 1) & 0xFFFF or 1)
+
+    def path(self, entry: int) -> str:
+        """Full path of the record in this slot ('/' for the root; ``<Orphan>/...`` if detached)."""
+        if entry == ROOT_ENTRY:
+            return "/"
+        cached = self._cache.get(entry)
+        if cached is not None:
+            return cached
+        names = self.names
+        chain: list[int] = []
+        cur = entry
+        base = ""
+        seen: set[int] = set()
+        while True:
+            if cur == ROOT_ENTRY:
+                base = ""
+                break
+            c = self._cache.get(cur)
+            if c is not None and cur != entry:
+                base = c
+                break
+            nm = names[cur] if 0 <= cur < self.count else None
+            if nm is None or cur in seen or len(chain) > 4096:
+                base = ORPHAN
+                break
+            seen.add(cur)
+            chain.append(cur)
+            pref = self.parent[cur]
+            pe, ps = pref & REF_MASK, pref >> 48
+            if pe == cur or not self.valid_ref(pe, ps):
+                base = ORPHAN
+                break
+            cur = pe
+        # build from the top, caching directories
+        p = base
+        for e in reversed(chain):
+            p = f"{p}/{names[e]}"
+            if self.flags[e] & 2:
+                self._cache[e] = p
+        return p
+
+    def dir_path(self, entry: int, seq: int) -> str | None:
+        """Path of a parent reference, or None when the reference is stale/missing."""
+        if not self.valid_ref(entry, seq):
+            return None
+        return self.path(entry)
+
+    def resolve(self, entry: int, seq: int) -> str | None:
+        """Full path of (entry, seq), or None if the entry is unknown or was reused since."""
+        return self.dir_path(entry, seq)
+
+    def resolve_ref(self, ref: int) -> str | None:
+        return self.resolve(ref & REF_MASK, ref >> 48)
+
+    def __len__(self) -> int:
+        return self.count
+
+
+_NS_RANK = (1, 0, 3, 2)  # preference for the display/path name: Win32, POSIX, Win32&DOS... DOS last
+
+
+def _best_name(fns: list[tuple[int, int, str]]) -> tuple[int, int, str] | None:
+    """fns: (namespace, parent ref, name); prefer Win32 / POSIX / Win32&DOS over DOS."""
+    best = None
+    rank = 9
+    for t in fns:
+        ns = t[0]
+        r = 3 if ns == 2 else (0 if ns in (1, 3) else 1)
+        if r < rank:
+            best, rank = t, r
+    return best
+
+
+def _scan_names(rec: bytes, aoff: int, used: int) -> list[tuple[int, int, str]]:
+    """$FILE_NAME attributes of a (fixed-up) record: (namespace, parent ref, name). Fast path of pass 1."""
+    out = []
+    pos = aoff
+    unpack_attr = _ATTR.unpack_from
+    while pos + 16 <= used:
+        atype, alen, nonres, _nl, _no, _fl, _id = unpack_attr(rec, pos)
+        if atype > 0x30 or alen < 16 or pos + alen > used:
+            break
+        if atype == 0x30 and not nonres:
+            vlen, voff = _RES.unpack_from(rec, pos + 16)
+            vs = pos + voff
+            if vlen >= 66 and vs + 66 <= pos + alen:
+                pref = _Q.unpack_from(rec, vs)[0]
+                nlen = rec[vs + 64]
+                out.append((rec[vs + 65], pref, rec[vs + 66:vs + 66 + 2 * nlen].decode("utf-16-le", "replace")))
+        pos += alen
+    return out
+
+
+def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathResolver, dict[int, list[int]]]:
+    size = os.path.getsize(path)
+    count = size // rs
+    res = PathResolver(count)
+    seqa, flags, parent, names = res.seq, res.flags, res.parent, res.names
+    extensions: dict[int, list[int]] = {}
+    ext_names: dict[int, list[tuple[int, int, str]]] = {}
+    hdr = _HDR.unpack_from
+    single = count == 1
+    for idx, _off, raw in iter_raw(path, rs):
+        if raw[:4] != FILE_SIG:
+            continue
+        try:
+            _s, usa_off, usa_cnt, _lsn, seq, _links, aoff, fl, used, _alloc, base, _n, _p, entry = hdr(raw, 0)
+            rec, _st, _pb = apply_fixups(raw, usa_off, usa_cnt)
+            used = min(used, rs)
+            fns = _scan_names(rec, aoff, used)
+        except (struct.error, ValueError, IndexError):
+            continue  # pass 2 reports it
+        seqa[idx] = seq
+        flags[idx] = fl & 0xFF
+        if base & REF_MASK and (base & REF_MASK) != (entry if single else idx):
+            b = base & REF_MASK
+            extensions.setdefault(b, []).append(idx)
+            if fns:
+                ext_names.setdefault(b, []).extend(fns)
+            names[idx] = ""  # a slot with a record, but not a name of its own
+            parent[idx] = base
+            continue
+        best = _best_name(fns)
+        if best is not None:
+            names[idx] = best[2]
+            parent[idx] = best[1]
+        else:
+            names[idx] = ""
+            parent[idx] = 0
+    for b, fns in ext_names.items():  # names that overflowed into extension records
+        if 0 <= b < count and not names[b]:
+            best = _best_name(fns)
+            if best is not None:
+                names[b] = best[2]
+                parent[b] = best[1]
+    return res, extensions
+
+
+def build_resolver(path: Path) -> PathResolver:
+    """Name/parent table of a $MFT file, for the $J/$LogFile parsers (``--mft``)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        rs = detect_record_size(fh, size)
+    return _pass1(Path(path), rs, None)[0]
+
+
+# --- pass 2: rows ----------------------------------------------------------------------------------------
+class _Rec:
+    """What pass 2 keeps of one record (plus merged extension records)."""
+
+    __slots__ = ("si", "fns", "datas", "reparse", "oid", "lus", "exts")
+
+    def __init__(self) -> None:
+        self.si: tuple[Any, ...] | None = None
+        self.fns: list[tuple[Any, ...]] = []
+        self.datas: list[list[Any]] = []
+        self.reparse = ""
+        self.oid = ""
+        self.lus = ""
+        self.exts: list[int] = []
+
+
+def _guid(b: bytes) -> str:
+    d1, d2, d3 = struct.unpack_from("<IHH", b, 0)
+    return f"{d1:08x}-{d2:04x}-{d3:04x}-{b[8:10].hex()}-{b[10:16].hex()}"
+
+
+def _decode_attrs(rec: bytes, aoff: int, used: int, r: _Rec, off: int, warn: Callable[..., None]) -> None:
+    """Walk a fixed-up record's attributes into ``r``. Bad attributes -> warning, walk stops."""
+    pos = aoff
+    unpack_attr = _ATTR.unpack_from
+    unpack_res = _RES.unpack_from
+    while pos + 16 <= used:
+        atype, alen, nonres, nlen, noff, aflags, aid = unpack_attr(rec, pos)
+        if atype == 0xFFFFFFFF:
+            return
+        end = pos + alen
+        if alen < 16 or end > used:
+            warn(off + pos, f"attribute 0x{atype:X} at record offset {pos}: length {alen} overruns used size {used}",
+                 skipped=False)
+            return
+        if nonres:
+            if atype == 0x80 and alen >= 0x40:
+                lo, _hi, _roff, _cu, _asz, rsz, _isz = _NONRES.unpack_from(rec, pos + 16)
+                name = rec[pos + noff:pos + noff + 2 * nlen].decode("utf-16-le", "replace") if nlen else ""
+                if lo == 0:
+                    r.datas.append([name, False, rsz, None, None, aid])
+            pos = end
+            continue
+        vlen, voff = unpack_res(rec, pos + 16)
+        vs = pos + voff
+        ve = vs + vlen
+        if ve > end:
+            warn(off + pos, f"attribute 0x{atype:X} at record offset {pos}: value {vlen} bytes at {voff} "
+                 f"overruns attribute length {alen}", skipped=False)
+            pos = end
+            continue
+        if atype == 0x30:
+            if vlen >= 66:
+                pref, c, m, rc, a, _al, real, ffl, _rp, fnl, ns = _FN.unpack_from(rec, vs)
+                nm = rec[vs + 66:min(vs + 66 + 2 * fnl, ve)].decode("utf-16-le", "replace")
+                r.fns.append((ns, pref, c, m, rc, a, real, ffl, nm, aid))
+        elif atype == 0x10:
+            if vlen >= 0x24:
+                c, m, rc, a, sfl = _SI.unpack_from(rec, vs)
+                if vlen >= 0x48:
+                    _own, sec = struct.unpack_from("<II", rec, vs + 0x30)
+                    usn = _Q.unpack_from(rec, vs + 0x40)[0]
+                else:
+                    sec, usn = None, None
+                r.si = (c, m, rc, a, sfl, sec, usn)
+        elif atype == 0x80:
+            name = rec[pos + noff:pos + noff + 2 * nlen].decode("utf-16-le", "replace") if nlen else ""
+            content = rec[vs:ve] if name == "Zone.Identifier" else None
+            r.datas.append([name, True, vlen, vlen, content, aid])
+        elif atype == 0xC0:
+            r.reparse = _reparse_target(rec[vs:ve])
+        elif atype == 0x40:
+            if vlen >= 16:
+                r.oid = _guid(rec[vs:vs + 16])
+        elif atype == 0x100:
+            r.lus = rec[pos + noff:pos + noff + 2 * nlen].decode("utf-16-le", "replace") if nlen else ""
+        pos = end
+
+
+def _reparse_target(v: bytes) -> str:
+    """Substitute name of a symlink (0xA000000C) or mount point/junction (0xA0000003)."""
+    if len(v) < 16:
+        return ""
+    tag, _dlen, _res, so, sl, po, pl = _RP.unpack_from(v, 0)
+    if tag == 0xA0000003:
+        base = 16
+    elif tag == 0xA000000C:
+        base = 20
+    else:
+        return f"tag 0x{tag:08X}"
+    sub = v[base + so:base + so + sl].decode("utf-16-le", "replace")
+    if not sub:
+        sub = v[base + po:base + po + pl].decode("utf-16-le", "replace")
+    return sub.replace("\\??\\", "")
+
+
+def _ext(name: str) -> str:
+    """Like .NET ``Path.GetExtension``: ``.txt``; '' for no dot or a trailing dot."""
+    i = name.rfind(".")
+    return "" if i < 0 or i == len(name) - 1 else name[i:]
+
+
+def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
+    path = Path(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            rs = detect_record_size(fh, size)
+    except OSError as e:
+        ctx.warn(None, f"cannot open $MFT: {e}")
+        return
+    if size < rs:
+        ctx.warn(0, f"file too small for one {rs}-byte MFT record ({size} bytes)")
+        if size < 48:
+            return
+        rs = size
+    if size % rs:
+        ctx.warn(size - size % rs, f"{size % rs} trailing bytes after the last whole {rs}-byte record", skipped=False)
+    res, extensions = _pass1(path, rs, ctx.warn)
+    ctx.resources["mft"] = res
+    yield from _pass2(path, rs, res, extensions, ctx)
+
+
+def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]],
+           ctx: ParseContext) -> Iterator[Record]:
+    warn = ctx.warn
+    include_short = bool(ctx.options.get("include_short") or ctx.options.get("sn"))
+    source = ctx.source
+    hdr = _HDR.unpack_from
+    count = res.count
+    single = count == 1
+    fh_ext = open(path, "rb") if extensions else None
+    try:
+        for idx, off, raw in iter_raw(path, rs):
+            sig = raw[:4]
+            if sig != FILE_SIG:
+                if sig == BAAD_SIG:
+                    warn(off, f"record {idx}: BAAD signature (multi-sector transfer error)")
+                elif sig != b"\x00\x00\x00\x00" and raw.count(0) != len(raw):
+                    warn(off, f"record {idx}: no FILE signature (found {sig.hex()})")
+                continue
+            try:
+                _s, usa_off, usa_cnt, lsn, seq, links, aoff, fl, used, _al, base, _n, _p, hentry = hdr(raw, 0)
+                rec, st, problem = apply_fixups(raw, usa_off, usa_cnt)
+                entry = hentry if single else idx
+                if st:
+                    warn(off, f"record {entry}: {problem}", skipped=False)
+                if used > rs:
+                    warn(off, f"record {entry}: used size {used} larger than record size {rs}", skipped=False)
+                    used = rs
+                if (base & REF_MASK) and (base & REF_MASK) != entry and res.exists(base & REF_MASK) and not single:
+                    continue  # an extension record: merged into its base record
+                r = _Rec()
+                _decode_attrs(rec, aoff, used, r, off, warn)
+                exts = extensions.get(entry) if fh_ext is not None else None
+                if exts:
+                    for x in exts:
+                        _merge_extension(fh_ext, x, rs, entry, seq, r, warn)  # type: ignore[arg-type]
+                yield from _rows(entry, seq, fl, lsn, links, st == 0, off, r, res, include_short, source)
+            except (struct.error, ValueError, IndexError) as e:
+                warn(off, f"record {idx}: cannot decode ({type(e).__name__}: {e})")
+    finally:
+        if fh_ext is not None:
+            fh_ext.close()
+
+
+def _merge_extension(fh: BinaryIO, x: int, rs: int, base_entry: int, base_seq: int, r: _Rec,
+                     warn: Callable[..., None]) -> None:
+    off = x * rs
+    fh.seek(off)
+    raw = fh.read(rs)
+    if len(raw) < 48 or raw[:4] != FILE_SIG:
+        return
+    _s, usa_off, usa_cnt, _lsn, _seq, _links, aoff, _fl, used, _al, base, _n, _p, _e = _HDR.unpack_from(raw, 0)
+    if base >> 48 and (base >> 48) != base_seq:
+        warn(off, f"extension record {x} points to {base_entry}-{base >> 48} but base has sequence {base_seq}",
+             skipped=False)
+        return
+    rec, st, problem = apply_fixups(raw, usa_off, usa_cnt)
+    if st:
+        warn(off, f"extension record {x}: {problem}", skipped=False)
+    r.exts.append(x)
+    _decode_attrs(rec, aoff, min(used, rs), r, off, warn)
+
+
+def _rows(entry: int, seq: int, fl: int, lsn: int, links: int, fixup_ok: bool, off: int, r: _Rec,
+          res: PathResolver, include_short: bool, source: str) -> Iterator[Record]:
+    fns = r.fns
+    if not fns:
+        return
+    in_use = bool(fl & 1)
+    is_dir = bool(fl & 2)
+    si = r.si
+    if si is not None:
+        sc, sm, sr, sa, sflags, sec, usn = si
+        sc, sm, sr, sa = _ft(sc), _ft(sm), _ft(sr), _ft(sa)
+    else:
+        sc = sm = sr = sa = None
+        sflags = sec = usn = None
+    datas = r.datas
+    unnamed = None
+    ads = []
+    for d in datas:
+        if d[0]:
+            ads.append(d)
+        elif unnamed is None:
+            unnamed = d
+    if is_dir:
+        fsize = 0
+    elif unnamed is not None:
+        fsize = unnamed[2]
+    else:
+        fsize = fns[0][6]
+    copied = bool(sm and sc and sm < sc)
+    usec0 = bool((sc is not None and (sc // 10000) % 1000 == 0) or (sm is not None and (sm // 10000) % 1000 == 0))
+    short = ""
+    has_long = False
+    for f in fns:
+        if f[0] == 2:
+            short = f[8]
+        else:
+            has_long = True
+    exts = ",".join(map(str, r.exts)) if r.exts else ""
+    has_ads = bool(ads)
+    for f in sorted(fns, key=lambda t: t[0]) if len(fns) > 1 else fns:
+        ns = f[0]
+        if ns == 2 and has_long and not include_short:
+            continue
+        pref = f[1]
+        pe, ps = pref & REF_MASK, pref >> 48
+        name = f[8]
+        if entry == ROOT_ENTRY and pe == ROOT_ENTRY:
+            ppath, full = "", "/"
+        else:
+            pp = res.dir_path(pe, ps) if pe != entry else None
+            if pp is None:
+                ppath = ORPHAN
+                full = f"{ORPHAN}/{name}"
+            else:
+                ppath = pp
+                full = f"/{name}" if pp == "/" else f"{pp}/{name}"
+        fc, fm, fr, fa = _ft(f[2]), _ft(f[3]), _ft(f[4]), _ft(f[5])
+        row = {
+            "entry": entry, "sequence": seq, "parent_entry": pe, "parent_sequence": ps,
+            "in_use": in_use, "is_dir": is_dir, "has_ads": has_ads, "is_ads": False,
+            "name": name, "extension": "" if is_dir else _ext(name), "parent_path": ppath, "full_path": full,
+            "file_size": fsize, "reference_count": links, "reparse_target": r.reparse,
+            "name_type": NAME_TYPES[ns] if ns < 4 else str(ns), "short_name": short,
+            "si_created": sc, "si_modified": sm, "si_record_changed": sr, "si_accessed": sa,
+            "fn_created": fc, "fn_modified": fm, "fn_record_changed": fr, "fn_accessed": fa,
+            "si_lt_fn": bool(sc and fc and sc < fc), "usec_zeros": usec0, "copied": copied,
+            "si_flags": sflags, "fn_flags": f[7], "usn": usn, "security_id": sec, "logfile_seq": lsn,
+            "object_id": r.oid, "logged_util_stream": r.lus, "stream_name": "",
+            "resident": unnamed[1] if unnamed is not None else None,
+            "resident_data_len": unnamed[3] if unnamed is not None else None,
+            "zone_id_contents": "", "extension_entries": exts, "fixup_ok": fixup_ok, "offset": off,
+            "source_file": source,
+        }
+        yield Record("mft", row)
+        for d in ads:
+            sname = d[0]
+            arow = dict(row)
+            arow["name"] = f"{name}:{sname}"
+            arow["full_path"] = f"{full}:{sname}"
+            arow["extension"] = _ext(sname)
+            arow["is_ads"] = True
+            arow["file_size"] = d[2]
+            arow["stream_name"] = sname
+            arow["resident"] = d[1]
+            arow["resident_data_len"] = d[3]
+            if sname == "Zone.Identifier":
+                content = d[4]
+                if content is not None:
+                    z = parse_zone_identifier(content)
+                    arow["zone_id_contents"] = content.decode("cp1252", "replace")
+                    yield Record("mft", arow)
+                    yield Record("zone_identifier", {
+                        "path": arow["full_path"], "entry": entry, "sequence": seq, "in_use": in_use,
+                        "zone_id": z.zone_id, "referrer_url": z.referrer_url, "host_url": z.host_url,
+                        "last_writer_package_family_name": z.last_writer_package_family_name,
+                        "app_zone_id": z.app_zone_id, "resident": True, "size": d[2], "raw": z.raw,
+                        "offset": off,
+                    })
+                    continue
+                arow["zone_id_contents"] = "(Zone.Identifier data is non-resident)"
+                yield Record("mft", arow)
+                yield Record("zone_identifier", {
+                    "path": arow["full_path"], "entry": entry, "sequence": seq, "in_use": in_use,
+                    "zone_id": None, "referrer_url": "", "host_url": "", "last_writer_package_family_name": "",
+                    "app_zone_id": "", "resident": False, "size": d[2],
+                    "raw": "(Zone.Identifier data is non-resident: content not in the $MFT record)", "offset": off,
+                })
+                continue
+            yield Record("mft", arow)
+
+
+# --- timeline --------------------------------------------------------------------------------------------
+_VERBS = {"M": "modified", "A": "accessed", "C": "record changed", "B": "created"}
+
+
+def timeline(rec: Record) -> Iterable[TimelineEvent]:
+    if rec.table != "mft":
+        return ()
+    d = rec.data
+    if d.get("is_ads"):
+        return ()
+    path = d["full_path"]
+    win = path.replace("/", "\\")
+    kind = "Dir" if d.get("is_dir") else "File"
+    if not d.get("in_use"):
+        kind = f"Deleted {kind.lower()}"
+    out = []
+    for prefix, keys in (("SI", ("si_modified", "si_accessed", "si_record_changed", "si_created")),
+                         ("FN", ("fn_modified", "fn_accessed", "fn_record_changed", "fn_created"))):
+        pairs = [(letter, d.get(k)) for letter, k in zip("MACB", keys, strict=True)]
+        for ts, letters in group_times(pairs):
+            verbs = ", ".join(_VERBS[x] for x in letters)
+            out.append(TimelineEvent(ts, f"{prefix} {letters}", path, f"{kind} {verbs} ({prefix}): {win}"))
+    return out
+
+
+# --- CSV (MFTECmd_$MFT_Output.csv) -----------------------------------------------------------------------
+_WIN_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+_sec_cache: dict[int, str] = {}
+
+
+def _fmt_utc(t: int | None) -> str:
+    """``yyyy-MM-dd HH:mm:ss.fffffff`` (UTC), cached per second: the CSV hot path."""
+    if t is None:
+        return ""
+    s, frac = divmod(t, 10_000_000)
+    base = _sec_cache.get(s)
+    if base is None:
+        if len(_sec_cache) > 500_000:
+            _sec_cache.clear()
+        base = (_WIN_EPOCH + timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S")
+        _sec_cache[s] = base
+    return f"{base}.{frac:07d}"
+
+
+def csv_parent_path(parent_path: str) -> str:
+    """MFTECmd's ParentPath: ``.`` for the root, ``.\\Users\\x`` below it, ``.\\<Orphan>`` when detached."""
+    if parent_path in ("/", ""):
+        return "."
+    if parent_path.startswith("/"):
+        return "." + parent_path.replace("/", "\\")
+    return ".\\" + parent_path.replace("/", "\\")
+
+
+MFT_CSV_HEADERS = [
+    "EntryNumber", "SequenceNumber", "InUse", "ParentEntryNumber", "ParentSequenceNumber", "ParentPath",
+    "FileName", "Extension", "FileSize", "ReferenceCount", "ReparseTarget", "IsDirectory", "HasAds", "IsAds",
+    "SI<FN", "uSecZeros", "Copied", "SiFlags", "NameType", "Created0x10", "Created0x30", "LastModified0x10",
+    "LastModified0x30", "LastRecordChange0x10", "LastRecordChange0x30", "LastAccess0x10", "LastAccess0x30",
+    "UpdateSequenceNumber", "LogfileSequenceNumber", "SecurityId", "ObjectIdFileDroid", "LoggedUtilStream",
+    "ZoneIdContents", "SourceFile",
+]
+
+
+def _fn_col(header: str, fn_key: str, si_key: str) -> Any:
+    """MFTECmd writes a 0x30 time only when it differs from the 0x10 one."""
+
+    def get(d: dict[str, Any], tz: timezone) -> Any:
+        v = d.get(fn_key)
+        return "" if v is None or v == d.get(si_key) else fmt(v, tz)
+
+    return type(tcol(header, fn_key))(header + "\x00", get)
+
+
+class _MftCsvShape(CsvShape):
+    """Same columns as the generic shape, but one function builds the whole row (the CSV hot path)."""
+
+    def row(self, d: dict[str, Any], tz: timezone = UTC) -> list[Any]:
+        if tz is not UTC and tz.utcoffset(None):
+            return super().row(d, tz)
+        T = "True"
+        F = "False"
+        sc, sm, sr, sa = d["si_created"], d["si_modified"], d["si_record_changed"], d["si_accessed"]
+        fc, fm, fr, fa = d["fn_created"], d["fn_modified"], d["fn_record_changed"], d["fn_accessed"]
+        usn = d["usn"]
+        sec = d["security_id"]
+        return [
+            d["entry"], d["sequence"], T if d["in_use"] else F, d["parent_entry"], d["parent_sequence"],
+            csv_parent_path(d["parent_path"]), d["name"], d["extension"], d["file_size"], d["reference_count"],
+            d["reparse_target"], T if d["is_dir"] else F, T if d["has_ads"] else F, T if d["is_ads"] else F,
+            T if d["si_lt_fn"] else F, T if d["usec_zeros"] else F, T if d["copied"] else F,
+            si_flags_text(d["si_flags"]), d["name_type"],
+            _fmt_utc(sc), "" if fc == sc else _fmt_utc(fc),
+            _fmt_utc(sm), "" if fm == sm else _fmt_utc(fm),
+            _fmt_utc(sr), "" if fr == sr else _fmt_utc(fr),
+            _fmt_utc(sa), "" if fa == sa else _fmt_utc(fa),
+            0 if usn is None else usn, d["logfile_seq"], 0 if sec is None else sec,
+            d["object_id"], d["logged_util_stream"], d["zone_id_contents"], d.get("source_file", ""),
+        ]
+
+
+CSV = {
+    "mft": _MftCsvShape(
+        "MFTECmd_$MFT_Output.csv",
+        [
+            col("EntryNumber", "entry"), col("SequenceNumber", "sequence"),
+            type(col("x"))("InUse", lambda d, _tz: bool_str(d.get("in_use"))),
+            col("ParentEntryNumber", "parent_entry"), col("ParentSequenceNumber", "parent_sequence"),
+            type(col("x"))("ParentPath", lambda d, _tz: csv_parent_path(d.get("parent_path") or "")),
+            col("FileName", "name"), col("Extension", "extension"), col("FileSize", "file_size"),
+            col("ReferenceCount", "reference_count"), col("ReparseTarget", "reparse_target"),
+            type(col("x"))("IsDirectory", lambda d, _tz: bool_str(d.get("is_dir"))),
+            type(col("x"))("HasAds", lambda d, _tz: bool_str(d.get("has_ads"))),
+            type(col("x"))("IsAds", lambda d, _tz: bool_str(d.get("is_ads"))),
+            type(col("x"))("SI<FN", lambda d, _tz: bool_str(d.get("si_lt_fn"))),
+            type(col("x"))("uSecZeros", lambda d, _tz: bool_str(d.get("usec_zeros"))),
+            type(col("x"))("Copied", lambda d, _tz: bool_str(d.get("copied"))),
+            type(col("x"))("SiFlags", lambda d, _tz: si_flags_text(d.get("si_flags"))),
+            col("NameType", "name_type"),
+            tcol("Created0x10", "si_created"), _fn_col("Created0x30", "fn_created", "si_created"),
+            tcol("LastModified0x10", "si_modified"), _fn_col("LastModified0x30", "fn_modified", "si_modified"),
+            tcol("LastRecordChange0x10", "si_record_changed"),
+            _fn_col("LastRecordChange0x30", "fn_record_changed", "si_record_changed"),
+            tcol("LastAccess0x10", "si_accessed"), _fn_col("LastAccess0x30", "fn_accessed", "si_accessed"),
+            col("UpdateSequenceNumber", "usn", 0), col("LogfileSequenceNumber", "logfile_seq"),
+            col("SecurityId", "security_id", 0), col("ObjectIdFileDroid", "object_id"),
+            col("LoggedUtilStream", "logged_util_stream"), col("ZoneIdContents", "zone_id_contents"),
+            col("SourceFile", "source_file"),
+        ],
+    ),
+}
