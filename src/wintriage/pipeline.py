@@ -162,7 +162,11 @@ def parse_folder(
     for artifact, rel, local in discover(root):
         if only and artifact not in only:
             continue
-        module = artifacts.load(artifact)
+        try:
+            module = artifacts.load(artifact)
+        except ImportError as e:  # a parser that cannot load is a failed source, not a failed run
+            results.append(SourceResult(artifact, label_prefix + rel, status="failed", error=f"parser unavailable: {e}"))
+            continue
         progress("parse", f"{artifact}: {rel}")
         results.append(
             run_file(
