@@ -36,3 +36,8 @@ def write_outputs(out: Path, *, tz: timezone = UTC, encoding: str = "utf-8-sig",
         write_jsonl(case, out / "timeline.jsonl")
     finally:
         case.close()
+    if progress:
+        progress("report", "report.html")
+    from .report.html import build
+
+    build(out, tz)
