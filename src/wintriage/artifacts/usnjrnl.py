@@ -1,0 +1,330 @@
+"""$UsnJrnl:$J: USN_RECORD V2, V3 (128-bit file ids) and V4 (range-tracking extents), MFTECmd-shaped.
+
+Scanning follows the way Windows lays the journal out: records start on 8-byte boundaries; the sparse head
+and the zero padding at page ends are skipped by jumping to the next non-zero 8-byte-aligned offset. A record
+whose header does not make sense is reported with its offset, and the scan resynchronises on the next
+8-byte boundary where a well-formed record (or zero padding) starts.
+
+With ``--carve`` (``ctx.options["carve"]``) records found by that resynchronisation are kept and flagged
+``carved`` and garbage regions are not reported one by one: use it on slack, unallocated space or any blob.
+
+``ParentPath`` is resolved through the $MFT resolver in ``ctx.resources["mft"]`` (put there by the $MFT
+parser or by ``parse usnjrnl --mft``). The parent's sequence number is honoured: a directory entry that was
+reused since gives ``<Unknown>``, never a wrong path.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+import struct
+from collections.abc import Iterable, Iterator
+from datetime import UTC, timezone
+from pathlib import Path
+from typing import Any
+
+from ..model import Record, TimelineEvent
+from .base import CsvShape, ParseContext, col, tcol
+from .mft import _ext, _fmt_utc, csv_parent_path, si_flags_text
+
+NAME = "usnjrnl"
+CATEGORY = "file"
+UNKNOWN = "<Unknown>"
+
+REASONS: tuple[tuple[int, str], ...] = (
+    (0x00000001, "DataOverwrite"), (0x00000002, "DataExtend"), (0x00000004, "DataTruncation"),
+    (0x00000010, "NamedDataOverwrite"), (0x00000020, "NamedDataExtend"), (0x00000040, "NamedDataTruncation"),
+    (0x00000100, "FileCreate"), (0x00000200, "FileDelete"), (0x00000400, "EaChange"),
+    (0x00000800, "SecurityChange"), (0x00001000, "RenameOldName"), (0x00002000, "RenameNewName"),
+    (0x00004000, "IndexableChange"), (0x00008000, "BasicInfoChange"), (0x00010000, "HardLinkChange"),
+    (0x00020000, "CompressionChange"), (0x00040000, "EncryptionChange"), (0x00080000, "ObjectIdChange"),
+    (0x00100000, "ReparsePointChange"), (0x00200000, "StreamChange"), (0x00400000, "TransactedChange"),
+    (0x00800000, "IntegrityChange"), (0x01000000, "DesiredStorageClassChange"), (0x80000000, "Close"),
+)
+_REASON_KNOWN = 0
+for _b, _n in REASONS:
+    _REASON_KNOWN |= _b
+SOURCES = ((0x1, "DataManagement"), (0x2, "AuxiliaryData"), (0x4, "ReplicationManagement"),
+           (0x8, "ClientReplicationManagement"))
+
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "usnjrnl": [
+        ("usn", "INTEGER"), ("timestamp", "INTEGER"), ("name", "TEXT"), ("extension", "TEXT"),
+        ("entry", "INTEGER"), ("sequence", "INTEGER"), ("parent_entry", "INTEGER"), ("parent_sequence", "INTEGER"),
+        ("parent_path", "TEXT"), ("reasons", "TEXT"), ("reason_flags", "INTEGER"), ("attributes", "TEXT"),
+        ("attr_flags", "INTEGER"), ("source_info", "INTEGER"), ("security_id", "INTEGER"),
+        ("major_version", "INTEGER"), ("minor_version", "INTEGER"), ("record_length", "INTEGER"),
+        ("file_ref", "TEXT"), ("parent_ref", "TEXT"), ("extents", "TEXT"), ("remaining_extents", "INTEGER"),
+        ("offset", "INTEGER"), ("carved", "INTEGER"),
+    ],
+}
+
+_V2 = struct.Struct("<IHHQQQqIIIIHH")  # 60 bytes
+_V3 = struct.Struct("<IHH16s16sQqIIIIHH")  # 76 bytes
+_V4 = struct.Struct("<IHH16s16sQIIIHH")  # 64 bytes, then extents
+_EXT = struct.Struct("<qq")
+_HEAD = struct.Struct("<IHH")
+_NONZERO = re.compile(rb"[^\x00]")
+REF_MASK = 0xFFFFFFFFFFFF
+_FT_MAX = 0x7FFFFFFFFFFFFFFF
+MIN_SANE = 119600064000000000  # 1980
+MAX_SANE = 157766400000000000  # 2100
+MAX_RECORD = 0x10000  # a USN record never spans more than a journal page; 64 KiB is generous
+
+_reason_cache: dict[int, str] = {}
+_attr_cache: dict[int, str] = {}
+
+
+def reasons_text(v: int) -> str:
+    """``FileCreate|Close`` (ascending bit order, as MFTECmd); unknown bits in hex."""
+    t = _reason_cache.get(v)
+    if t is None:
+        parts = [n for b, n in REASONS if v & b]
+        if v & ~_REASON_KNOWN:
+            parts.append(f"0x{v & ~_REASON_KNOWN:X}")
+        t = "|".join(parts) if parts else "None"
+        if len(_reason_cache) < 65536:
+            _reason_cache[v] = t
+    return t
+
+
+def attributes_text(v: int) -> str:
+    t = _attr_cache.get(v)
+    if t is None:
+        t = si_flags_text(v)
+        if len(_attr_cache) < 65536:
+            _attr_cache[v] = t
+    return t
+
+
+def source_text(v: int) -> str:
+    return "|".join(n for b, n in SOURCES if v & b) or "None"
+
+
+def _hex128(b: bytes) -> str:
+    return b[::-1].hex()
+
+
+def check_header(mm: Any, pos: int, end: int, strict: bool) -> str:
+    """'' when a record can start at ``pos``, else why not. ``strict`` adds plausibility checks (resync)."""
+    if pos + 8 > end:
+        return f"{end - pos} bytes left, a record header needs 8"
+    ln, major, minor = _HEAD.unpack_from(mm, pos)
+    if major not in (2, 3, 4):
+        return f"major version {major} (record length {ln})"
+    if ln & 7 or ln < 56 or ln > MAX_RECORD:
+        return f"record length {ln} is not a multiple of 8 in 56..{MAX_RECORD}"
+    if pos + ln > end:
+        return f"record length {ln} runs past the end of the data ({end - pos} bytes left)"
+    if major == 2:
+        if ln < 60:
+            return f"V2 record length {ln} < 60"
+        nlen, noff = struct.unpack_from("<HH", mm, pos + 56)
+        if noff + nlen > ln or noff < 60:
+            return f"V2 name ({nlen} bytes at {noff}) outside the record ({ln} bytes)"
+        if strict:
+            ts = struct.unpack_from("<q", mm, pos + 32)[0]
+            if minor != 0 or noff != 60 or nlen == 0 or nlen & 1 or ln > ((60 + nlen + 7) & ~7) \
+                    or not MIN_SANE <= ts <= MAX_SANE:
+                return "not a plausible V2 record"
+    elif major == 3:
+        if ln < 76:
+            return f"V3 record length {ln} < 76"
+        nlen, noff = struct.unpack_from("<HH", mm, pos + 72)
+        if noff + nlen > ln or noff < 76:
+            return f"V3 name ({nlen} bytes at {noff}) outside the record ({ln} bytes)"
+        if strict:
+            ts = struct.unpack_from("<q", mm, pos + 48)[0]
+            if minor != 0 or noff != 76 or nlen == 0 or nlen & 1 or ln > ((76 + nlen + 7) & ~7) \
+                    or not MIN_SANE <= ts <= MAX_SANE:
+                return "not a plausible V3 record"
+    else:
+        if ln < 64:
+            return f"V4 record length {ln} < 64"
+        n, esz = struct.unpack_from("<HH", mm, pos + 60)
+        if esz and (esz < 16 or 64 + n * esz > ln):
+            return f"V4 extents ({n} x {esz} bytes) outside the record ({ln} bytes)"
+        if strict and (esz != 16 or ln != 64 + 16 * n or minor != 0):
+            return "not a plausible V4 record"
+    return ""
+
+
+def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
+    path = Path(path)
+    try:
+        fh = open(path, "rb")
+    except OSError as e:
+        ctx.warn(None, f"cannot open $J: {e}")
+        return
+    with fh:
+        try:
+            mm: Any = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # empty file
+            return
+        except OSError:
+            mm = fh.read()
+        try:
+            yield from _scan(mm, len(mm), ctx)
+        finally:
+            if isinstance(mm, mmap.mmap):
+                mm.close()
+
+
+def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
+    carve = bool(ctx.options.get("carve"))
+    res = ctx.resources.get("mft")
+    warn = ctx.warn
+    ppath_cache: dict[int, str] = {}
+    head = _HEAD.unpack_from
+    v2 = _V2.unpack_from
+    nonzero = _NONZERO.search
+    pos = 0
+    carved = False  # inside a region reached by resynchronisation
+    while pos + 8 <= end:
+        ln, major, minor = head(mm, pos)
+        if ln == 0:
+            m = nonzero(mm, pos)
+            if m is None:
+                break
+            pos = m.start() & ~7
+            carved = False
+            continue
+        # fast path: a V2 record that fits
+        if major == 2 and 60 <= ln <= MAX_RECORD and not ln & 7 and pos + ln <= end:
+            (_l, _ma, mi, fref, pref, usn, ts, reason, src, sec, attrs, nlen, noff) = v2(mm, pos)
+            if 60 <= noff and noff + nlen <= ln:
+                name = mm[pos + noff:pos + noff + nlen].decode("utf-16-le", "replace")
+                pp = ppath_cache.get(pref)
+                if pp is None:
+                    pp = _parent_path(res, pref)
+                    ppath_cache[pref] = pp
+                yield Record("usnjrnl", {
+                    "usn": usn, "timestamp": ts if 0 < ts <= _FT_MAX else None, "name": name,
+                    "extension": _ext(name), "entry": fref & REF_MASK, "sequence": fref >> 48,
+                    "parent_entry": pref & REF_MASK, "parent_sequence": pref >> 48, "parent_path": pp,
+                    "reasons": _reason_cache.get(reason) or reasons_text(reason), "reason_flags": reason,
+                    "attributes": _attr_cache.get(attrs) or attributes_text(attrs), "attr_flags": attrs,
+                    "source_info": src, "security_id": sec, "major_version": 2, "minor_version": mi,
+                    "record_length": ln, "file_ref": f"{fref:032x}", "parent_ref": f"{pref:032x}",
+                    "extents": "", "remaining_extents": None, "offset": pos, "carved": carved,
+                    "source_file": ctx.source,
+                })
+                pos += ln
+                continue
+        problem = check_header(mm, pos, end, False)
+        if not problem:
+            try:
+                rec = _decode_other(mm, pos, ln, major, res, ppath_cache, carved, ctx.source)
+            except (struct.error, ValueError) as e:
+                rec = None
+                problem = f"cannot decode: {e}"
+            if rec is not None:
+                yield rec
+                pos += ln
+                continue
+            problem = problem or "cannot decode"
+        # bad record: report, then resynchronise on 8-byte boundaries
+        start = pos
+        pos = (pos + 8) & ~7
+        while pos + 8 <= end:
+            if head(mm, pos)[0] == 0 or not check_header(mm, pos, end, True):
+                break
+            pos += 8
+        if not carve:
+            warn(start, f"invalid USN record at offset {start}: {problem}; skipped {min(pos, end) - start} bytes "
+                 f"to the next 8-byte-aligned record or zero padding")
+        else:
+            ctx.skipped += 1
+        carved = carve
+
+
+def _parent_path(res: Any, pref: int) -> str:
+    if res is None:
+        return ""
+    p = res.resolve(pref & REF_MASK, pref >> 48)
+    return UNKNOWN if p is None else p
+
+
+def _decode_other(mm: Any, pos: int, ln: int, major: int, res: Any, cache: dict[int, str], carved: bool,
+                  source: str) -> Record | None:
+    """V3, V4 (and V2 records the fast path refused)."""
+    extents = ""
+    remaining: int | None = None
+    if major == 2:
+        (_l, _ma, mi, fref, pref, usn, ts, reason, src, sec, attrs, nlen, noff) = _V2.unpack_from(mm, pos)
+        fid = fref.to_bytes(16, "little")
+        pid = pref.to_bytes(16, "little")
+        name = mm[pos + noff:pos + noff + nlen].decode("utf-16-le", "replace")
+    elif major == 3:
+        (_l, _ma, mi, fid, pid, usn, ts, reason, src, sec, attrs, nlen, noff) = _V3.unpack_from(mm, pos)
+        name = mm[pos + noff:pos + noff + nlen].decode("utf-16-le", "replace")
+    else:
+        (_l, _ma, mi, fid, pid, usn, reason, src, remaining, n, esz) = _V4.unpack_from(mm, pos)
+        ts, sec, attrs, name = 0, None, None, ""
+        ext = []
+        for i in range(n):
+            o, length = _EXT.unpack_from(mm, pos + 64 + i * (esz or 16))
+            ext.append(f"{o}:{length}")
+        extents = ",".join(ext)
+    fref = int.from_bytes(fid[:8], "little")
+    pref = int.from_bytes(pid[:8], "little")
+    pp = cache.get(pref)
+    if pp is None:
+        pp = _parent_path(res, pref)
+        cache[pref] = pp
+    return Record("usnjrnl", {
+        "usn": usn, "timestamp": ts if 0 < ts <= _FT_MAX else None, "name": name, "extension": _ext(name),
+        "entry": fref & REF_MASK, "sequence": fref >> 48, "parent_entry": pref & REF_MASK,
+        "parent_sequence": pref >> 48, "parent_path": pp, "reasons": reasons_text(reason), "reason_flags": reason,
+        "attributes": attributes_text(attrs) if attrs is not None else "", "attr_flags": attrs,
+        "source_info": src, "security_id": sec, "major_version": major, "minor_version": mi, "record_length": ln,
+        "file_ref": _hex128(fid), "parent_ref": _hex128(pid), "extents": extents, "remaining_extents": remaining,
+        "offset": pos, "carved": carved, "source_file": source,
+    })
+
+
+def full_path(d: dict[str, Any]) -> str:
+    pp = d.get("parent_path") or ""
+    name = d.get("name") or ""
+    if not pp:
+        return name
+    return f"/{name}" if pp == "/" else f"{pp}/{name}"
+
+
+def timeline(rec: Record) -> Iterable[TimelineEvent]:
+    d = rec.data
+    ts = d.get("timestamp")
+    if not ts:
+        return ()
+    p = full_path(d)
+    return (TimelineEvent(ts, d["reasons"], p, f"USN {d['reasons']}: {p.replace('/', chr(92))}"),)
+
+
+def _csv_parent(d: dict[str, Any]) -> str:
+    pp = d.get("parent_path") or ""
+    return pp if pp in ("", UNKNOWN) else csv_parent_path(pp)
+
+
+class _JCsvShape(CsvShape):
+    def row(self, d: dict[str, Any], tz: timezone = UTC) -> list[Any]:
+        if tz is not UTC and tz.utcoffset(None):
+            return super().row(d, tz)
+        return [d["name"], d["extension"], d["entry"], d["sequence"], d["parent_entry"], d["parent_sequence"],
+                _csv_parent(d), d["usn"], _fmt_utc(d["timestamp"]), d["reasons"], d["attributes"], d["offset"],
+                d.get("source_file", "")]
+
+
+CSV = {
+    "usnjrnl": _JCsvShape(
+        "MFTECmd_$J_Output.csv",
+        [
+            col("Name", "name"), col("Extension", "extension"), col("EntryNumber", "entry"),
+            col("SequenceNumber", "sequence"), col("ParentEntryNumber", "parent_entry"),
+            col("ParentSequenceNumber", "parent_sequence"),
+            type(col("x"))("ParentPath", lambda d, _tz: _csv_parent(d)),
+            col("UpdateSequenceNumber", "usn"), tcol("UpdateTimestamp", "timestamp"),
+            col("UpdateReasons", "reasons"), col("FileAttributes", "attributes"), col("OffsetToData", "offset"),
+            col("SourceFile", "source_file"),
+        ],
+    ),
+}
