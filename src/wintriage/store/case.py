@@ -24,11 +24,14 @@ def ident(name: str) -> str:
     return '"' + name + '"'
 
 
+_PLAIN = (int, float, str, bytes)
+
+
 def _cell(v: Any) -> Any:
-    if v is None or isinstance(v, (int, float, str, bytes)):
-        return v
     if isinstance(v, bool):
         return int(v)
+    if v is None or isinstance(v, (int, float, str, bytes)):
+        return v
     if isinstance(v, (list, tuple, dict)):
         return json.dumps(v, ensure_ascii=False, default=str)
     return str(v)
@@ -91,7 +94,12 @@ class CaseWriter:
         rid = self._next_id[rec.table] + 1
         self._next_id[rec.table] = rid
         pend = self._pending[rec.table]
-        pend.append((rid, source_id, *[_cell(d.get(c)) for c in names]))
+        get = d.get
+        vals = [get(c) for c in names]
+        for i, v in enumerate(vals):  # plain scalars pass straight through (the common case)
+            if v is not None and type(v) not in _PLAIN:
+                vals[i] = _cell(v)
+        pend.append((rid, source_id, *vals))
         if len(pend) >= BATCH:
             self._flush_table(rec.table)
         return rid
