@@ -55,6 +55,10 @@ _KAPE_NAMES = {
 }
 
 
+# never copied by ``extract PATH``: the bad-cluster map is a sparse stream as large as the volume itself
+SKIP_EXTRACT = {"/$badclus:$bad": "bad-cluster map (sparse, as large as the volume)"}
+
+
 def _quiet(stage: str, detail: str) -> None:
     return None
 
@@ -280,11 +284,12 @@ def _result(ex: Extractor, manifest: Manifest, **extra: Any) -> dict[str, Any]:
     return {"files": ex.files, "bytes": ex.bytes, "manifest": str(manifest.path), "warnings": ex.warnings, **extra}
 
 
-def _vol_parts(path: str) -> list[str]:
-    """Volume path -> output components (``a/b.txt:s`` -> ["a", "b.txt:s"]; safe_name encodes the colon)."""
-    parts, stream = norm_path(path)
-    if stream is not None and parts:
-        parts[-1] = f"{parts[-1]}:{stream}"
+def _vol_parts(info: FileInfo) -> list[str]:
+    """Output components of a listed file: its names from the root, the stream joined to the last one
+    (``a/b.txt:s`` -> ["a", "b.txt:s"]; safe_name then encodes the colon and anything else unsafe)."""
+    parts = list(info.parts) or norm_path(info.path)[0]
+    if info.stream is not None and parts:
+        parts[-1] = f"{parts[-1]}:{info.stream}"
     return parts
 
 
@@ -295,6 +300,7 @@ def extract_paths(fs: NtfsFS, paths: list[str], out_dir: Path, deleted: bool = F
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(out_dir / MANIFEST)
     ex = Extractor(fs, out_dir, manifest, volume=str(fs.info.get("name", "")))
+    skipped: list[str] = []
     try:
         for p in paths:
             try:
@@ -305,14 +311,18 @@ def extract_paths(fs: NtfsFS, paths: list[str], out_dir: Path, deleted: bool = F
             for r in rows:
                 if r.is_dir and r.stream is None:
                     try:
-                        safe_join(out_dir, _vol_parts(r.path)).mkdir(parents=True, exist_ok=True)
+                        safe_join(out_dir, _vol_parts(r)).mkdir(parents=True, exist_ok=True)
                     except (OSError, ValueError) as e:
                         ex.warn(f"{r.path}: cannot create folder: {e}")
                     continue
-                ex.write(r, _vol_parts(r.path))
+                why = SKIP_EXTRACT.get(r.path.lower())
+                if why:
+                    skipped.append(f"{r.path}: {why}")
+                    continue
+                ex.write(r, _vol_parts(r))
     finally:
         manifest.close()
-    return _result(ex, manifest)
+    return _result(ex, manifest, skipped=skipped)
 
 
 # --- triage ------------------------------------------------------------------------------------------
@@ -386,7 +396,7 @@ def extract_triage(fs: NtfsFS, out_dir: Path, *, tag: str | None = None, manifes
                     continue
                 progress("collect", f"{tag}: {info.path}")
                 kape = _KAPE_NAMES.get(info.path.strip("/").lower())
-                parts = [tag, *(kape or _vol_parts(info.path))]
+                parts = [tag, *(kape or _vol_parts(info))]
                 w = ex.write(info, parts)
                 taken.add(info.path)
                 comps: list[tuple[str, FileInfo, _Written | None]] = [("", info, w)]
@@ -394,7 +404,7 @@ def extract_triage(fs: NtfsFS, out_dir: Path, *, tag: str | None = None, manifes
                     ci = fs.child(parent, info.name + suffix)
                     if ci is None or ci.is_dir or ci.path in taken:
                         continue
-                    cw = ex.write(ci, [tag, *_vol_parts(ci.path)])
+                    cw = ex.write(ci, [tag, *_vol_parts(ci)])
                     taken.add(ci.path)
                     comps.append((suffix, ci, cw))
                 user = _user_of(info.path)

@@ -72,6 +72,8 @@ class FileInfo:
     fn_accessed: int | None = None
     attributes: int | None = None
     handle: Any = field(default=None, repr=False, compare=False)  # the pyfsntfs file_entry
+    # the names from the root down (``path`` joins them with "/", which a hostile name may itself contain)
+    parts: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -170,7 +172,7 @@ class NtfsFS:
             self.warnings.append(msg)
 
     # --- building FileInfo rows ------------------------------------------------------------------
-    def _info(self, fe: Any, parent_path: str, *, deleted: _Deleted | None = None) -> FileInfo:
+    def _info(self, fe: Any, parent: FileInfo | None, *, deleted: _Deleted | None = None) -> FileInfo:
         """The row for a file entry reached through a directory (or, for a deleted one, through its $FN)."""
         entry, seq = split_ref(fe.file_reference)
         si: Any = None
@@ -207,8 +209,9 @@ class NtfsFS:
         except OSError:
             allocated = False
         info = FileInfo(
-            path=join(parent_path, name), name=name, entry=entry, sequence=seq, parent_entry=pe, parent_sequence=ps,
+            path=join(parent.path if parent else "/", name), name=name, entry=entry, sequence=seq, parent_entry=pe, parent_sequence=ps,
             is_dir=is_dir, size=size, allocated=allocated, deleted=deleted is not None, handle=fe,
+            parts=(parent.parts if parent else ()) + (name,),
         )
         if si is not None:
             try:
@@ -266,7 +269,7 @@ class NtfsFS:
         for i in range(n):
             try:
                 sub = fe.get_sub_file_entry(i)
-                rows.append(self._info(sub, d.path))
+                rows.append(self._info(sub, d))
             except OSError as e:
                 self.warn(f"{d.path}: index entry {i} unreadable: {e}")
         rows.sort(key=lambda r: r.name.lower())
@@ -280,19 +283,19 @@ class NtfsFS:
             fe = self.vol.get_root_directory()
         except OSError as e:
             raise NtfsError(f"root directory unreadable: {e}") from None
-        info = self._info(fe, "/")
-        info.path, info.name = "/", ""
+        info = self._info(fe, None)
+        info.path, info.name, info.parts = "/", "", ()
         self._root = info
         return info
 
     def _children_of(self, d: FileInfo, deleted: bool) -> list[FileInfo]:
         if d.entry == -1:  # the virtual <Orphan> folder
-            return [self._deleted_info(x, "/" + ORPHAN_DIR) for x in self._orphans()] if deleted else []
+            return [self._deleted_info(x, d) for x in self._orphans()] if deleted else []
         rows = [] if d.deleted else list(self._list_live(d))
         if deleted:
             for x in self._deleted_index().get(d.entry, []):
                 if self._parent_matches(d, x.parent_sequence):
-                    rows.append(self._deleted_info(x, d.path))
+                    rows.append(self._deleted_info(x, d))
             if d.path == "/" and self._orphans():
                 rows.append(self._orphan_dir())
         return rows
@@ -430,15 +433,16 @@ class NtfsFS:
         except OSError:
             return False
 
-    def _deleted_info(self, x: _Deleted, parent_path: str) -> FileInfo:
+    def _deleted_info(self, x: _Deleted, parent: FileInfo) -> FileInfo:
         fe = self.vol.get_file_entry(x.entry)
-        info = self._info(fe, parent_path, deleted=x)
+        info = self._info(fe, parent, deleted=x)
         info.entry, info.sequence = x.entry, x.sequence
         return info
 
     def _orphan_dir(self) -> FileInfo:
         return FileInfo(path="/" + ORPHAN_DIR, name=ORPHAN_DIR, entry=-1, sequence=0, parent_entry=ROOT_ENTRY,
-                        parent_sequence=ROOT_ENTRY, is_dir=True, size=0, allocated=False, deleted=True)
+                        parent_sequence=ROOT_ENTRY, is_dir=True, size=0, allocated=False, deleted=True,
+                        parts=(ORPHAN_DIR,))
 
     # --- reading -------------------------------------------------------------------------------
     def _reader(self, info: FileInfo) -> Any:
