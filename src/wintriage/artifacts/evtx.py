@@ -1,0 +1,701 @@
+"""Windows event logs (EVTX) on the ``evtx`` Rust wheel, with gap accounting and record recovery.
+
+How a file is read:
+
+1. Our own pass over the file layout (cheap: one read of each 64 KiB chunk): the file header (dirty/full
+   flags, header CRC32), every chunk slot (``ElfChnk\\0`` magic, header and records CRC32, the first/last
+   record numbers in the chunk header) and a walk of the record headers (``**\\0\\0``, size, record id,
+   written time) inside each chunk's allocated area. This is the ground truth of what should be decoded.
+2. The wheel decodes records (``records_json``, ``skip_errors=True``). Its recoverable errors are
+   ``RuntimeWarning``s; each becomes a warning with the chunk number and file offset.
+3. Per chunk, the record ids the wheel produced are compared with the ids the record walk found, so a
+   record the parser dropped silently is reported (chunk, offset, how many).
+4. Records in slack space and unallocated chunks come from libevtx's recovered records (``pyevtx``), and a
+   truncated last chunk is re-read padded to full size; both are flagged ``recovered=1`` (EvtxECmd's
+   ``HiddenRecord``) and deduplicated against the records already produced.
+
+EvtxECmd maps (``evtx_maps``) fill ``map_description``, ``user_name``, ``remote_host``,
+``executable_info`` and ``payload1..6``; ``--maps DIR`` adds user maps that override ours.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import json
+import re
+import struct
+import warnings
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import evtx as _evtx_wheel
+
+from ..model import Record, TimelineEvent
+from .base import CsvColumn, CsvShape, ParseContext, bool_str, col, tcol
+from .evtx_maps import MapSet, load_maps
+
+try:  # orjson is ~3x faster than json here; json is the fallback
+    import orjson
+
+    def _loads(s: str) -> Any:
+        return orjson.loads(s)
+
+    def _dumps(o: Any) -> str:
+        return orjson.dumps(o, default=str).decode()
+
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+
+    def _loads(s: str) -> Any:
+        return json.loads(s)
+
+    def _dumps(o: Any) -> str:
+        return json.dumps(o, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+NAME = "evtx"
+CATEGORY = "event"
+
+FILE_HEADER = 4096
+CHUNK = 65536
+CHUNK_HEADER = 512
+CHUNK_MAGIC = b"ElfChnk\x00"
+FILE_MAGIC = b"ElfFile\x00"
+RECORD_MAGIC = b"\x2a\x2a\x00\x00"
+FLAG_DIRTY = 0x1
+FLAG_FULL = 0x2
+
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "evtx": [
+        ("record_number", "INTEGER"),
+        ("event_record_id", "INTEGER"),
+        ("time_created", "INTEGER"),
+        ("event_id", "INTEGER"),
+        ("version", "INTEGER"),
+        ("level", "INTEGER"),
+        ("provider", "TEXT"),
+        ("provider_guid", "TEXT"),
+        ("channel", "TEXT"),
+        ("computer", "TEXT"),
+        ("process_id", "INTEGER"),
+        ("thread_id", "INTEGER"),
+        ("user_id", "TEXT"),
+        ("keywords", "TEXT"),
+        ("task", "INTEGER"),
+        ("opcode", "INTEGER"),
+        ("activity_id", "TEXT"),
+        ("event_data", "TEXT"),
+        ("map_description", "TEXT"),
+        ("user_name", "TEXT"),
+        ("remote_host", "TEXT"),
+        ("executable_info", "TEXT"),
+        ("payload1", "TEXT"),
+        ("payload2", "TEXT"),
+        ("payload3", "TEXT"),
+        ("payload4", "TEXT"),
+        ("payload5", "TEXT"),
+        ("payload6", "TEXT"),
+        ("recovered", "INTEGER"),
+        ("chunk", "INTEGER"),
+        ("source_file", "TEXT"),
+    ]
+}
+COLUMNS = [c for c, _ in TABLES["evtx"]]
+
+LEVELS = {0: "LogAlways", 1: "Critical", 2: "Error", 3: "Warning", 4: "Info", 5: "Verbose"}
+
+
+def _level_text(d: dict[str, Any], _tz: Any) -> Any:
+    v = d.get("level")
+    return LEVELS.get(v, "" if v is None else str(v)) if isinstance(v, int) or v is None else v
+
+
+def _hidden(d: dict[str, Any], _tz: Any) -> Any:
+    return bool_str(bool(d.get("recovered")))
+
+
+def _zero(d: dict[str, Any], _tz: Any) -> Any:
+    return 0
+
+
+# EvtxECmd's CSV, column for column (Timeline Explorer loads it as an EvtxECmd file)
+CSV = {
+    "evtx": CsvShape(
+        "EvtxECmd_Output.csv",
+        [
+            col("RecordNumber", "record_number"),
+            col("EventRecordId", "event_record_id"),
+            tcol("TimeCreated", "time_created"),
+            col("EventId", "event_id"),
+            CsvColumn("Level", _level_text),
+            col("Provider", "provider"),
+            col("Channel", "channel"),
+            col("ProcessId", "process_id"),
+            col("ThreadId", "thread_id"),
+            col("Computer", "computer"),
+            col("ChunkNumber", "chunk"),
+            col("UserId", "user_id"),
+            col("MapDescription", "map_description"),
+            col("UserName", "user_name"),
+            col("RemoteHost", "remote_host"),
+            col("PayloadData1", "payload1"),
+            col("PayloadData2", "payload2"),
+            col("PayloadData3", "payload3"),
+            col("PayloadData4", "payload4"),
+            col("PayloadData5", "payload5"),
+            col("PayloadData6", "payload6"),
+            col("ExecutableInfo", "executable_info"),
+            CsvColumn("HiddenRecord", _hidden),
+            col("SourceFile", "source_file"),
+            col("Keywords", "keywords"),
+            CsvColumn("ExtraDataOffset", _zero),
+            col("Payload", "event_data"),
+        ],
+    )
+}
+
+
+# --- file layout ----------------------------------------------------------------------------------
+@dataclass
+class ChunkInfo:
+    index: int
+    offset: int
+    size: int  # bytes present in the file (< CHUNK for a truncated last chunk)
+    status: str  # ok | zero | bad | short
+    first_id: int = 0
+    last_id: int = 0
+    free_offset: int = 0
+    header_crc_ok: bool = True
+    data_crc_ok: bool = True
+    ids: list[int] = field(default_factory=list)  # record ids found by walking record headers
+    id_offsets: dict[int, int] = field(default_factory=dict)
+    walk_error: str = ""
+
+
+@dataclass
+class Layout:
+    size: int
+    header_ok: bool = False
+    header_crc_ok: bool = True
+    flags: int = 0
+    chunk_count: int = 0
+    next_record: int = 0
+    version: str = ""
+    chunks: list[ChunkInfo] = field(default_factory=list)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.flags & FLAG_DIRTY)
+
+
+def _record_at(data: bytes, o: int) -> tuple[int, int] | None:
+    """(size, record id) of a plausible record header at ``o`` (signature, size, size copy), else None."""
+    if data[o : o + 4] != RECORD_MAGIC or o + 24 > len(data):
+        return None
+    size, rid = struct.unpack_from("<IQ", data, o + 4)
+    if size < 28 or size > CHUNK - CHUNK_HEADER or o + size > len(data):
+        return None
+    if struct.unpack_from("<I", data, o + size - 4)[0] != size:
+        return None
+    return size, rid
+
+
+def _walk_records(ci: ChunkInfo, data: bytes) -> None:
+    """Record headers in the allocated area [512, free_offset): ids and offsets. After a damaged record the
+    walk resynchronises on the next valid record signature, so records behind the damage are still counted."""
+    end = min(ci.free_offset, len(data)) if CHUNK_HEADER <= ci.free_offset <= CHUNK else len(data)
+    o = CHUNK_HEADER
+    while o + 24 <= end:
+        hit = _record_at(data, o)
+        if hit is None:
+            if not ci.walk_error:
+                left = len(data) - o
+                if data[o : o + 4] != RECORD_MAGIC:
+                    ci.walk_error = f"no record signature at chunk offset {o}"
+                else:
+                    size = struct.unpack_from("<I", data, o + 4)[0] if left >= 8 else 0
+                    ci.walk_error = f"damaged record at chunk offset {o} (size {size}, {left} bytes left in chunk)"
+            nxt = data.find(RECORD_MAGIC, o + 4, end)
+            while nxt != -1 and _record_at(data, nxt) is None:
+                nxt = data.find(RECORD_MAGIC, nxt + 4, end)
+            if nxt == -1:
+                return
+            o = nxt
+            continue
+        size, rid = hit
+        ci.ids.append(rid)
+        ci.id_offsets[rid] = ci.offset + o
+        o += size
+
+
+def scan_layout(path: Path) -> Layout:
+    """Read the file header and every chunk header (checksums, record ranges, record walk)."""
+    with open(path, "rb") as fh:
+        hdr = fh.read(FILE_HEADER)
+        size = fh.seek(0, io.SEEK_END)
+        lay = Layout(size=size)
+        if len(hdr) >= 128 and hdr[:8] == FILE_MAGIC:
+            lay.header_ok = True
+            _first, _last, lay.next_record, _hsz, minor, major, _blk, lay.chunk_count = struct.unpack_from(
+                "<QQQIHHHH", hdr, 8
+            )
+            lay.version = f"{major}.{minor}"
+            lay.flags, crc = struct.unpack_from("<II", hdr, 120)
+            lay.header_crc_ok = zlib.crc32(hdr[:120]) == crc
+        fh.seek(FILE_HEADER)
+        index = 0
+        while True:
+            off = FILE_HEADER + index * CHUNK
+            data = fh.read(CHUNK)
+            if not data:
+                break
+            ci = ChunkInfo(index, off, len(data), "ok")
+            if len(data) < CHUNK_HEADER:
+                ci.status = "short"
+            elif data[:8] != CHUNK_MAGIC:
+                ci.status = "zero" if data.count(0) == len(data) else "bad"
+            else:
+                _fr, _lr, ci.first_id, ci.last_id, _hs, _lro, ci.free_offset, dcrc = struct.unpack_from(
+                    "<QQQQIIII", data, 8
+                )
+                hcrc = struct.unpack_from("<I", data, 124)[0]
+                ci.header_crc_ok = zlib.crc32(data[:120] + data[128:CHUNK_HEADER]) == hcrc
+                if CHUNK_HEADER <= ci.free_offset <= len(data):
+                    ci.data_crc_ok = zlib.crc32(data[CHUNK_HEADER : ci.free_offset]) == dcrc
+                else:
+                    ci.data_crc_ok = False
+                if len(data) < CHUNK:
+                    ci.status = "short"
+                _walk_records(ci, data)
+            lay.chunks.append(ci)
+            index += 1
+    return lay
+
+
+# --- time -------------------------------------------------------------------------------------------
+_DAY_TICKS: dict[str, int] = {}
+_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+def ts_ticks(s: str) -> int | None:
+    """``2010-11-21T03:55:59.6264271Z UTC`` (the wheel's record timestamp) -> FILETIME ticks."""
+    try:
+        day = _DAY_TICKS.get(s[:10])
+        if day is None:
+            d = datetime(int(s[0:4]), int(s[5:7]), int(s[8:10]), tzinfo=UTC)
+            day = (d - _EPOCH).days * 864_000_000_000
+            if len(_DAY_TICKS) < 100_000:
+                _DAY_TICKS[s[:10]] = day
+        t = day + (int(s[11:13]) * 3600 + int(s[14:16]) * 60 + int(s[17:19])) * 10_000_000
+        if len(s) > 19 and s[19] == ".":
+            z = s.find("Z", 20)
+            frac = s[20 : z if z > 0 else None].strip()[:7]
+            t += int(frac.ljust(7, "0"))
+        return t
+    except (ValueError, IndexError):
+        return None
+
+
+# --- record rows --------------------------------------------------------------------------------------
+def _int(v: Any) -> int | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, int):
+        return v
+    try:
+        return int(str(v), 0)
+    except ValueError:
+        return None
+
+
+def _attrs(sys_: dict[str, Any], name: str) -> dict[str, Any]:
+    a = sys_.get(name + "_attributes")
+    return a if isinstance(a, dict) else {}
+
+
+def build_row(ev: dict[str, Any], record_number: int, ts: int | None, source: str, maps: MapSet | None) -> dict[str, Any]:
+    """One ``evtx`` row from a parsed event (``{"Event": {...}}`` in the wheel's JSON shape)."""
+    e = ev.get("Event")
+    if not isinstance(e, dict):
+        e = {}
+    s = e.get("System")
+    if not isinstance(s, dict):
+        s = {}
+    prov = _attrs(s, "Provider")
+    ex = _attrs(s, "Execution")
+    eid = s.get("EventID")
+    if isinstance(eid, dict):
+        eid = eid.get("#text")
+    event_id = _int(eid)
+    channel = s.get("Channel") or ""
+    provider = prov.get("Name") or prov.get("EventSourceName") or ""
+    data = e.get("EventData")
+    if data is None:
+        data = e.get("UserData")
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "EventData_attributes"} or None
+    tc = _attrs(s, "TimeCreated").get("SystemTime")
+    row: dict[str, Any] = {
+        "record_number": record_number,
+        "event_record_id": _int(s.get("EventRecordID")),
+        "time_created": ts if ts is not None else (ts_ticks(tc) if isinstance(tc, str) else None),
+        "event_id": event_id,
+        "version": _int(s.get("Version")),
+        "level": _int(s.get("Level")),
+        "provider": provider,
+        "provider_guid": prov.get("Guid") or "",
+        "channel": channel if isinstance(channel, str) else str(channel),
+        "computer": s.get("Computer") or "",
+        "process_id": _int(ex.get("ProcessID")),
+        "thread_id": _int(ex.get("ThreadID")),
+        "user_id": _attrs(s, "Security").get("UserID") or "",
+        "keywords": s.get("Keywords") or "",
+        "task": _int(s.get("Task")),
+        "opcode": _int(s.get("Opcode")),
+        "activity_id": _attrs(s, "Correlation").get("ActivityID") or "",
+        "event_data": _dumps(data) if data is not None else "",
+        "recovered": 0,
+        "chunk": None,
+        "source_file": source,
+    }
+    if maps is not None and event_id is not None:
+        try:
+            mapped = maps.apply(row["channel"], provider, event_id, ev)
+        except (re.error, TypeError, ValueError):
+            mapped = None
+        if mapped:
+            row.update(mapped)
+    return row
+
+
+# --- XML (recovered records come as XML from libevtx) ---------------------------------------------------
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _elem(el: ET.Element) -> Any:
+    children = list(el)
+    txt = (el.text or "").strip()
+    if not children:
+        return txt if txt else None
+    out: dict[str, Any] = {}
+    for c in children:
+        name = _local(c.tag)
+        if name == "Data" and "Name" in c.attrib:
+            out[c.attrib["Name"]] = _elem(c)
+            continue
+        if c.attrib:
+            out[name + "_attributes"] = dict(c.attrib)
+        val = _elem(c)
+        if name in out:
+            prev = out[name]
+            out[name] = [*prev, val] if isinstance(prev, list) else [prev, val]
+        else:
+            out[name] = val
+    return out
+
+
+def xml_to_event(xml: str) -> dict[str, Any]:
+    """An event's XML rendering -> the same structure the wheel's JSON has (attributes separate)."""
+    root = ET.fromstring(xml)
+    return {"Event": _elem(root) or {}}
+
+
+def record_xml(path: Path, record_number: int) -> str | None:
+    """The XML of one record (on demand; the table keeps the parsed fields and EventData JSON)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for r in _evtx_wheel.PyEvtxParser(str(path), skip_errors=True).records():
+            if r["event_record_id"] == record_number:
+                return str(r["data"])
+    return None
+
+
+# --- parsing ----------------------------------------------------------------------------------------------
+_CHUNK_NO = re.compile(r"chunk number (\d+)", re.IGNORECASE)
+_OFFSET = re.compile(r"offset:? (\d+)")
+BATCH = 1024
+
+
+def _maps(ctx: ParseContext) -> MapSet | None:
+    if ctx.options.get("no_maps"):
+        return None
+    key = ("evtx_maps", tuple(str(p) for p in ctx.options.get("maps") or ()))
+    ms = ctx.resources.get(key)
+    if ms is None:
+        ms = load_maps(ctx.options.get("maps") or ())
+        for err in ms.errors[:50]:
+            ctx.warn(None, f"map not loaded: {err}", skipped=False)
+        ctx.resources[key] = ms
+    return ms
+
+
+def _layout_warnings(lay: Layout, ctx: ParseContext) -> None:
+    if not lay.header_ok:
+        ctx.warn(0, "no ElfFile header signature: file header damaged or not an EVTX file; chunks are read anyway",
+                 skipped=False)
+        return
+    if not lay.header_crc_ok:
+        ctx.warn(120, "file header CRC32 does not match (header damaged or not flushed); parsed anyway", skipped=False)
+    valid = [c for c in lay.chunks if c.status in ("ok", "short") and c.ids]
+    if lay.dirty and valid:
+        last = max(c.last_id for c in valid)
+        if lay.next_record and last + 1 != lay.next_record or len(valid) > lay.chunk_count:
+            ctx.warn(
+                0,
+                f"dirty log (header not flushed): header says {lay.chunk_count} chunks and next record "
+                f"{lay.next_record}, the file holds {len(valid)} chunks up to record {last}; all chunks are read",
+                skipped=False,
+            )
+    for c in lay.chunks:
+        if c.status in ("ok", "short"):
+            if not c.header_crc_ok:
+                ctx.warn(c.offset + 124, f"chunk {c.index}: header CRC32 mismatch; parsed anyway", skipped=False)
+            if not c.data_crc_ok and c.status == "ok":
+                ctx.warn(c.offset + 52, f"chunk {c.index}: event records CRC32 mismatch; parsed anyway", skipped=False)
+            if c.walk_error:
+                ctx.warn(c.offset, f"chunk {c.index}: {c.walk_error}", skipped=False)
+
+
+def _iter_wheel(src: Any, ctx: ParseContext, threads: int, reported: set[int]) -> Iterator[dict[str, Any]]:
+    """The wheel's records in batches; its warnings are caught only while it runs (never while suspended)."""
+    try:
+        parser = _evtx_wheel.PyEvtxParser(src, number_of_threads=threads, skip_errors=True,
+                                          separate_json_attributes=True, indent=False)
+        it = iter(parser.records_json())
+    except (RuntimeError, OSError, ValueError) as e:
+        ctx.warn(0, f"evtx parser could not open the file: {e}")
+        return
+    done = False
+    while not done:
+        batch: list[dict[str, Any]] = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            try:
+                for _ in range(BATCH):
+                    batch.append(next(it))
+            except StopIteration:
+                done = True
+            except (RuntimeError, OSError, ValueError) as e:
+                ctx.warn(None, f"parser error: {e}; stopped reading this file")
+                done = True
+        for w in caught:
+            msg = str(w.message)
+            m = _CHUNK_NO.search(msg)
+            off = None
+            if m:
+                n = int(m.group(1))
+                reported.add(n)
+                off = FILE_HEADER + n * CHUNK
+            else:
+                mo = _OFFSET.search(msg)
+                off = int(mo.group(1)) if mo else None
+            ctx.warn(off, "parser error: " + msg.removeprefix("Skipping EVTX data: "))
+        yield from batch
+
+
+def _libevtx_recovered(path: Path, ctx: ParseContext) -> list[tuple[int, int | None, int, str]]:
+    """(record id, written ticks, xml) of libevtx's recovered records; undecodable ones become one warning."""
+    try:
+        import pyevtx
+    except ImportError:
+        ctx.warn(None, "libevtx-python not installed: slack/unallocated records not recovered", skipped=False)
+        return []
+    out: list[tuple[int, int | None, int, str]] = []
+    f = pyevtx.file()
+    try:
+        f.open(str(path))
+    except OSError as e:
+        ctx.warn(None, f"libevtx could not open the file for record recovery: {e}", skipped=False)
+        return []
+    bad: list[int | None] = []
+    try:
+        n = f.number_of_recovered_records
+        for i in range(n):
+            try:
+                r = f.get_recovered_record(i)
+                wt = r.get_written_time_as_integer()
+                out.append((int(r.identifier), wt or None, int(r.offset), r.xml_string))
+            except (OSError, ValueError, UnicodeDecodeError) as e:
+                mo = re.search(r"at offset: (\d+)", str(e))
+                bad.append(int(mo.group(1)) if mo else None)
+    finally:
+        f.close()
+    if bad:
+        known = [b for b in bad if b is not None]
+        offs = ", ".join(str(b) for b in known[:8])
+        ctx.warn(
+            known[0] if known else None,
+            f"{len(bad)} record fragments in slack/unallocated space could not be decoded (offsets {offs}"
+            f"{', ...' if len(bad) > 8 else ''})",
+            skipped=False,
+        )
+    return out
+
+
+def _truncated_chunk_records(path: Path, lay: Layout, c: ChunkInfo, ctx: ParseContext) -> Iterator[dict[str, Any]]:
+    """A truncated last chunk: pad it to 64 KiB and let the wheel decode what is there."""
+    with open(path, "rb") as fh:
+        fh.seek(0)
+        hdr = fh.read(FILE_HEADER)
+        fh.seek(c.offset)
+        data = fh.read(c.size)
+    buf = io.BytesIO(hdr + data + b"\x00" * (CHUNK - len(data)))
+    sub = ParseContext(ctx.artifact, ctx.source)
+    yield from _iter_wheel(buf, sub, 1, set())
+
+
+def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
+    path = Path(path)
+    source = ctx.source
+    try:
+        lay = scan_layout(path)
+    except OSError as e:
+        ctx.warn(None, f"cannot read file: {e}")
+        return
+    _layout_warnings(lay, ctx)
+    maps = _maps(ctx)
+    threads = int(ctx.options.get("evtx_threads", 0) or 0)
+
+    # record id -> chunk index, from our walk (falls back to the chunk header ranges)
+    ranges = sorted((c.first_id, c.last_id, c.index) for c in lay.chunks if c.status in ("ok", "short") and c.ids)
+    starts = [r[0] for r in ranges]
+    produced: dict[int, set[int]] = {}
+
+    recovered = _libevtx_recovered(path, ctx) if not ctx.options.get("no_recovery") else []
+    rec_by_id: dict[int, list[tuple[int | None, int, str]]] = {}
+    for rid, wt, roff, xml in recovered:
+        rec_by_id.setdefault(rid, []).append((wt, roff, xml))
+
+    reported: set[int] = set()
+    cur = (-1, -2, -1)
+    seen_ids: set[int] = set()
+    for r in _iter_wheel(str(path), ctx, threads, reported):
+        rid = r["event_record_id"]
+        try:
+            ev = _loads(r["data"])
+        except ValueError as e:
+            ctx.warn(None, f"record {rid}: undecodable JSON from parser: {e}")
+            continue
+        ts = ts_ticks(r["timestamp"])
+        row = build_row(ev, rid, ts, source, maps)
+        if not (cur[0] <= rid <= cur[1]):
+            i = bisect.bisect_right(starts, rid) - 1
+            cur = ranges[i] if i >= 0 and ranges[i][0] <= rid <= ranges[i][1] else (-1, -2, -1)
+        if cur[2] >= 0:
+            row["chunk"] = cur[2]
+            produced.setdefault(cur[2], set()).add(rid)
+        seen_ids.add(rid)
+        if rid in rec_by_id:  # libevtx "recovered" a record we already have
+            rec_by_id[rid] = [x for x in rec_by_id[rid] if x[0] is not None and ts is not None and x[0] != ts]
+            if not rec_by_id[rid]:
+                del rec_by_id[rid]
+        yield Record("evtx", row)
+
+    # silently dropped records: walk ids the parser did not produce
+    for c in lay.chunks:
+        if c.status not in ("ok", "short") or c.index in reported:
+            continue
+        got = produced.get(c.index, set())
+        missing = [i for i in c.ids if i not in got]
+        if c.status == "short":
+            continue  # handled below
+        if missing:
+            first_off = c.id_offsets.get(missing[0], c.offset)
+            ctx.warn(
+                first_off,
+                f"chunk {c.index} at offset {c.offset}: {len(missing)} of {len(c.ids)} records "
+                f"(ids {missing[0]}..{missing[-1]}) were not decoded by the parser",
+                skipped=False,
+            )
+            ctx.skipped += len(missing)
+        span = c.last_id - c.first_id + 1 if c.last_id >= c.first_id else 0
+        readable = len(set(c.ids) | got)
+        if c.walk_error and 0 < span < 65536 and readable < span:
+            ctx.warn(
+                c.offset,
+                f"chunk {c.index} at offset {c.offset}: header lists records {c.first_id}-{c.last_id} ({span}); "
+                f"{readable} record headers readable, {len(got)} decoded; {span - readable} lost to damage",
+                skipped=False,
+            )
+            ctx.skipped += span - readable
+        elif not c.ids and c.last_id >= c.first_id and c.free_offset > CHUNK_HEADER:
+            ctx.warn(c.offset, f"chunk {c.index}: header lists records {c.first_id}-{c.last_id} but none could be walked",
+                     skipped=False)
+
+    # a truncated last chunk: decode what is there, flagged recovered
+    for c in lay.chunks:
+        if c.status != "short" or c.size < CHUNK_HEADER:
+            if c.status == "short" and c.size:
+                ctx.warn(c.offset, f"chunk {c.index}: truncated to {c.size} of {CHUNK} bytes, no chunk header",
+                         skipped=False)
+            continue
+        got_n = 0
+        for r in _truncated_chunk_records(path, lay, c, ctx):
+            rid = r["event_record_id"]
+            if rid in seen_ids:
+                continue
+            try:
+                ev = _loads(r["data"])
+            except ValueError:
+                continue
+            row = build_row(ev, rid, ts_ticks(r["timestamp"]), source, maps)
+            row["chunk"] = c.index
+            row["recovered"] = 1
+            seen_ids.add(rid)
+            rec_by_id.pop(rid, None)
+            got_n += 1
+            yield Record("evtx", row)
+        ctx.warn(
+            c.offset,
+            f"chunk {c.index}: truncated to {c.size} of {CHUNK} bytes (header lists records "
+            f"{c.first_id}-{c.last_id}); {got_n} records recovered from it",
+            skipped=False,
+        )
+
+    # libevtx's recovered records (slack, unallocated chunks) that we do not have yet
+    nrec = 0
+    for rid, items in sorted(rec_by_id.items()):
+        for wt, roff, xml in items:
+            try:
+                ev = xml_to_event(xml)
+            except ET.ParseError as e:
+                ctx.warn(None, f"recovered record {rid}: XML not parseable: {e}", skipped=False)
+                continue
+            row = build_row(ev, rid, wt, source, maps)
+            row["recovered"] = 1
+            if roff >= FILE_HEADER:
+                row["chunk"] = (roff - FILE_HEADER) // CHUNK
+            nrec += 1
+            yield Record("evtx", row)
+    ctx.resources.setdefault("evtx_stats", {})[source] = {"recovered": nrec, "chunks": len(lay.chunks)}
+
+
+# --- timeline -----------------------------------------------------------------------------------------------
+def timeline(rec: Record) -> Iterable[TimelineEvent]:
+    d = rec.data
+    ts = d.get("time_created")
+    if not ts:
+        return ()
+    desc = d.get("map_description") or ""
+    key = d.get("payload1") or d.get("executable_info") or ""
+    if desc:
+        summary = f"{desc}: {key}" if key else desc
+    else:
+        summary = f"{d.get('provider') or ''} {d.get('event_id')}"
+    if d.get("recovered"):
+        summary = "[recovered] " + summary
+    return (
+        TimelineEvent(
+            ts,
+            f"Event {d.get('event_id')} {d.get('channel') or ''}",
+            d.get("executable_info") or "",
+            summary,
+            d.get("user_name") or "",
+        ),
+    )

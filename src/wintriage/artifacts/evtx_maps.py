@@ -1,0 +1,398 @@
+"""EvtxECmd-style event maps: load ``.map`` YAML files and apply them to parsed event records.
+
+A map names one event (``Channel`` + ``Provider`` + ``EventId``), a ``Description`` (EvtxECmd's
+``MapDescription``) and ``Maps``: for each output property (``UserName``, ``RemoteHost``,
+``ExecutableInfo``, ``PayloadData1..6``) a ``PropertyValue`` template with ``%name%`` variables, each
+variable read by an XPath ``Value`` (optionally narrowed by a ``Refine`` regex), and optional ``Lookups``
+(code -> text tables keyed by variable name).
+
+The XPath subset is evaluated over the record's parsed structure (the ``evtx`` wheel's JSON with
+separate attributes, or the same shape built from XML for recovered records):
+
+- ``/Event/EventData/Data[@Name="X"]`` -> ``EventData["X"]``
+- ``/Event/EventData/Data`` -> the first Data value; ``/Event/EventData/Data[2]`` -> the second
+- ``/Event/UserData/A/B`` and ``/Event/System/A/B`` -> nested elements
+- ``.../Element/@Attr`` -> ``Element_attributes["Attr"]``
+
+Override order is EvtxECmd's: files are applied in alphabetical order within a folder and folders in the
+order given, so a later file with the same Channel/Provider/EventId wins. Our bundled maps come first,
+``--maps DIR`` folders after them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROPERTIES = (
+    "UserName",
+    "RemoteHost",
+    "ExecutableInfo",
+    "PayloadData1",
+    "PayloadData2",
+    "PayloadData3",
+    "PayloadData4",
+    "PayloadData5",
+    "PayloadData6",
+)
+# output column (case store) for each map property
+COLUMN = {
+    "UserName": "user_name",
+    "RemoteHost": "remote_host",
+    "ExecutableInfo": "executable_info",
+    **{f"PayloadData{i}": f"payload{i}" for i in range(1, 7)},
+}
+
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "maps"
+Getter = Callable[[dict[str, Any]], Any]
+_VAR = re.compile(r"%([^%\s]+)%")
+_STEP = re.compile(r'^([A-Za-z_][\w.\-]*)(?:\[(?:@Name\s*=\s*["\']([^"\']*)["\']|(\d+))\])?$')
+
+
+class MapError(ValueError):
+    """A map file that does not follow the schema."""
+
+
+def text(v: Any) -> str:
+    """A parsed XML value as EvtxECmd shows it."""
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, list):
+        return ", ".join(text(x) for x in v)
+    if isinstance(v, dict):
+        if "#text" in v:
+            return text(v["#text"])
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(v)
+
+
+def _values(d: Any) -> list[Any]:
+    """The Data values of an EventData-like element, in document order (attributes excluded)."""
+    if not isinstance(d, dict):
+        return [] if d is None else [d]
+    if "Data" in d and len([k for k in d if not k.endswith("_attributes")]) == 1:
+        v = d["Data"]
+        if isinstance(v, dict) and "#text" in v:
+            v = v["#text"]
+        return list(v) if isinstance(v, list) else [v]
+    return [v for k, v in d.items() if not k.endswith("_attributes") and k != "#attributes"]
+
+
+def compile_xpath(xpath: str) -> Getter:
+    """Compile the XPath subset into a function over the event dict (``{"Event": {...}}`` or the Event)."""
+    xp = xpath.strip()
+    if not xp.startswith("/"):
+        raise MapError(f"XPath must be absolute: {xpath!r}")
+    parts = [p for p in xp.split("/") if p]
+    attr: str | None = None
+    if parts and parts[-1].startswith("@"):
+        attr = parts.pop()[1:]
+    steps: list[tuple[str, str | None, int | None]] = []
+    for p in parts:
+        m = _STEP.match(p.strip())
+        if not m:
+            raise MapError(f"unsupported XPath step {p!r} in {xpath!r}")
+        steps.append((m.group(1), m.group(2), int(m.group(3)) if m.group(3) else None))
+    if not steps or steps[0][0] != "Event":
+        raise MapError(f"XPath must start at /Event: {xpath!r}")
+    steps = steps[1:]
+
+    def get(ev: dict[str, Any]) -> Any:
+        cur: Any = ev.get("Event", ev) if "Event" in ev else ev
+        parent: Any = None
+        last = ""
+        for name, at_name, index in steps:
+            if not isinstance(cur, dict):
+                return None
+            if name == "Data" and (at_name is not None or index is not None or "Data" not in cur):
+                # Data children of EventData: named ones are flattened into the parent dict
+                if at_name is not None:
+                    nxt = cur.get(at_name)
+                else:
+                    vals = _values(cur)
+                    i = (index or 1) - 1
+                    nxt = vals[i] if 0 <= i < len(vals) else None
+            else:
+                nxt = cur.get(name)
+                if index is not None and isinstance(nxt, list):
+                    nxt = nxt[index - 1] if 0 < index <= len(nxt) else None
+                elif isinstance(nxt, list) and name == "Data":
+                    nxt = nxt[0] if nxt else None
+            parent, last, cur = cur, name, nxt
+        if attr is not None:
+            if parent is None:
+                return None
+            attrs = parent.get(last + "_attributes")
+            if isinstance(attrs, dict):
+                return attrs.get(attr)
+            if isinstance(cur, dict):  # attributes kept inline ("#attributes")
+                a = cur.get("#attributes")
+                return a.get(attr) if isinstance(a, dict) else None
+            return None
+        return cur
+
+    return get
+
+
+@dataclass(frozen=True)
+class _Var:
+    name: str
+    get: Getter
+    refine: re.Pattern[str] | None
+
+
+@dataclass(frozen=True)
+class _Prop:
+    column: str
+    template: str
+    variables: tuple[_Var, ...]
+
+
+@dataclass
+class EventMap:
+    channel: str
+    provider: str
+    event_id: int
+    description: str
+    source: str
+    props: list[_Prop] = field(default_factory=list)
+    lookups: dict[str, tuple[dict[str, str], str | None]] = field(default_factory=dict)
+
+    def apply(self, event: dict[str, Any]) -> dict[str, str]:
+        out: dict[str, str] = {"map_description": self.description}
+        for prop in self.props:
+            vals: dict[str, str] = {}
+            for var in prop.variables:
+                try:
+                    v = text(var.get(event))
+                except (TypeError, AttributeError, IndexError, KeyError):
+                    v = ""
+                if var.refine is not None and v:
+                    m = var.refine.search(v)
+                    v = m.group(0) if m else ""
+                lk = self.lookups.get(var.name)
+                if lk is not None:
+                    table, default = lk
+                    v = table.get(v.lower(), default if default is not None else v)
+                vals[var.name] = v
+            out[prop.column] = _VAR.sub(lambda m, vals=vals: vals.get(m.group(1), ""), prop.template)  # type: ignore[misc]
+        return out
+
+
+def _str(d: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+    v = d.get(key)
+    if v is None:
+        if required:
+            raise MapError(f"{where}: missing {key}")
+        return ""
+    if not isinstance(v, (str, int, float)):
+        raise MapError(f"{where}: {key} must be text, got {type(v).__name__}")
+    return str(v)
+
+
+_PROP_CI = {p.lower(): p for p in PROPERTIES}
+
+
+def parse_map(doc: Any, source: str, notes: list[str] | None = None) -> EventMap:
+    """Validate one map document against the schema and compile it."""
+    if not isinstance(doc, dict):
+        raise MapError(f"{source}: a map is a mapping, got {type(doc).__name__}")
+    unknown = set(doc) - {"Author", "Description", "EventId", "Channel", "Provider", "Maps", "Lookups"}
+    if unknown:
+        raise MapError(f"{source}: unknown keys {sorted(unknown)}")
+    try:
+        event_id = int(str(doc.get("EventId")).strip())
+    except ValueError:
+        raise MapError(f"{source}: EventId must be an integer, got {doc.get('EventId')!r}") from None
+    em = EventMap(
+        channel=_str(doc, "Channel", source),
+        provider=_str(doc, "Provider", source, required=False),
+        event_id=event_id,
+        description=_str(doc, "Description", source, required=False),
+        source=source,
+    )
+    maps = doc.get("Maps") or []
+    if not isinstance(maps, list):
+        raise MapError(f"{source}: Maps must be a list")
+    for i, m in enumerate(maps):
+        where = f"{source}: Maps[{i}]"
+        if not isinstance(m, dict):
+            raise MapError(f"{where}: must be a mapping")
+        prop = _PROP_CI.get(_str(m, "Property", where).lower(), "")
+        if prop not in COLUMN:
+            raise MapError(f"{where}: Property {prop!r} is not one of {', '.join(PROPERTIES)}")
+        template = _str(m, "PropertyValue", where)
+        variables = []
+        for j, v in enumerate(m.get("Values") or []):
+            w = f"{where}.Values[{j}]"
+            if not isinstance(v, dict):
+                raise MapError(f"{w}: must be a mapping")
+            refine = v.get("Refine")
+            pat = None
+            if refine:
+                try:
+                    pat = re.compile(str(refine))
+                except re.error as e:  # .NET-only syntax (variable-width look-behind): value kept unrefined
+                    if notes is not None:
+                        notes.append(f"{w}: Refine {refine!r} not usable in Python ({e}); value used unrefined")
+            variables.append(_Var(_str(v, "Name", w), compile_xpath(_str(v, "Value", w)), pat))
+        em.props.append(_Prop(COLUMN[prop], template, tuple(variables)))
+    lookups = doc.get("Lookups") or []
+    if not isinstance(lookups, list):
+        raise MapError(f"{source}: Lookups must be a list")
+    for k, lk in enumerate(lookups):
+        w = f"{source}: Lookups[{k}]"
+        if not isinstance(lk, dict) or not isinstance(lk.get("Values") or {}, dict):
+            raise MapError(f"{w}: needs Name and a Values mapping")
+        table = {str(a).strip().lower(): str(b) for a, b in (lk.get("Values") or {}).items()}
+        default = lk.get("Default")
+        em.lookups[_str(lk, "Name", w)] = (table, None if default is None else str(default))
+    return em
+
+
+SHORT_KEYS = {"Author", "Description", "EventId", "Channel", "Provider", "Values", "Lookups", *PROPERTIES}
+
+
+def expand_short(ev: dict[str, Any], source: str) -> dict[str, Any]:
+    """Our compact map entry -> an EvtxECmd map document.
+
+    ``{EventId, Description, <Property>: template, Values: {var: xpath}, Lookups: {var: {Default, Values}}}``;
+    a ``%var%`` without an explicit XPath reads ``/Event/EventData/Data[@Name="var"]``.
+    """
+    unknown = set(ev) - SHORT_KEYS
+    if unknown:
+        raise MapError(f"{source}: unknown keys {sorted(unknown)}")
+    xpaths = ev.get("Values") or {}
+    if not isinstance(xpaths, dict):
+        raise MapError(f"{source}: Values must map variable names to XPath")
+    maps = []
+    for prop in PROPERTIES:
+        if prop not in ev:
+            continue
+        template = ev[prop]
+        if not isinstance(template, str):
+            raise MapError(f"{source}: {prop} must be a template string")
+        names = list(dict.fromkeys(_VAR.findall(template)))
+        values = []
+        for n in names:
+            x = xpaths.get(n, f'/Event/EventData/Data[@Name="{n}"]')
+            values.append({"Name": n, **x} if isinstance(x, dict) else {"Name": n, "Value": x})
+        maps.append({"Property": prop, "PropertyValue": template, "Values": values})
+    lookups = ev.get("Lookups") or {}
+    if not isinstance(lookups, dict):
+        raise MapError(f"{source}: Lookups must map variable names to tables")
+    out: dict[str, Any] = {k: ev[k] for k in ("Author", "Description", "EventId", "Channel", "Provider") if k in ev}
+    out["Maps"] = maps
+    if lookups:
+        out["Lookups"] = [{"Name": k, **(v if isinstance(v, dict) else {"Values": v})} for k, v in lookups.items()]
+    return out
+
+
+@dataclass
+class MapSet:
+    """Maps indexed by (channel lower, event id); each entry keeps one map per provider."""
+
+    by_key: dict[tuple[str, int], dict[str, EventMap]] = field(default_factory=dict)
+    files: int = 0
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # loaded, with a part ignored (e.g. .NET-only regex)
+
+    def add(self, em: EventMap) -> None:
+        self.by_key.setdefault((em.channel.lower(), em.event_id), {})[em.provider.lower()] = em
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.by_key.values())
+
+    def find(self, channel: str, provider: str, event_id: int) -> EventMap | None:
+        d = self.by_key.get((channel.lower(), event_id))
+        if not d:
+            return None
+        em = d.get(provider.lower())
+        if em is None:
+            em = d.get("")  # a map without a provider matches any provider of the channel
+        return em
+
+    def apply(self, channel: str, provider: str, event_id: int, event: dict[str, Any]) -> dict[str, str] | None:
+        em = self.find(channel, provider, event_id)
+        return em.apply(event) if em is not None else None
+
+    # --- loading ------------------------------------------------------------------------------
+    def load_text(self, text_: str, source: str) -> int:
+        """Load one file: an EvtxECmd ``.map`` (one document) or one of our ``.yaml`` files (a list)."""
+        try:
+            docs = list(yaml.safe_load_all(text_))
+        except yaml.YAMLError as e:
+            self.errors.append(f"{source}: YAML error: {e}")
+            return 0
+        n = 0
+        for doc in docs:
+            if doc is None:
+                continue
+            if isinstance(doc, dict) and "Events" in doc:  # our bundled format: one file per channel
+                events = doc["Events"]
+                if not isinstance(events, list):
+                    self.errors.append(f"{source}: Events must be a list")
+                    continue
+                defaults = {k: doc[k] for k in ("Channel", "Provider", "Author") if k in doc}
+                for i, ev in enumerate(events):
+                    try:
+                        if not isinstance(ev, dict):
+                            raise MapError(f"{source}#{i}: an event entry is a mapping")
+                        self.add(parse_map(expand_short({**defaults, **ev}, f"{source}#{i}"), f"{source}#{i}", self.notes))
+                        n += 1
+                    except MapError as e:
+                        self.errors.append(str(e))
+                continue
+            try:
+                self.add(parse_map(doc, source, self.notes))
+                n += 1
+            except MapError as e:
+                self.errors.append(str(e))
+        self.files += 1
+        return n
+
+    def load_dir(self, folder: Path) -> int:
+        n = 0
+        folder = Path(folder)
+        files = [folder] if folder.is_file() else sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in (".map", ".yaml", ".yml")), key=lambda p: p.name.lower()
+        )
+        for p in files:
+            try:
+                data = p.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as e:
+                self.errors.append(f"{p}: cannot read: {e}")
+                continue
+            n += self.load_text(data, str(p))
+        return n
+
+    def load_bundled(self) -> int:
+        n = 0
+        if not BUNDLED.is_dir():
+            return 0
+        for p in sorted(BUNDLED.iterdir(), key=lambda q: q.name.lower()):
+            if p.suffix.lower() in (".yaml", ".yml", ".map"):
+                n += self.load_text(p.read_text(encoding="utf-8"), f"bundled:{p.name}")
+        return n
+
+
+def load_maps(dirs: Iterable[Path] | None = None, *, bundled: bool = True) -> MapSet:
+    """Our bundled maps, then each folder in ``dirs`` (later files override earlier ones)."""
+    ms = MapSet()
+    if bundled:
+        ms.load_bundled()
+    for d in dirs or ():
+        ms.load_dir(Path(d))
+    return ms
