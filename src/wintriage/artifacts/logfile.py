@@ -1,0 +1,734 @@
+"""NTFS ``$LogFile``: every log record, the file-system events NTFS Log Tracker (NLT) reports, and the
+USN records that the log shows being written to ``$J``.
+
+Layers: ``logfile_lfs`` (restart pages, record pages, records spanning pages), ``logfile_ntfs`` (NTFS
+operations and their payloads), and this module (state tracking, events, tables, CSV shapes).
+
+Events are rebuilt from the operations, in LSN order:
+- ``File Creation``: an index entry is added for a file record that was just initialised;
+- ``File Deletion``: an index entry is removed and the file record deallocated;
+- ``File Renaming`` / ``File Moving``: one file's index entry removed and another added (same or another
+  parent directory);
+- ``Time Change``: ``$STANDARD_INFORMATION`` times rewritten (old -> new; ``reversal`` when a time goes back,
+  which is what timestomping tools leave behind);
+- ``Resident Data Write``: the value of a resident ``$DATA`` attribute rewritten;
+- ``Non-resident Data Write``: a file's cluster runs (mapping pairs) updated, with the runs;
+- ``Index Entry Added`` / ``Index Entry Deleted``: what is left unpaired (hard links, partial history).
+The log holds no clock: an event's time comes from the ``$FILE_NAME``/``$STANDARD_INFORMATION`` values it
+carries, else from the USN record of the same file nearest in LSN (recovered from the log), else from ``$J``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from collections.abc import Iterable, Iterator
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+from ..model import Record, TimelineEvent
+from ..timeutil import MAX_SANE, MIN_SANE, fmt
+from .base import CsvColumn, CsvShape, ParseContext, col, tcol, to_json
+from .logfile_lfs import LogFile, LogRecord
+from .logfile_ntfs import (
+    ATTR_TYPES,
+    INDEX_ALLOC_OPS,
+    MFT_OPS,
+    op_name,
+    parse_attribute,
+    parse_attribute_names,
+    parse_dirty_pages,
+    parse_file_record,
+    parse_index_entry,
+    parse_ntfs_restart,
+    parse_op,
+    parse_open_attribute_entry,
+    parse_restart_table,
+    parse_standard_information,
+    parse_transactions,
+    parse_usn_records,
+)
+
+NAME = "logfile"
+CATEGORY = "file"
+
+TABLES: dict[str, list[tuple[str, str]]] = {
+    "logfile_restart": [
+        ("page_offset", "INTEGER"), ("current", "INTEGER"), ("version", "TEXT"), ("current_lsn", "INTEGER"),
+        ("chkdsk_lsn", "INTEGER"), ("system_page_size", "INTEGER"), ("log_page_size", "INTEGER"),
+        ("seq_number_bits", "INTEGER"), ("file_size", "INTEGER"), ("flags", "INTEGER"), ("clean", "INTEGER"),
+        ("identical", "INTEGER"), ("clients", "TEXT"), ("empty", "INTEGER"),
+    ],
+    "logfile_records": [
+        ("lsn", "INTEGER"), ("prev_lsn", "INTEGER"), ("undo_next_lsn", "INTEGER"), ("client", "INTEGER"),
+        ("record_type", "INTEGER"), ("transaction_id", "INTEGER"), ("redo_op", "TEXT"), ("undo_op", "TEXT"),
+        ("target_attribute", "INTEGER"), ("target", "TEXT"), ("target_vcn", "INTEGER"),
+        ("cluster_index", "INTEGER"), ("target_block_size", "INTEGER"), ("mft_entry", "INTEGER"),
+        ("lcns", "TEXT"), ("stale", "INTEGER"), ("page_kind", "TEXT"), ("page_offset", "INTEGER"),
+        ("redo_length", "INTEGER"), ("undo_length", "INTEGER"), ("detail", "TEXT"),
+    ],
+    "logfile_events": [
+        ("lsn", "INTEGER"), ("event_time", "INTEGER"), ("time_source", "TEXT"), ("event", "TEXT"),
+        ("detail", "TEXT"), ("name", "TEXT"), ("full_path", "TEXT"), ("created", "INTEGER"),
+        ("modified", "INTEGER"), ("mft_modified", "INTEGER"), ("accessed", "INTEGER"), ("redo", "TEXT"),
+        ("target_vcn", "INTEGER"), ("cluster_index", "INTEGER"), ("mft_entry", "INTEGER"),
+        ("sequence", "INTEGER"), ("parent_entry", "INTEGER"), ("old_name", "TEXT"), ("old_parent_entry", "INTEGER"),
+        ("stale", "INTEGER"),
+    ],
+    "logfile_usn": [
+        ("lsn", "INTEGER"), ("usn", "INTEGER"), ("timestamp", "INTEGER"), ("name", "TEXT"),
+        ("parent_path", "TEXT"), ("reasons", "INTEGER"), ("source_info", "INTEGER"), ("attributes", "INTEGER"),
+        ("carved", "INTEGER"), ("entry", "INTEGER"), ("sequence", "INTEGER"), ("parent_entry", "INTEGER"),
+        ("parent_sequence", "INTEGER"), ("security_id", "INTEGER"),
+    ],
+}
+
+USN_REASONS: list[tuple[int, str]] = [
+    (0x1, "Data_Overwrite"), (0x2, "Data_Extend"), (0x4, "Data_Truncation"), (0x10, "Named_Data_Overwrite"),
+    (0x20, "Named_Data_Extend"), (0x40, "Named_Data_Truncation"), (0x100, "File_Created"),
+    (0x200, "File_Deleted"), (0x400, "Extended_Attribute_Change"), (0x800, "Security_Change"),
+    (0x1000, "File_Renamed_Old"), (0x2000, "File_Renamed_New"), (0x4000, "Indexable_Change"),
+    (0x8000, "Basic_Info_Changed"), (0x10000, "Hard_Link_Change"), (0x20000, "Compression_Change"),
+    (0x40000, "Encryption_Change"), (0x80000, "Object_ID_Change"), (0x100000, "Reparse_Point_Change"),
+    (0x200000, "Stream_Change"), (0x400000, "Transacted_Change"), (0x800000, "Integrity_Change"),
+    (0x80000000, "File_Closed"),
+]
+FILE_ATTRS: list[tuple[int, str]] = [
+    (0x1, "ReadOnly"), (0x2, "Hidden"), (0x4, "System"), (0x10, "Directory"), (0x20, "Archive"),
+    (0x40, "Device"), (0x80, "Normal"), (0x100, "Temporary"), (0x200, "Sparse"), (0x400, "Reparse_Point"),
+    (0x800, "Compressed"), (0x1000, "Offline"), (0x2000, "Not_Content_Indexed"), (0x4000, "Encrypted"),
+]
+
+
+def flag_text(v: Any, table: list[tuple[int, str]]) -> str:
+    if v is None or v == "":
+        return ""
+    v = int(v)
+    return " / ".join(n for b, n in table if v & b)
+
+
+def _time_col(header: str, key: str) -> CsvColumn:
+    """NLT's time columns keep their bare names; values are rendered in the export zone."""
+
+    def get(d: dict[str, Any], tz: timezone) -> Any:
+        return fmt(d.get(key), tz, 7)
+
+    return CsvColumn(header, get)
+
+
+def _full_usn_path(d: dict[str, Any]) -> str:
+    parent = d.get("parent_path") or ""
+    name = d.get("name") or ""
+    if not parent:
+        return name
+    return parent.rstrip("\\/") + "\\" + name
+
+
+def _ref(entry_key: str, seq_key: str) -> Any:
+    def get(d: dict[str, Any], _tz: timezone) -> Any:
+        e, s = d.get(entry_key), d.get(seq_key)
+        if e is None:
+            return ""
+        return f"0x{((int(s or 0) & 0xFFFF) << 48) | (int(e) & 0xFFFFFFFFFFFF):016X}"
+
+    return get
+
+
+def _usn_shape(filename: str) -> CsvShape:
+    return CsvShape(filename, [
+        tcol("Time Stamp({tz})", "timestamp"),
+        col("USN", "usn"),
+        col("File/Directory Name", "name"),
+        CsvColumn("Full Path", lambda d, _tz: _full_usn_path(d)),
+        CsvColumn("Event Info", lambda d, _tz: flag_text(d.get("reasons"), USN_REASONS)),
+        col("Source Info", "source_info"),
+        CsvColumn("File Attribute", lambda d, _tz: flag_text(d.get("attributes"), FILE_ATTRS)),
+        CsvColumn("Carving Flag", lambda d, _tz: "Carved" if d.get("carved") else ""),
+        CsvColumn("File Reference Number", _ref("entry", "sequence")),
+        CsvColumn("Parent File Reference Number", _ref("parent_entry", "parent_sequence")),
+    ])
+
+
+# NLT's $J CSV; the export applies it to the ``usnjrnl`` table (artifacts/usnjrnl.py)
+NLT_USNJRNL_CSV = _usn_shape("NLT_UsnJrnl.csv")
+NLT_LOGFILE_CSV = CsvShape("NLT_LogFile.csv", [
+    col("LSN", "lsn"),
+    tcol("EventTime({tz})", "event_time"),
+    col("Event", "event"),
+    col("Detail", "detail"),
+    col("File/Directory Name", "name"),
+    col("Full Path", "full_path"),
+    _time_col("Create Time", "created"),
+    _time_col("Modified Time", "modified"),
+    _time_col("MFT_Modified Time", "mft_modified"),
+    _time_col("Access Time", "accessed"),
+    col("Redo", "redo"),
+    col("Target VCN", "target_vcn"),
+    col("Cluster Index", "cluster_index"),
+])
+CSV: dict[str, CsvShape] = {
+    "logfile_events": NLT_LOGFILE_CSV,
+    "logfile_usn": _usn_shape("NLT_LogFile_UsnJrnl.csv"),
+}
+# extra shapes other tables can be exported with (``parse ntfs`` / ``analyze``): table -> shape
+EXTRA_CSV: dict[str, CsvShape] = {"usnjrnl": NLT_USNJRNL_CSV}
+
+PAIR_WINDOW = 400  # records: an index delete and add of the same file this close are one rename
+SI_VALUE_OFFSET = 0x18  # value offset of a resident $STANDARD_INFORMATION attribute
+FIRST_ATTR_OFFSET = 0x38
+# operations whose target attribute is an open non-resident attribute (not a file record)
+ATTR_OPS = INDEX_ALLOC_OPS | {0x08, 0x0A, 0x15, 0x16, 0x1C}
+
+
+class _Paths:
+    """Names learnt from the log ($FILE_NAME in index entries and file records), then the $MFT resolver."""
+
+    def __init__(self, resolver: Any) -> None:
+        self.resolver = resolver
+        self.names: dict[int, tuple[str, int]] = {}
+        self._cache: dict[tuple[int, int], str | None] = {}
+
+    def learn(self, entry: int, name: str, parent: int, namespace: str = "Win32") -> None:
+        if namespace == "DOS" and entry in self.names:
+            return
+        self.names[entry] = (name, parent)
+
+    def _resolve(self, entry: int, seq: int) -> str | None:
+        if self.resolver is None:
+            return None
+        key = (entry, seq)
+        if key in self._cache:
+            return self._cache[key]
+        out: str | None = None
+        try:
+            res = self.resolver.resolve(entry, seq)
+        except (KeyError, ValueError, LookupError, OSError, TypeError):
+            res = None
+        if isinstance(res, str):
+            out = res
+        elif res is not None:
+            for attr in ("full_path", "path"):
+                v = getattr(res, attr, None)
+                if isinstance(v, str):
+                    out = v
+                    break
+        if out is not None:
+            out = out.replace("/", "\\")
+            if not out.startswith("\\"):
+                out = "\\" + out
+        self._cache[key] = out
+        return out
+
+    def directory(self, entry: int) -> str:
+        """Path of a directory (``""`` for the root)."""
+        parts: list[str] = []
+        cur = entry
+        for _ in range(64):
+            if cur == 5:
+                break
+            known = self.names.get(cur)
+            if known is None:
+                r = self._resolve(cur, 0)
+                if r is not None:
+                    return (r.rstrip("\\") + ("\\" + "\\".join(reversed(parts)) if parts else "")).rstrip("\\")
+                parts.append(f"<{cur}>")
+                break
+            parts.append(known[0])
+            cur = known[1]
+        return ("\\" + "\\".join(reversed(parts))) if parts else ""
+
+    def full(self, entry: int | None, seq: int | None, name: str | None, parent: int | None) -> str:
+        if entry == 5:
+            return "\\"
+        if name and parent is not None:
+            return self.directory(parent) + "\\" + name
+        if entry is not None:
+            r = self._resolve(entry, seq or 0)
+            if r:
+                return r
+            known = self.names.get(entry)
+            if known:
+                return self.directory(known[1]) + "\\" + known[0]
+        return ""
+
+
+class _OpenAttributes:
+    """Target-attribute index -> (file entry, attribute type, name), over LSN."""
+
+    def __init__(self) -> None:
+        self._by_index: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+
+    def add(self, index: int, lsn: int, info: dict[str, Any]) -> None:
+        lst = self._by_index.setdefault(index, [])
+        bisect.insort(lst, (lsn, info), key=lambda x: x[0])
+
+    def name(self, index: int, lsn: int, name: str) -> None:
+        info = self.get(index, lsn)
+        if info is not None and not info.get("name"):
+            info["name"] = name
+
+    def get(self, index: int, lsn: int) -> dict[str, Any] | None:
+        lst = self._by_index.get(index)
+        if not lst:
+            return None
+        i = bisect.bisect_right(lst, lsn, key=lambda x: x[0])
+        return lst[i - 1][1] if i else lst[0][1]
+
+
+def _describe(info: dict[str, Any] | None) -> str:
+    if not info:
+        return ""
+    t = int(info.get("attr_type") or 0)
+    name = info.get("name") or ""
+    label = name or ATTR_TYPES.get(t, hex(t))
+    if name and t:
+        label = f"{ATTR_TYPES.get(t, hex(t))}:{name}"
+    return f"{label} of {info.get('entry')}"
+
+
+def _si_changes(op_redo: bytes, op_undo: bytes, rec_off: int) -> dict[str, tuple[int | None, int | None]]:
+    """Times in an $SI value update: field -> (old, new)."""
+    start = rec_off - SI_VALUE_OFFSET
+    if start < 0 or start % 8:
+        return {}
+    names = ("created", "modified", "mft_modified", "accessed")
+    out: dict[str, tuple[int | None, int | None]] = {}
+    new = parse_standard_information(bytes(start) + op_redo)
+    old = parse_standard_information(bytes(start) + op_undo) if op_undo else {}
+    for n in names:
+        if old.get(n) is not None and not (MIN_SANE <= old[n] <= MAX_SANE):
+            old[n] = None  # not a time: the old value was shorter or absent
+        if n in new:
+            o = old.get(n)
+            if o != new[n]:
+                out[n] = (o, new[n])
+    return out
+
+
+def _first_le(d: dict[int, Any], key: int) -> Any:
+    return d.get(key)
+
+
+class _Builder:
+    def __init__(self, ctx: ParseContext, lf: LogFile) -> None:
+        self.ctx = ctx
+        self.lf = lf
+        self.current_lsn = lf.current.current_lsn if lf.current else 0
+        self.bpc = 4096
+        self.restart_major: int | None = None
+        self.paths = _Paths(ctx.resources.get("mft"))
+        self.oat = _OpenAttributes()
+        self.layout: dict[int, dict[int, int]] = {}  # mft entry -> attribute offset -> type
+        self.inits: dict[int, tuple[int, int]] = {}  # entry -> (record index, lsn)
+        self.pending_del: dict[int, tuple[int, dict[str, Any], LogRecord]] = {}
+        self.pending_add: dict[int, tuple[int, dict[str, Any], LogRecord]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.usn: list[dict[str, Any]] = []
+
+    # --- pass 1: open attribute table, cluster size -------------------------------------------------
+    def prescan(self, recs: list[LogRecord]) -> None:
+        names: list[tuple[int, bytes]] = []
+        for r in recs:
+            if r.record_type == 2:
+                ra = parse_ntfs_restart(r.data)
+                if ra:
+                    self.restart_major = ra["major"]
+                    bpc = ra.get("bytes_per_cluster") or 0
+                    if 512 <= bpc <= (1 << 21) and bpc & (bpc - 1) == 0:
+                        self.bpc = bpc
+                continue
+            if len(r.data) < 32:
+                continue
+            redo_op = struct.unpack_from("<H", r.data, 0)[0]
+            if redo_op == 0x1C:
+                op = parse_op(r.data)
+                if op is None:
+                    continue
+                info = parse_open_attribute_entry(op.redo, self.restart_major)
+                if info:
+                    if op.undo:
+                        info["name"] = op.undo.decode("utf-16le", "replace")
+                    self.oat.add(op.target_attribute, r.lsn, info)
+            elif redo_op == 0x1D:
+                op = parse_op(r.data)
+                if op is None:
+                    continue
+                hdr, entries = parse_restart_table(op.redo)
+                for off, e in entries:
+                    info = parse_open_attribute_entry(e, self.restart_major)
+                    if info:
+                        self.oat.add(off, r.lsn, info)
+            elif redo_op == 0x1E:
+                op = parse_op(r.data)
+                if op is not None:
+                    names.append((r.lsn, op.redo))
+        for lsn, buf in names:
+            for idx, nm in parse_attribute_names(buf).items():
+                self.oat.name(idx, lsn, nm)
+
+    # --- pass 2 ---------------------------------------------------------------------------------
+    def mft_entry(self, op: Any) -> int | None:
+        size = op.target_block_size * 512 if op.target_block_size else 1024
+        if size <= 0:
+            return None
+        return (op.target_vcn * self.bpc + op.cluster_index * 512) // size
+
+    def row(self, r: LogRecord, i: int) -> dict[str, Any]:
+        stale = 1 if self.current_lsn and r.lsn > self.current_lsn else 0
+        base: dict[str, Any] = {
+            "lsn": r.lsn, "prev_lsn": r.prev_lsn, "undo_next_lsn": r.undo_next_lsn, "client": r.client_index,
+            "record_type": r.record_type, "transaction_id": r.transaction_id, "stale": stale,
+            "page_kind": r.page_kind, "page_offset": r.offset,
+        }
+        if r.record_type == 2:
+            ra = parse_ntfs_restart(r.data)
+            base["redo_op"] = "ClientRestart"
+            base["detail"] = to_json(ra) if ra else None
+            return base
+        op = parse_op(r.data)
+        if op is None:
+            self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {len(r.data)} bytes of client data, "
+                          "need 32 for the NTFS header")
+            return base
+        for p in op.problems:
+            self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {p}", skipped=False)
+        entry: int | None = None
+        target = ""
+        info: dict[str, Any] | None = None
+        if op.redo_op in MFT_OPS or op.undo_op in MFT_OPS:
+            entry = self.mft_entry(op)
+            target = f"MFT record {entry}"
+        elif op.redo_op in ATTR_OPS or op.undo_op in ATTR_OPS:
+            info = self.oat.get(op.target_attribute, r.lsn)
+            target = _describe(info)
+        base.update(
+            redo_op=op_name(op.redo_op), undo_op=op_name(op.undo_op), target_attribute=op.target_attribute,
+            target=target, target_vcn=op.target_vcn, cluster_index=op.cluster_index,
+            target_block_size=op.target_block_size, mft_entry=entry, lcns=list(op.lcns) or None,
+            redo_length=len(op.redo), undo_length=len(op.undo),
+        )
+        detail = self.decode(r, i, op, entry, info, stale)
+        base["detail"] = to_json(detail) if detail else None
+        return base
+
+    def event(self, r: LogRecord, op: Any, ev: str, detail: str, *, fn: dict[str, Any] | None = None,
+              entry: int | None = None, seq: int | None = None, time: int | None = None, tsrc: str = "",
+              old: dict[str, Any] | None = None, stale: int = 0, name: str | None = None,
+              parent: int | None = None) -> None:
+        if fn is not None:
+            name = fn.get("name")
+            parent = fn.get("parent_entry")
+            entry = fn.get("entry", entry)
+            seq = fn.get("sequence", seq)
+        if name is None and entry is not None and entry in self.paths.names:
+            name, parent = self.paths.names[entry]
+        if entry == 5 and not name:
+            name = "."
+        e = {
+            "lsn": r.lsn, "event_time": time, "time_source": tsrc if time else "", "event": ev, "detail": detail,
+            "name": name or "", "full_path": self.paths.full(entry, seq, name, parent),
+            "created": fn.get("created") if fn else None, "modified": fn.get("modified") if fn else None,
+            "mft_modified": fn.get("mft_modified") if fn else None, "accessed": fn.get("accessed") if fn else None,
+            "redo": op_name(op.redo_op), "target_vcn": op.target_vcn, "cluster_index": op.cluster_index,
+            "mft_entry": entry, "sequence": seq, "parent_entry": parent, "old_name": old.get("name") if old else None,
+            "old_parent_entry": old.get("parent_entry") if old else None, "stale": stale,
+        }
+        self.events.append(e)
+
+    def _flush_pending(self, i: int, final: bool = False) -> None:
+        for store, label in ((self.pending_del, "Index Entry Deleted"), (self.pending_add, "Index Entry Added")):
+            for entry in [k for k, v in store.items() if final or i - v[0] > PAIR_WINDOW]:
+                _j, fn, rec = store.pop(entry)
+                op = parse_op(rec.data)
+                if op is None:
+                    continue
+                t = fn.get("mft_modified") if label == "Index Entry Added" else None
+                self.event(rec, op, label, f"directory {fn.get('parent_entry')}", fn=fn, time=t,
+                           tsrc="$FN MFT_Modified" if t else "",
+                           stale=1 if self.current_lsn and rec.lsn > self.current_lsn else 0)
+
+    def _created(self, r: LogRecord, ie: dict[str, Any], stale: int) -> None:
+        op = parse_op(r.data)
+        if op is None:
+            return
+        kind = "directory" if ie["flags"] & 0x10000000 else "file"
+        self.event(r, op, "File Creation", f"{kind} created", fn=ie, time=ie.get("created"), tsrc="$FN Create",
+                   stale=stale)
+
+    def _renamed(self, r: LogRecord, op: Any, old: dict[str, Any], new: dict[str, Any], stale: int) -> None:
+        if (old.get("name"), old.get("parent_entry")) == (new.get("name"), new.get("parent_entry")):
+            return  # the same name removed and put back (index rebalancing, attribute updates)
+        moved = old.get("parent_entry") != new.get("parent_entry")
+        if moved:
+            det = (f"{self.paths.directory(old.get('parent_entry') or 5)}\\{old.get('name')} -> "
+                   f"{self.paths.directory(new['parent_entry'])}\\{new['name']}")
+        else:
+            det = f"{old.get('name')} -> {new.get('name')}"
+        self.event(r, op, "File Moving" if moved else "File Renaming", det, fn=new, time=new.get("mft_modified"),
+                   tsrc="$FN MFT_Modified", old=old, stale=stale)
+
+    def decode(self, r: LogRecord, i: int, op: Any, entry: int | None, info: dict[str, Any] | None,
+               stale: int) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        ro = op.redo_op
+        if i % 64 == 0:
+            self._flush_pending(i)
+        if ro == 0x02:  # InitializeFileRecordSegment
+            fr = parse_file_record(op.redo)
+            if fr:
+                d["record"] = {k: fr[k] for k in ("sequence", "link_count", "flags", "in_use", "directory",
+                                                     "base_entry", "used_size")}
+                d["attributes"] = [a["type_name"] + (":" + a["name"] if a["name"] else "") for a in fr["attributes"]]
+                lay = self.layout.setdefault(entry if entry is not None else -1, {})
+                lay.clear()
+                for a in fr["attributes"]:
+                    lay[a["offset"]] = a["type"]
+                    fn = a.get("fn")
+                    if fn and entry is not None:
+                        self.paths.learn(entry, fn["name"], fn["parent_entry"], fn["namespace"])
+                        d.setdefault("names", []).append(fn["name"])
+                    if a.get("si"):
+                        d["si"] = a["si"]
+                if entry is not None:
+                    pend = self.pending_add.get(entry)
+                    if pend is not None and i - pend[0] <= PAIR_WINDOW:
+                        self.pending_add.pop(entry)
+                        self._created(pend[2], pend[1], stale)
+                    else:
+                        self.inits[entry] = (i, r.lsn)
+        elif ro == 0x03:  # DeallocateFileRecordSegment
+            old = parse_file_record(op.undo) if op.undo_op == 0x02 else None
+            if old and entry is not None:
+                for a in old["attributes"]:
+                    fn = a.get("fn")
+                    if fn and fn["namespace"] != "DOS":
+                        self.paths.learn(entry, fn["name"], fn["parent_entry"], fn["namespace"])
+            if entry is not None:
+                pend = self.pending_del.pop(entry, None)
+                fn = pend[1] if pend else None
+                self.event(r, op, "File Deletion", "file record deallocated", fn=fn, entry=entry, stale=stale,
+                           seq=fn.get("sequence") if fn else None)
+        elif ro in (0x0C, 0x0E):  # AddIndexEntryRoot / Allocation
+            ie = parse_index_entry(op.redo)
+            if ie:
+                d["index_entry"] = ie
+                fe = ie["entry"]
+                self.paths.learn(fe, ie["name"], ie["parent_entry"], ie["namespace"])
+                if ie["namespace"] != "DOS":
+                    if fe in self.pending_del:
+                        _j, old, _rec = self.pending_del.pop(fe)
+                        self._renamed(r, op, old, ie, stale)
+                    elif fe in self.inits and i - self.inits[fe][0] <= PAIR_WINDOW:
+                        self.inits.pop(fe)
+                        self._created(r, ie, stale)
+                    else:
+                        self.pending_add[fe] = (i, ie, r)
+        elif ro in (0x0D, 0x0F):  # DeleteIndexEntryRoot / Allocation
+            ie = parse_index_entry(op.undo)
+            if ie:
+                d["index_entry"] = ie
+                fe = ie["entry"]
+                self.paths.learn(fe, ie["name"], ie["parent_entry"], ie["namespace"])
+                if ie["namespace"] != "DOS":
+                    pa = self.pending_add.get(fe)
+                    if pa is not None and (pa[1]["name"], pa[1]["parent_entry"]) != (ie["name"], ie["parent_entry"]):
+                        _j, new, rec = self.pending_add.pop(fe)
+                        self._renamed(rec, parse_op(rec.data) or op, ie, new, stale)
+                    else:
+                        self.pending_del[fe] = (i, ie, r)
+        elif ro == 0x07 and entry is not None:  # UpdateResidentValue
+            # record_offset: the attribute's offset in the file record; attribute_offset: offset inside it
+            atype = self.layout.get(entry, {}).get(op.record_offset)
+            if atype is None and op.record_offset == FIRST_ATTR_OFFSET and op.attribute_offset >= SI_VALUE_OFFSET:
+                atype = 0x10
+            d["attribute"] = ATTR_TYPES.get(atype, "") if atype else ""
+            if atype == 0x10:
+                ch = _si_changes(op.redo, op.undo, op.attribute_offset)
+                if ch:
+                    d["si_changes"] = {k: [o, n] for k, (o, n) in ch.items()}
+                    back = [k for k, (o, n) in ch.items() if o and n and n < o]
+                    parts = [f"{k}: {fmt(o)} -> {fmt(n)}" for k, (o, n) in ch.items()]
+                    det = "; ".join(parts) + ("; reversal: " + ",".join(back) if back else "")
+                    new = {k: n for k, (_o, n) in ch.items()}
+                    t = new.get("mft_modified") or new.get("modified") or max(v for v in new.values() if v) \
+                        if any(new.values()) else None
+                    fn = {"entry": entry, "created": new.get("created"), "modified": new.get("modified"),
+                          "mft_modified": new.get("mft_modified"), "accessed": new.get("accessed")}
+                    known = self.paths.names.get(entry)
+                    if known:
+                        fn["name"], fn["parent_entry"] = known
+                    self.event(r, op, "Time Change", det, fn=fn, entry=entry, time=t, tsrc="$SI new value",
+                               stale=stale)
+            elif atype == 0x80:
+                head = op.redo[:32]
+                self.event(r, op, "Resident Data Write",
+                           f"offset {op.attribute_offset} in the attribute, {len(op.redo)} bytes: {head.hex()}", entry=entry,
+                           stale=stale)
+        elif ro == 0x05 and entry is not None:  # CreateAttribute
+            a = parse_attribute(op.redo, 0)
+            if a:
+                self.layout.setdefault(entry, {})[op.record_offset] = a["type"]
+                d["attribute"] = {k: v for k, v in a.items() if k not in ("si",)}
+                if a.get("fn"):
+                    fn = a["fn"]
+                    self.paths.learn(entry, fn["name"], fn["parent_entry"], fn["namespace"])
+        elif ro == 0x09 and entry is not None:  # UpdateMappingPairs
+            from .logfile_ntfs import decode_runs
+
+            runs = decode_runs(op.redo)
+            d["runs"] = runs
+            if runs:
+                txt = ", ".join(f"{n}@{lcn}" if lcn is not None else f"{n}@sparse" for n, lcn in runs)
+                self.event(r, op, "Non-resident Data Write", f"cluster runs (clusters@LCN): {txt}", entry=entry,
+                           stale=stale)
+        elif ro == 0x0B:  # SetNewAttributeSizes
+            if len(op.redo) >= 24:
+                alloc, valid, size = struct.unpack_from("<qqq", op.redo, 0)
+                d["sizes"] = {"allocated": alloc, "valid": valid, "size": size}
+        elif ro == 0x08:  # UpdateNonresidentValue
+            is_j = bool(info and info.get("name") == "$J")
+            found = parse_usn_records(op.redo) if (is_j or info is None or len(op.redo) >= 64) else []
+            if found:
+                d["usn_records"] = len(found)
+                for u in found:
+                    u["lsn"] = r.lsn
+                    self.usn.append(u)
+        elif ro in (0x15, 0x16):
+            if len(op.redo) >= 8:
+                boff, nbits = struct.unpack_from("<II", op.redo, 0)
+                d["bitmap"] = {"offset": boff, "bits": nbits}
+        elif ro == 0x1C:
+            oe = parse_open_attribute_entry(op.redo, self.restart_major)
+            if oe:
+                oe["name"] = op.undo.decode("utf-16le", "replace") if op.undo else ""
+                d["open_attribute"] = oe
+        elif ro == 0x1D:
+            hdr, entries = parse_restart_table(op.redo)
+            d["open_attribute_table"] = hdr
+        elif ro == 0x1E:
+            d["attribute_names"] = {str(k): v for k, v in parse_attribute_names(op.redo).items()}
+        elif ro == 0x1F:
+            d["dirty_pages"] = len(parse_dirty_pages(op.redo))
+        elif ro == 0x20:
+            d["transactions"] = parse_transactions(op.redo)
+        elif ro in (0x13, 0x14) and len(op.redo) >= 32:
+            d["times"] = parse_standard_information(op.redo[:32])
+        if op.redo_op in INDEX_ALLOC_OPS and info:
+            d.setdefault("directory", info.get("entry"))
+        return d
+
+
+def _load_usn(path: Path, ctx: ParseContext) -> dict[int, list[dict[str, Any]]]:
+    by_entry: dict[int, list[dict[str, Any]]] = {}
+    try:
+        buf = path.read_bytes()
+    except OSError as e:
+        ctx.warn(None, f"--usn {path}: cannot read: {e}", skipped=False)
+        return by_entry
+    for u in parse_usn_records(buf):
+        by_entry.setdefault(u["entry"], []).append(u)
+    return by_entry
+
+
+_REASON_FOR = {"File Creation": 0x100, "File Deletion": 0x200, "File Renaming": 0x2000, "File Moving": 0x2000,
+               "Resident Data Write": 0x3, "Non-resident Data Write": 0x3, "Index Entry Deleted": 0x200}
+
+
+def _date_events(events: list[dict[str, Any]], usn_log: list[dict[str, Any]],
+                 usn_j: dict[int, list[dict[str, Any]]]) -> None:
+    """Give timeless events the time of the nearest USN record of the same file."""
+    by_entry: dict[int, list[tuple[int, int]]] = {}
+    for u in usn_log:
+        by_entry.setdefault(u["entry"], []).append((u["lsn"], u["timestamp"]))
+    for lst in by_entry.values():
+        lst.sort()
+    for e in events:
+        if e["event_time"] or e["mft_entry"] is None:
+            continue
+        near = by_entry.get(e["mft_entry"])
+        if near:
+            i = bisect.bisect_left(near, (e["lsn"], 0))
+            cand = [near[j] for j in (i - 1, i) if 0 <= j < len(near)]
+            best = min(cand, key=lambda x: abs(x[0] - e["lsn"]))
+            e["event_time"], e["time_source"] = best[1], "USN record in $LogFile"
+            continue
+        want = _REASON_FOR.get(e["event"], 0)
+        js = [u for u in usn_j.get(e["mft_entry"], []) if u["reasons"] & want] if want else []
+        if e.get("name"):
+            named = [u for u in js if u["name"] == e["name"]]
+            js = named or js
+        if js:
+            e["event_time"], e["time_source"] = js[-1]["timestamp"], "$J"
+
+
+def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        ctx.warn(None, f"cannot read $LogFile: {e}")
+        return
+    lf = LogFile(data, ctx.warn)
+    if lf.empty:
+        ctx.warn(0, f"$LogFile is empty ({len(data)} bytes, no restart or record pages: all 0xFF/zero)",
+                 skipped=False)
+        yield Record("logfile_restart", {"empty": 1, "file_size": len(data)})
+        return
+    if not lf.restart_pages:
+        ctx.warn(0, "no usable restart page (RSTR) at 0 or 4096: cannot locate log records")
+        return
+    cur = lf.current
+    identical = int(lf.restart_pages_identical())
+    for rp in lf.restart_pages:
+        yield Record("logfile_restart", {
+            "page_offset": rp.offset, "current": int(rp is cur), "version": rp.version,
+            "current_lsn": rp.current_lsn, "chkdsk_lsn": rp.chkdsk_lsn, "system_page_size": rp.system_page_size,
+            "log_page_size": rp.log_page_size, "seq_number_bits": rp.seq_number_bits, "file_size": rp.file_size,
+            "flags": rp.flags, "clean": int(rp.clean), "identical": identical,
+            "clients": to_json([{"name": c.name, "oldest_lsn": c.oldest_lsn,
+                                 "client_restart_lsn": c.client_restart_lsn, "seq": c.seq_number}
+                                for c in rp.clients]),
+            "empty": 0,
+        })
+    recs = list(lf.records(include_unused=True))
+    b = _Builder(ctx, lf)
+    b.prescan(recs)
+    for i, r in enumerate(recs):
+        yield Record("logfile_records", b.row(r, i))
+    b._flush_pending(len(recs), final=True)
+    usn_j: dict[int, list[dict[str, Any]]] = {}
+    usn_path = ctx.resources.get("usn_path")
+    if usn_path:
+        usn_j = _load_usn(Path(usn_path), ctx)
+    _date_events(b.events, b.usn, usn_j)
+    b.events.sort(key=lambda ev: ev["lsn"])
+    for ev in b.events:
+        yield Record("logfile_events", ev)
+    seen: set[tuple[int, int]] = set()
+    for u in b.usn:
+        key = (u["usn"], u["entry"])
+        if key in seen:
+            continue
+        seen.add(key)
+        yield Record("logfile_usn", {
+            "lsn": u["lsn"], "usn": u["usn"], "timestamp": u["timestamp"], "name": u["name"],
+            "parent_path": b.paths.directory(u["parent_entry"]), "reasons": u["reasons"],
+            "source_info": u["source_info"], "attributes": u["attributes"], "carved": 1, "entry": u["entry"],
+            "sequence": u["sequence"], "parent_entry": u["parent_entry"], "parent_sequence": u["parent_sequence"],
+            "security_id": u["security_id"],
+        })
+
+
+def timeline(rec: Record) -> Iterable[TimelineEvent]:
+    d = rec.data
+    if rec.table == "logfile_events":
+        t = d.get("event_time")
+        if t:
+            name = d.get("name") or (f"MFT record {d['mft_entry']}" if d.get("mft_entry") is not None else "")
+            yield TimelineEvent(t, f"$LogFile {d.get('event')}", d.get("full_path") or name,
+                                f"{d.get('event')}: {name} ({d.get('detail')})"[:300])
+    elif rec.table == "logfile_usn":
+        t = d.get("timestamp")
+        if t:
+            yield TimelineEvent(t, "$LogFile USN", _full_usn_path(d),
+                                f"USN in $LogFile: {d.get('name')} {flag_text(d.get('reasons'), USN_REASONS)}")

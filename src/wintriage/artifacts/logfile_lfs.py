@@ -1,0 +1,453 @@
+"""The Log File Service (LFS) layer of NTFS ``$LogFile``: restart pages, record pages, log records.
+
+Clean-room, written from public descriptions of the format (libfsntfs documentation, the linux-ntfs
+"NTFS documentation" pages, Windows Internals). Layout, as read here:
+
+- Two restart pages (``RSTR``) at offset 0 and at the system page size. Each holds a restart area
+  (current LSN, number of clients, sequence-number bits, log file size...) and an array of log
+  client records (oldest LSN, client restart LSN, name e.g. ``NTFS``). The copy with the higher
+  current LSN is the current one.
+- Record pages (``RCRD``), protected by update-sequence fixups (or, on DAX volumes, by a CRC32 that
+  replaces the update-sequence array and is tagged ``CRC4``).
+- Log version 1.x keeps two "tail" pages (ping-pong copies of the newest page) in front of the circular
+  area; version 2.0 keeps 32 buffer pages there. Everything past them is the circular log area.
+- An LSN encodes the record's position: ``offset = (lsn & mask) * 8`` with ``mask`` covering the low
+  ``64 - seq_number_bits`` bits; the high bits are the wrap count. A record header (48 bytes) never
+  straddles a page; its client data may continue in the data area of the following pages.
+
+Records found in the circular area are "in use"; records only present in tail/buffer pages are kept too
+(``page_kind == "tail"``), because that is where the newest (or older, overwritten) history hides.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+SECTOR = 512
+RECORD_HEADER = 0x30
+MAX_CLIENT_DATA = 1 << 22  # 4 MiB: larger "client data lengths" are corruption
+
+_RSTR = b"RSTR"
+_RCRD = b"RCRD"
+_CHKD = b"CHKD"
+
+WarnFn = Callable[[int | None, str], None]
+
+
+class LogFileError(ValueError):
+    """The log cannot be read at all (no usable restart page)."""
+
+
+class EmptyLogFile(LogFileError):
+    """The log holds no restart page and no record page (all 0xFF / zero): nothing was ever logged."""
+
+
+class FixupError(ValueError):
+    """Update-sequence (or DAX CRC) protection of a page does not verify."""
+
+
+def apply_fixup(page: bytes | bytearray, base_offset: int = 0) -> bytearray:
+    """Return a copy of a multi-sector-protected page with the update sequence applied.
+
+    Raises :class:`FixupError` with the failing offset when a sector's last two bytes do not hold the
+    update sequence number. DAX pages (``CRC4`` tag after a CRC32 in the array) are CRC-checked instead.
+    """
+    buf = bytearray(page)
+    if len(buf) < 8:
+        raise FixupError(f"page at {base_offset}: {len(buf)} bytes, need at least 8 for the header")
+    usa_off, usa_count = struct.unpack_from("<HH", buf, 4)
+    if usa_count == 0:
+        return buf
+    if usa_off < 8 or usa_off + 2 * usa_count > len(buf):
+        raise FixupError(
+            f"page at {base_offset}: update sequence array {usa_off}+{2 * usa_count} outside the page "
+            f"({len(buf)} bytes)"
+        )
+    if usa_off + 8 <= len(buf) and bytes(buf[usa_off + 4:usa_off + 8]) == b"CRC4":
+        stored = struct.unpack_from("<I", buf, usa_off)[0]
+        check = bytearray(buf)
+        check[usa_off:usa_off + 8] = bytes(8)
+        calc = zlib.crc32(check)
+        if calc != stored:
+            raise FixupError(
+                f"page at {base_offset}: DAX page CRC32 mismatch (stored {stored:#010x}, computed {calc:#010x})"
+            )
+        return buf
+    usn = bytes(buf[usa_off:usa_off + 2])
+    for i in range(1, usa_count):
+        end = i * SECTOR
+        if end > len(buf):
+            raise FixupError(
+                f"page at {base_offset}: update sequence entry {i} protects sector end {end}, page has {len(buf)} bytes"
+            )
+        if bytes(buf[end - 2:end]) != usn:
+            raise FixupError(
+                f"page at {base_offset}: update sequence mismatch at offset {base_offset + end - 2} "
+                f"(sector {i - 1}: found {bytes(buf[end - 2:end]).hex()}, expected {usn.hex()})"
+            )
+        buf[end - 2:end] = buf[usa_off + 2 * i:usa_off + 2 * i + 2]
+    return buf
+
+
+@dataclass(frozen=True, slots=True)
+class LogClient:
+    index: int
+    name: str
+    oldest_lsn: int
+    client_restart_lsn: int
+    prev_client: int
+    next_client: int
+    seq_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPage:
+    offset: int
+    chkdsk_lsn: int
+    system_page_size: int
+    log_page_size: int
+    major: int
+    minor: int
+    current_lsn: int
+    log_clients: int
+    client_free_list: int
+    client_in_use_list: int
+    flags: int
+    seq_number_bits: int
+    restart_area_length: int
+    file_size: int
+    last_lsn_data_length: int
+    record_header_length: int
+    log_page_data_offset: int
+    restart_log_open_count: int
+    clients: tuple[LogClient, ...]
+    raw: bytes = b""
+
+    @property
+    def version(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    @property
+    def clean(self) -> bool:
+        return bool(self.flags & 0x2)
+
+
+@dataclass(slots=True)
+class LogRecord:
+    lsn: int
+    prev_lsn: int
+    undo_next_lsn: int
+    client_data_length: int
+    client_seq: int
+    client_index: int
+    record_type: int  # 1 client record, 2 client restart
+    transaction_id: int
+    flags: int
+    offset: int  # file offset of the header (physical)
+    page_kind: str  # "log" | "tail"
+    data: bytes = b""
+    truncated: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def parse_restart_page(buf: bytes, offset: int, warn: WarnFn) -> RestartPage | None:
+    """Decode one RSTR/CHKD page (fixup applied here); None (with a warning) when unusable."""
+    if bytes(buf[:4]) not in (_RSTR, _CHKD):
+        return None
+    try:
+        page = apply_fixup(buf, offset)
+    except FixupError as e:
+        warn(offset, f"restart page: {e}")
+        return None
+    try:
+        chk, sps, lps, ra_off, minor, major = struct.unpack_from("<QIIHhh", page, 8)
+        if ra_off + 48 > len(page):
+            warn(offset, f"restart area offset {ra_off} + 48 bytes beyond the {len(page)}-byte page")
+            return None
+        (cur, n_clients, free_l, inuse_l, flags, snb, ra_len, ca_off, fsize, last_len, rh_len, pdo,
+         open_count) = struct.unpack_from("<QHHHHIHHQIHHI", page, ra_off)
+        clients = []
+        c = ra_off + ca_off
+        for i in range(min(n_clients, 64)):
+            if c + 160 > len(page):
+                warn(offset + c, f"log client {i}: 160 bytes needed, {len(page) - c} available")
+                break
+            oldest, crl, prev, nxt, seq = struct.unpack_from("<QQHHH", page, c)
+            nlen = struct.unpack_from("<I", page, c + 28)[0]
+            name = bytes(page[c + 32:c + 32 + min(nlen, 128)]).decode("utf-16le", "replace")
+            clients.append(LogClient(i, name, oldest, crl, prev, nxt, seq))
+            c += 160
+    except struct.error as e:
+        warn(offset, f"restart page truncated: {e}")
+        return None
+    if not (512 <= lps <= 65536) or lps & (lps - 1) or not (1 <= snb < 64):
+        warn(offset, f"restart page: implausible log page size {lps} or sequence-number bits {snb}")
+        return None
+    return RestartPage(
+        offset, chk, sps, lps, major, minor, cur, n_clients, free_l, inuse_l, flags, snb, ra_len, fsize, last_len,
+        rh_len, pdo, open_count, tuple(clients), bytes(page[:4096]),
+    )
+
+
+class LogFile:
+    """A $LogFile image in memory. ``records()`` yields every log record found, in LSN order."""
+
+    def __init__(self, data: bytes, warn: WarnFn | None = None) -> None:
+        self.data = data
+        self._warn: WarnFn = warn or (lambda _o, _r: None)
+        self.restart_pages: list[RestartPage] = []
+        self.fixup_failures = 0
+        self.pages_read = 0
+        self.empty = False
+        self._pages: dict[int, bytes] = {}
+        self._read_restart()
+
+    # --- restart --------------------------------------------------------------------------------
+    def _read_restart(self) -> None:
+        size = len(self.data)
+        if size == 0 or self.data.count(b"\xff") == size or self.data.count(0) == size:
+            self.empty = True
+            return
+        offsets = [0]
+        first = parse_restart_page(self.data[0:4096], 0, self._warn) if size >= 4096 else None
+        second_at = first.system_page_size if first else 4096
+        offsets.append(second_at)
+        for off in offsets:
+            if first is not None and off == 0:
+                self.restart_pages.append(first)
+                continue
+            if off + 512 > size:
+                continue
+            sps = 4096 if first is None else first.system_page_size
+            rp = parse_restart_page(self.data[off:off + sps], off, self._warn)
+            if rp is not None:
+                self.restart_pages.append(rp)
+        if not self.restart_pages:
+            # no restart page: maybe record pages only (a fragment); fall back to defaults
+            if self.data.find(_RCRD) < 0:
+                self.empty = True
+
+    @property
+    def current(self) -> RestartPage | None:
+        if not self.restart_pages:
+            return None
+        return max(self.restart_pages, key=lambda r: r.current_lsn)
+
+    @property
+    def page_size(self) -> int:
+        c = self.current
+        return c.log_page_size if c else 4096
+
+    @property
+    def seq_bits(self) -> int:
+        c = self.current
+        return c.seq_number_bits if c else 0
+
+    @property
+    def data_offset(self) -> int:
+        c = self.current
+        return c.log_page_data_offset if c and 0x28 <= c.log_page_data_offset < 512 else 0x40
+
+    @property
+    def log_start(self) -> int:
+        """File offset of the circular area (after restart pages and the tail/buffer pages)."""
+        c = self.current
+        sps = c.system_page_size if c else 4096
+        lps = self.page_size
+        if c is not None and c.major >= 2:
+            return 2 * sps + 32 * lps
+        return 2 * sps + 2 * lps
+
+    def lsn_offset(self, lsn: int) -> int:
+        bits = self.seq_bits
+        if bits <= 0:
+            return -1
+        return (lsn & ((1 << (64 - bits)) - 1)) << 3
+
+    def restart_pages_identical(self) -> bool:
+        if len(self.restart_pages) < 2:
+            return False
+        a, b = self.restart_pages[0].raw, self.restart_pages[1].raw
+        return a == b
+
+    # --- pages ----------------------------------------------------------------------------------
+    def _page(self, off: int) -> bytes | None:
+        """Fixed-up RCRD page at physical ``off`` (cached), or None."""
+        p = self._pages.get(off)
+        if p is not None:
+            return p if p else None
+        ps = self.page_size
+        raw = self.data[off:off + ps]
+        if len(raw) < ps or raw[:4] != _RCRD:
+            self._pages[off] = b""
+            return None
+        try:
+            fixed = bytes(apply_fixup(raw, off))
+        except FixupError as e:
+            self.fixup_failures += 1
+            self._warn(off, f"record page skipped: {e}")
+            self._pages[off] = b""
+            return None
+        self.pages_read += 1
+        self._pages[off] = fixed
+        return fixed
+
+    def _page_group(self, page: bytes) -> tuple[int, int]:
+        count, pos = struct.unpack_from("<HH", page, 20)
+        return count, pos
+
+    def _next_page(self, off: int, kind: str, logical_next: int) -> tuple[int, bytes] | None:
+        """The page holding the continuation of a record that runs past the page at ``off``."""
+        if kind == "tail":
+            page = self._page(off)
+            nxt = off + self.page_size
+            if page is not None and nxt < self.log_start:
+                c, p = self._page_group(page)
+                np_ = self._page(nxt)
+                if np_ is not None and p < c:
+                    c2, p2 = self._page_group(np_)
+                    if p2 == p + 1:
+                        return nxt, np_
+            target = logical_next
+        else:
+            target = off + self.page_size
+        cur = self.current
+        end = min(len(self.data), cur.file_size if cur and cur.file_size else len(self.data))
+        if target >= end or target < self.log_start:
+            target = self.log_start
+        pg = self._page(target)
+        return (target, pg) if pg is not None else None
+
+    # --- records --------------------------------------------------------------------------------
+    def _valid_header(self, page: bytes, pos: int, page_logical: int | None) -> bool:
+        lsn = struct.unpack_from("<Q", page, pos)[0]
+        if lsn == 0 or lsn == 0xFFFFFFFFFFFFFFFF:
+            return False
+        loff = self.lsn_offset(lsn)
+        ps = self.page_size
+        if loff % ps != pos:
+            return False
+        if page_logical is not None and loff - pos != page_logical:
+            return False
+        if loff < self.log_start:
+            return False
+        dlen, _seq, _ci, rtype = struct.unpack_from("<IHHI", page, pos + 24)
+        return rtype in (1, 2) and dlen <= MAX_CLIENT_DATA
+
+    def _scan(self, page: bytes, start: int, page_logical: int | None) -> int:
+        ps = self.page_size
+        q = start
+        while q <= ps - RECORD_HEADER:
+            if self._valid_header(page, q, page_logical):
+                return q
+            q += 8
+        return -1
+
+    def _read_page_records(self, off: int, kind: str, start: int | None) -> tuple[list[LogRecord], int | None]:
+        """Records whose header lies in the page at ``off``; returns them and the next chained position
+        in the following page (or None when the chain ends in this page)."""
+        page = self._page(off)
+        if page is None:
+            return [], None
+        ps = self.page_size
+        dofs = self.data_offset
+        logical = off if kind == "log" else None
+        out: list[LogRecord] = []
+        pos = start if start is not None and start >= dofs else dofs
+        if not (pos <= ps - RECORD_HEADER and self._valid_header(page, pos, logical)):
+            pos = self._scan(page, dofs, logical)
+        carry: int | None = None
+        while 0 <= pos <= ps - RECORD_HEADER:
+            (lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags) = struct.unpack_from(
+                "<QQQIHHIIH", page, pos
+            )
+            if logical is None:
+                logical = self.lsn_offset(lsn) - pos
+            rec = LogRecord(lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags, off + pos, kind)
+            avail = ps - pos - RECORD_HEADER
+            if dlen <= avail:
+                rec.data = page[pos + RECORD_HEADER:pos + RECORD_HEADER + dlen]
+                out.append(rec)
+                nxt = pos + ((RECORD_HEADER + dlen + 7) & ~7)
+                if nxt > ps - RECORD_HEADER:
+                    carry = dofs
+                    break
+                if self._valid_header(page, nxt, logical):
+                    pos = nxt
+                    continue
+                # end of chain in this page: the rest is free space or older leftovers
+                pos = self._scan(page, nxt + 8, logical) if nxt + 8 <= ps - RECORD_HEADER else -1
+                continue
+            # the client data continues in following pages
+            parts = [page[pos + RECORD_HEADER:ps]]
+            need = dlen - avail
+            cur_off, cur_logical = off, logical
+            visited = 0
+            last_used = 0
+            while need > 0:
+                nxt_pg = self._next_page(cur_off, kind if cur_off < self.log_start else "log", cur_logical + ps)
+                visited += 1
+                if nxt_pg is None or visited > (dlen // max(ps - dofs, 1)) + 2:
+                    rec.truncated = True
+                    self._warn(off + pos, f"record LSN {lsn:#x}: client data runs past the readable pages "
+                               f"({dlen} bytes needed, {dlen - need} available)")
+                    break
+                cur_off, npage = nxt_pg
+                cur_logical = cur_off if cur_off >= self.log_start else cur_logical + ps
+                take = min(need, ps - dofs)
+                parts.append(npage[dofs:dofs + take])
+                need -= take
+                last_used = dofs + take
+            rec.data = b"".join(parts)
+            out.append(rec)
+            if not rec.truncated and cur_off != off:
+                nxt = (last_used + 7) & ~7
+                carry = nxt if nxt <= ps - RECORD_HEADER else None
+                rec.extra["continues_to"] = cur_off
+            break
+        return out, carry
+
+    def records(self, include_unused: bool = True) -> Iterator[LogRecord]:
+        """Every log record, deduplicated by LSN, in LSN order.
+
+        In-use records are those in the circular area; ``include_unused`` adds records found only in
+        the tail/buffer pages (v1.x tail copies, v2.0 buffer pages).
+        """
+        if self.empty or self.seq_bits == 0:
+            return
+        ps = self.page_size
+        seen: dict[int, LogRecord] = {}
+        start = self.log_start
+        size = len(self.data)
+        carry: int | None = None
+        off = start
+        while off + ps <= size:
+            recs, nxt = self._read_page_records(off, "log", carry)
+            for r in recs:
+                if r.lsn not in seen:
+                    seen[r.lsn] = r
+            # a chained position is only valid for the physically next page when a record spilled into it
+            carry = nxt
+            if recs and "continues_to" in recs[-1].extra:
+                cont = int(recs[-1].extra["continues_to"])  # type: ignore[call-overload]
+                if cont > off:
+                    # records that start inside the continuation page: read it with the carried position
+                    off = cont
+                    continue
+            off += ps
+            if nxt is None:
+                carry = None
+        if include_unused:
+            first_tail = (self.current.system_page_size if self.current else 4096) * 2
+            off = first_tail
+            while off + ps <= min(start, size):
+                recs, _ = self._read_page_records(off, "tail", None)
+                for r in recs:
+                    if r.lsn not in seen:
+                        seen[r.lsn] = r
+                off += ps
+        for lsn in sorted(seen):
+            yield seen[lsn]
