@@ -38,6 +38,7 @@ from ..artifacts.sources import glob_regex, triage_patterns
 from ..timeutil import EPOCH_AS_FILETIME, fmt
 from .image import EvidenceError, open_image
 from .ntfs import FileInfo, NtfsError, NtfsFS, is_usn_j, norm_path, ntfs_volumes
+from .volumes import primary_ntfs
 
 Progress = Callable[[str, str], None]
 MANIFEST = "extract_manifest.csv"
@@ -442,7 +443,7 @@ def collect_evidence(evidence: Path, out_dir: Path, progress: Progress = _quiet)
         vols = ntfs_volumes(img)
         if not vols:
             raise EvidenceError(f"{evidence}: no NTFS volume found")
-        primary = max(vols, key=lambda v: v.size)
+        primary = primary_ntfs(vols) or vols[0]
         out_dir.mkdir(parents=True, exist_ok=True)
         man = Manifest(out_dir / MANIFEST)
         try:

@@ -18,7 +18,6 @@ offset = USN minus the size of the sparse head) while every other file is its fu
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import pyfsntfs
 
 from .image import EvidenceError, Image, ImageFile, open_image
+from .volumes import Volume, list_volumes, primary_ntfs
 
 CHUNK = 1 << 20
 ORPHAN_DIR = "<Orphan>"
@@ -536,42 +536,9 @@ def is_usn_j(path: str) -> bool:
 
 
 # --- volumes ---------------------------------------------------------------------------------------
-@dataclass
-class _Vol:
-    index: int
-    offset: int
-    size: int
-    fs: str
-
-
-def _local_volumes(img: Image) -> list[_Vol]:
-    """Fallback when evidence/volumes.py is absent: primary MBR slots, or a whole-disk NTFS."""
-    head = img.read(0, 512)
-    if head[3:11] == b"NTFS    ":
-        return [_Vol(0, 0, img.size, "NTFS")]
-    out: list[_Vol] = []
-    if len(head) == 512 and head[510:512] == b"\x55\xaa":
-        for i in range(4):
-            e = head[446 + 16 * i: 462 + 16 * i]
-            ptype = e[4]
-            lba, count = struct.unpack("<II", e[8:16])
-            if ptype == 0 or count == 0:
-                continue
-            off = lba * 512
-            boot = img.read(off, 16)
-            out.append(_Vol(i + 1, off, count * 512, "NTFS" if boot[3:11] == b"NTFS    " else f"0x{ptype:02x}"))
-    return out
-
-
-def ntfs_volumes(img: Image) -> list[Any]:
-    """Every NTFS volume of an image (objects with ``index``, ``offset``, ``size``, ``fs``)."""
-    try:
-        from .volumes import list_volumes
-    except ImportError:
-        vols: list[Any] = _local_volumes(img)
-    else:
-        vols = list(list_volumes(img))
-    return [v for v in vols if str(getattr(v, "fs", "")).upper() == "NTFS"]
+def ntfs_volumes(img: Image) -> list[Volume]:
+    """Every NTFS volume of an image, in table order (``index`` as ``info`` shows it)."""
+    return [v for v in list_volumes(img) if v.fs == "NTFS" and not v.container]
 
 
 def open_fs(image_path: Path | str, partition: int | None = None) -> NtfsFS:
@@ -584,7 +551,7 @@ def open_fs(image_path: Path | str, partition: int | None = None) -> NtfsFS:
         vols = ntfs_volumes(img)
         if not vols:
             raise NtfsError(f"{p}: no NTFS volume found")
-        primary = max(vols, key=lambda v: v.size)
+        primary = primary_ntfs(vols) or vols[0]
         if partition is None:
             v = primary
         else:
