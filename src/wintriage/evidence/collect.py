@@ -30,6 +30,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -191,6 +192,17 @@ def _finish(dest: Path, info: FileInfo) -> None:
     os.chmod(dest, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
+_PARALLEL_MIN = 256 << 10
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(1, thread_name_prefix="wintriage-md5")
+    return _POOL
+
+
 @dataclass
 class _Written:
     dest: Path
@@ -240,9 +252,15 @@ class Extractor:
         try:
             with os.fdopen(fd, "wb") as fo:
                 for chunk in self.fs.read_chunks(info, skip_sparse=skip):
-                    fo.write(chunk)
-                    md5.update(chunk)
-                    sha.update(chunk)
+                    if len(chunk) >= _PARALLEL_MIN:  # MD5 on a helper thread while SHA-256 runs here
+                        fut = _hash_pool().submit(md5.update, chunk)
+                        sha.update(chunk)
+                        fo.write(chunk)
+                        fut.result()
+                    else:
+                        fo.write(chunk)
+                        md5.update(chunk)
+                        sha.update(chunk)
                     n += len(chunk)
         except (OSError, NtfsError) as e:
             self.warn(f"{info.path}: read failed after {n} bytes: {e}")
