@@ -281,3 +281,37 @@ def test_folder_is_not_an_image(tmp_path: Path) -> None:
     shutil.copy(__file__, tmp_path / "x.py")
     with pytest.raises(NtfsError, match="folder"):
         open_fs(tmp_path)
+
+
+def _free_record(data: bytearray, rec: int, parent_ref: int) -> None:
+    """Clear a record's in-use flag and point its $FILE_NAME parent reference elsewhere."""
+    flags = struct.unpack_from("<H", data, rec + 0x16)[0]
+    struct.pack_into("<H", data, rec + 0x16, flags & ~1)
+    off = struct.unpack_from("<H", data, rec + 0x14)[0]
+    while off < 1024 - 8:
+        t, n = struct.unpack_from("<II", data, rec + off)
+        if t == 0xFFFFFFFF or n == 0:
+            break
+        if t == 0x30:
+            struct.pack_into("<Q", data, rec + off + struct.unpack_from("<H", data, rec + off + 0x14)[0], parent_ref)
+        off += n
+
+
+def test_orphan_from_patched_image(td: TD, tmp_path: Path) -> None:
+    """A freed record whose parent directory is gone is listed under <Orphan> with --deleted."""
+    data = bytearray(_raw_copy(td, tmp_path).read_bytes())
+    mft_off = struct.unpack_from("<q", data, 0x30)[0] * data[13] * struct.unpack_from("<H", data, 11)[0]
+    with open_fs(tmp_path / "velo.raw") as fs:
+        entry = fs.stat("/ones.bin").entry
+    _free_record(data, mft_off + entry * 1024, (7 << 48) | 200)  # parent: entry 200, sequence 7 (not there)
+    p = tmp_path / "orphan.raw"
+    p.write_bytes(data)
+    r = CliRunner().invoke(main, ["ls", str(p), "/", "-r", "--deleted", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = [x for x in json.loads(r.output) if x["deleted"]]
+    assert [(x["path"], x["entry"], x["size"], x["is_dir"]) for x in rows] == \
+        [("/<Orphan>", -1, 0, True), ("/<Orphan>/ones.bin", entry, 2949120, False)]
+    assert rows[1]["parent_entry"] == 200 and rows[1]["parent_sequence"] == 7
+    with open_fs(p) as fs:
+        assert "<Orphan>" not in {x.name for x in fs.listdir("/")}
+        assert len(b"".join(fs.read_chunks("/<Orphan>/ones.bin", deleted=True))) == 2949120
