@@ -208,11 +208,11 @@ def parse_auto(path: Path, ctx: ParseContext, base: dict[str, Any]) -> Iterator[
             ctx.warn(None, "no DestList stream", skipped=False)
         seen: set[str] = set()
         mru = {e["entry_number"]: n for n, e in enumerate(sorted(entries, key=lambda x: -(x["last_modified"] or 0)))}
-        for e in entries:
-            sname = f"{e['entry_number']:x}"
+        for ent in entries:
+            sname = f"{ent['entry_number']:x}"
             seen.add(sname)
             row = {**base, **_empty_lnk(), "destlist_version": head.get("version"),
-                   "last_used_entry_number": head.get("last_entry"), "mru": mru.get(e["entry_number"]), **e}
+                   "last_used_entry_number": head.get("last_entry"), "mru": mru.get(ent["entry_number"]), **ent}
             row.update(_lnk_from_stream(streams.get(sname), sname, ctx))
             yield Record("jumplist_auto", row)
         for sname, item in streams.items():  # LNK streams without a DestList entry (DestList damaged)
@@ -243,8 +243,8 @@ def _lnk_from_stream(item: Any, sname: str, ctx: ParseContext) -> dict[str, Any]
     if fields is None:
         ctx.warn(None, f"stream {sname}: {'; '.join(errors)}", skipped=False)
         return {"has_lnk": 0}
-    for e in errors:
-        ctx.warn(None, f"stream {sname}: {e}", skipped=False)
+    for problem in errors:
+        ctx.warn(None, f"stream {sname}: {problem}", skipped=False)
     fields["lnk_mac_address"] = fields.pop("mac_address")
     fields["has_lnk"] = 1
     return fields
@@ -281,8 +281,8 @@ def parse_custom(path: Path, ctx: ParseContext, base: dict[str, Any]) -> Iterato
         if fields is None:
             ctx.warn(off, f"entry {idx}: {'; '.join(errors)}")
             continue
-        for e in errors:
-            ctx.warn(off, f"entry {idx}: {e}", skipped=False)
+        for problem in errors:
+            ctx.warn(off, f"entry {idx}: {problem}", skipped=False)
         yield Record("jumplist_custom", {**base, **fields, "entry_index": idx, "entry_offset": off})
 
 

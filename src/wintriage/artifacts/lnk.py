@@ -229,8 +229,8 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     if fields is None:
         ctx.warn(0, "; ".join(errors))
         return
-    for e in errors:
-        ctx.warn(None, f"field unreadable: {e}", skipped=False)
+    for problem in errors:
+        ctx.warn(None, f"field unreadable: {problem}", skipped=False)
     fields.update(source_file=ctx.source or str(path), source_created=None, source_modified=from_unix(st.st_mtime),
                   source_accessed=from_unix(st.st_atime))
     yield Record("lnk", fields)
