@@ -46,7 +46,7 @@ def run_parse(
         sinks.append(csv_sink)
     if store:
         sinks.append(StoreSink(store))
-    if not sinks:  # nothing asked: parse into a throwaway store so counts and warnings still show
+    if not store and (not sinks or options.get("sigma")):  # throwaway store: counts, warnings, Sigma
         tmp = Path(tempfile.mkdtemp(prefix="wintriage-")) / "case.sqlite"
         store = CaseWriter(tmp)
         sinks.append(StoreSink(store))
@@ -77,7 +77,13 @@ def run_parse(
         csv_sink.close()
     if store:
         store.close()
+    sigma = None
+    if store and options.get("sigma") and artifact == "evtx":  # Sigma rules run over the parsed events
+        from .analyzers.sigma import sigma_into_case
+
+        sigma = sigma_into_case(store.path, list(options["sigma"]), echo=not quiet)
     return {
+        "sigma": sigma,
         "artifact": artifact,
         "records": sum(r.records for r in results),
         "warnings": sum(r.warnings for r in results),

@@ -112,7 +112,9 @@ LEVELS = {0: "LogAlways", 1: "Critical", 2: "Error", 3: "Warning", 4: "Info", 5:
 
 def _level_text(d: dict[str, Any], _tz: Any) -> Any:
     v = d.get("level")
-    return LEVELS.get(v, "" if v is None else str(v)) if isinstance(v, int) or v is None else v
+    if v is None:
+        return ""
+    return LEVELS.get(v, str(v)) if isinstance(v, int) else v
 
 
 def _hidden(d: dict[str, Any], _tz: Any) -> Any:
@@ -410,7 +412,8 @@ def record_xml(path: Path, record_number: int) -> str | None:
     """The XML of one record (on demand; the table keeps the parsed fields and EventData JSON)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for r in _evtx_wheel.PyEvtxParser(str(path), skip_errors=True).records():
+        recs: Any = _evtx_wheel.PyEvtxParser(str(path), skip_errors=True).records()
+        for r in recs:
             if r["event_record_id"] == record_number:
                 return str(r["data"])
     return None
@@ -425,7 +428,7 @@ BATCH = 1024
 def _maps(ctx: ParseContext) -> MapSet | None:
     if ctx.options.get("no_maps"):
         return None
-    key = ("evtx_maps", tuple(str(p) for p in ctx.options.get("maps") or ()))
+    key = "evtx_maps:" + "|".join(str(p) for p in ctx.options.get("maps") or ())
     ms = ctx.resources.get(key)
     if ms is None:
         ms = load_maps(ctx.options.get("maps") or ())
@@ -462,12 +465,12 @@ def _layout_warnings(lay: Layout, ctx: ParseContext) -> None:
                 ctx.warn(c.offset, f"chunk {c.index}: {c.walk_error}", skipped=False)
 
 
-def _iter_wheel(src: Any, ctx: ParseContext, threads: int, reported: set[int]) -> Iterator[dict[str, Any]]:
+def _iter_wheel(src: Any, ctx: ParseContext, threads: int, reported: set[int]) -> Iterator[Any]:
     """The wheel's records in batches; its warnings are caught only while it runs (never while suspended)."""
     try:
         parser = _evtx_wheel.PyEvtxParser(src, number_of_threads=threads, skip_errors=True,
                                           separate_json_attributes=True, indent=False)
-        it = iter(parser.records_json())
+        it: Any = iter(parser.records_json())
     except (RuntimeError, OSError, ValueError) as e:
         ctx.warn(0, f"evtx parser could not open the file: {e}")
         return

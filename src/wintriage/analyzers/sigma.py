@@ -1,0 +1,359 @@
+"""Sigma rules as SQL over the case store's ``evtx`` table (the Zircolite approach).
+
+1. The ``evtx`` rows are flattened into a ``logs`` table whose columns carry Sigma's field names: the
+   System fields (``EventID``, ``Channel``, ``Provider_Name``, ``Computer``, ``Level``...) and every key
+   of the EventData/UserData JSON (``Image``, ``CommandLine``, ``TargetFilename``...), text columns
+   ``COLLATE NOCASE`` like Zircolite's. It lives in a temporary database, never in the case file.
+2. Rules are loaded with pySigma and converted by pySigma-backend-sqlite with the stock Windows
+   pipelines: ``sysmon`` + ``windows-logsource`` (Channel/EventID conditions per logsource), and for
+   generic categories (process_creation, registry_*) also ``windows-audit`` (Security 4688/4657 field
+   names). Each variant's query runs; matches are united.
+3. A rule that cannot be converted (unsupported modifier, other product, ...) is skipped and counted;
+   a query naming a field no event has simply matches nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import re
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..model import EvidenceRef, Finding
+
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "sigma"
+SEVERITY = {"informational": "info", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
+MAX_REFS = 1000
+SYSTEM_FIELDS = {
+    "EventID": "event_id",
+    "Channel": "channel",
+    "Provider_Name": "provider",
+    "Computer": "computer",
+    "Level": "level",
+    "EventRecordID": "event_record_id",
+    "Task": "task",
+    "Opcode": "opcode",
+    "Keywords": "keywords",
+    "ProcessID": "process_id",
+    "ThreadID": "thread_id",
+    "SecurityUserID": "user_id",
+    "Provider_Guid": "provider_guid",
+}
+AUDIT_CATEGORIES = {"process_creation", "registry_set", "registry_add", "registry_delete", "registry_event"}
+
+
+@dataclass
+class LoadedRules:
+    rules: list[Any] = field(default_factory=list)
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _rule_files(dirs: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for d in dirs:
+        d = Path(d)
+        if d.is_file():
+            out.append(d)
+        elif d.is_dir():
+            out += sorted(p for p in d.rglob("*") if p.suffix.lower() in (".yml", ".yaml") and p.is_file())
+    return out
+
+
+def load_rules(dirs: Iterable[Path]) -> tuple[list[Any], int, list[str]]:
+    """Parse every ``.yml``/``.yaml`` under ``dirs``: (rules, skipped count, error texts). Never raises."""
+    from sigma.collection import SigmaCollection
+    from sigma.exceptions import SigmaError
+
+    res = LoadedRules()
+    seen: set[str] = set()
+    texts: list[str] = []
+    for p in _rule_files(dirs):
+        try:
+            t = p.read_text(encoding="utf-8-sig")
+            SigmaCollection.from_yaml(t)  # validate this file on its own first
+            texts.append(t)
+        except (SigmaError, OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as e:
+            res.skipped += 1
+            res.errors.append(f"{p}: {type(e).__name__}: {e}")
+        except Exception as e:  # noqa: BLE001 - pySigma raises assorted errors on odd YAML; a bad rule is skipped
+            res.skipped += 1
+            res.errors.append(f"{p}: {type(e).__name__}: {e}")
+    if texts:
+        try:
+            col = SigmaCollection.from_yaml("\n---\n".join(texts), collect_errors=True)
+            col.resolve_rule_references()
+        except (SigmaError, ValueError) as e:
+            res.errors.append(f"rule references: {e}")
+            col = SigmaCollection.from_yaml("\n---\n".join(texts), collect_errors=True)
+        for r in col.rules:
+            if getattr(r, "errors", None):
+                res.skipped += 1
+                res.errors.append(f"{getattr(r, 'title', '?')}: {r.errors[0]}")
+                continue
+            ls = getattr(r, "logsource", None)
+            if ls is not None and ls.product not in (None, "windows"):
+                res.skipped += 1
+                continue
+            rid = str(getattr(r, "id", "") or "")
+            if rid and rid in seen:
+                continue
+            seen.add(rid)
+            res.rules.append(r)
+    return res.rules, res.skipped, res.errors
+
+
+# --- the flattened view -----------------------------------------------------------------------------
+def _flatten(d: Any, out: dict[str, Any], depth: int = 0) -> None:
+    if not isinstance(d, dict) or depth > 4:
+        return
+    for k, v in d.items():
+        if k.endswith("_attributes") or k.startswith("#"):
+            continue
+        if isinstance(v, dict):
+            if "#text" in v:
+                out.setdefault(k, v["#text"])
+            else:
+                _flatten(v, out, depth + 1)
+        elif isinstance(v, list):
+            out.setdefault(k, ", ".join("" if x is None else str(x) for x in v))
+        else:
+            out.setdefault(k, v)
+
+
+_COL_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _rows(src: sqlite3.Connection) -> Iterator[tuple[int, dict[str, Any]]]:
+    cols = ", ".join(SYSTEM_FIELDS.values())
+    for row in src.execute(f"SELECT id, {cols}, event_data FROM evtx"):
+        flat: dict[str, Any] = {}
+        if row[-1]:
+            try:
+                _flatten(json.loads(row[-1]), flat)
+            except ValueError:
+                pass
+        for name, v in zip(SYSTEM_FIELDS, row[1:-1], strict=True):
+            flat[name] = v
+        yield row[0], flat
+
+
+def _scalar(v: Any) -> Any:
+    if v is None or isinstance(v, (int, float, str)):
+        return v
+    if isinstance(v, list):
+        return ", ".join("" if x is None else str(x) for x in v)
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
+    """Create ``logs`` in ``dst`` from ``src``'s ``evtx`` table. Returns the row count."""
+    names: dict[str, str] = {}  # lower -> spelling
+    for _rid, flat in _rows(src):
+        for k in flat:
+            if _COL_OK.match(k) and k.lower() not in names:
+                names[k.lower()] = k
+    cols = ["row_id", *names.values()]
+    defs = ", ".join(
+        f'"{c}" INTEGER' if c in ("row_id", "EventID") else f'"{c}" TEXT COLLATE NOCASE' for c in cols
+    )
+    dst.execute("DROP TABLE IF EXISTS logs")
+    dst.execute(f"CREATE TABLE logs ({defs})")
+    sql = f"INSERT INTO logs ({', '.join(chr(34) + c + chr(34) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
+    batch: list[list[Any]] = []
+    n = 0
+    for rid, flat in _rows(src):
+        low = {k.lower(): _scalar(v) for k, v in flat.items()}
+        batch.append([rid, *(low.get(c.lower()) for c in cols[1:])])
+        if len(batch) >= 5000:
+            dst.executemany(sql, batch)
+            n += len(batch)
+            batch.clear()
+    if batch:
+        dst.executemany(sql, batch)
+        n += len(batch)
+    dst.commit()
+    return n
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    if value is None:
+        return False
+    try:
+        return re.search(pattern, str(value)) is not None
+    except re.error:
+        return False
+
+
+# --- conversion ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _backends() -> tuple[Any, Any]:
+    from sigma.backends.sqlite import sqliteBackend
+    from sigma.pipelines.sysmon import sysmon_pipeline
+    from sigma.pipelines.windows import windows_audit_pipeline, windows_logsource_pipeline
+
+    return (
+        sqliteBackend(sysmon_pipeline() + windows_logsource_pipeline(), collect_errors=False),
+        sqliteBackend(windows_audit_pipeline(), collect_errors=False),
+    )
+
+
+def convert(rule: Any) -> list[str]:
+    """SQL queries for one rule (one per pipeline variant that can express it); [] if none can."""
+    from sigma.exceptions import SigmaError
+
+    main, audit = _backends()
+    variants = [main]
+    cat = getattr(getattr(rule, "logsource", None), "category", None)
+    if cat in AUDIT_CATEGORIES:
+        variants.append(audit)
+    out: list[str] = []
+    for b in variants:
+        try:
+            qs = b.convert_rule(copy.deepcopy(rule))  # pipelines transform the rule in place
+        except (SigmaError, NotImplementedError, ValueError, TypeError, KeyError, AttributeError):
+            continue
+        for q in qs:
+            if isinstance(q, str) and q not in out:
+                out.append(q)
+    return out
+
+
+def _rule_meta(rule: Any) -> dict[str, Any]:
+    tags = [str(t) for t in getattr(rule, "tags", []) or []]
+    level = getattr(rule, "level", None)
+    ls = getattr(rule, "logsource", None)
+    return {
+        "rule_id": str(getattr(rule, "id", "") or ""),
+        "rule_title": str(getattr(rule, "title", "")),
+        "level": str(level.name).lower() if level is not None and hasattr(level, "name") else str(level or ""),
+        "tags": tags,
+        "mitre": [t.split(".", 1)[1] for t in tags if t.startswith("attack.")],
+        "logsource": {k: getattr(ls, k, None) for k in ("product", "service", "category")} if ls else {},
+    }
+
+
+def run_sigma(
+    db: Path | str | sqlite3.Connection,
+    rule_dirs: list[Path] | None = None,
+    *,
+    include_bundled: bool = True,
+    stats: dict[str, Any] | None = None,
+) -> list[Finding]:
+    """Run Sigma rules over the ``evtx`` table of a case database; one Finding per rule that matched.
+
+    ``rule_dirs`` None: our bundled rules only. Otherwise the given folders, plus ours unless
+    ``include_bundled`` is False. ``stats`` (if given) receives rules/skipped/errors/queries counts."""
+    dirs: list[Path] = []
+    for d in ([BUNDLED] if include_bundled or rule_dirs is None else []) + [Path(d) for d in rule_dirs or []]:
+        if d.resolve() not in [x.resolve() for x in dirs]:
+            dirs.append(d)
+    rules, skipped, errors = load_rules(dirs)
+    st: dict[str, Any] = {"rules": len(rules), "skipped": skipped, "errors": errors, "matched_rules": 0,
+                          "failed_queries": 0}
+    own = False
+    if isinstance(db, sqlite3.Connection):
+        src = db
+    else:
+        src = sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True)
+        own = True
+    findings: list[Finding] = []
+    try:
+        if src.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='evtx'").fetchone() is None:
+            if stats is not None:
+                stats.update(st)
+            return []
+        with tempfile.TemporaryDirectory(prefix="wintriage-sigma-") as tmp:
+            dst = sqlite3.connect(str(Path(tmp) / "logs.sqlite"))
+            try:
+                dst.create_function("REGEXP", 2, _regexp, deterministic=True)
+                st["events"] = build_logs(src, dst)
+                for rule in rules:
+                    queries = convert(rule)
+                    if not queries:
+                        st["skipped"] += 1
+                        continue
+                    ids: set[int] = set()
+                    for q in queries:
+                        sql = q.replace("SELECT * FROM logs", "SELECT row_id FROM logs", 1)
+                        try:
+                            ids.update(r[0] for r in dst.execute(sql))
+                        except sqlite3.OperationalError as e:
+                            if "no such column" not in str(e):
+                                st["failed_queries"] += 1
+                                st["errors"].append(f"{getattr(rule, 'title', '?')}: {e}")
+                    if not ids:
+                        continue
+                    findings.append(_finding(rule, sorted(ids), src, queries))
+            finally:
+                dst.close()
+    finally:
+        if own:
+            src.close()
+    st["matched_rules"] = len(findings)
+    if stats is not None:
+        stats.update(st)
+    return findings
+
+
+def _finding(rule: Any, ids: list[int], src: sqlite3.Connection, queries: list[str]) -> Finding:
+    meta = _rule_meta(rule)
+    refs = []
+    first_ts: int | None = None
+    for i in range(0, min(len(ids), MAX_REFS), 500):
+        part = ids[i : i + 500]
+        q = f"SELECT id, time_created, event_id, channel, computer FROM evtx WHERE id IN ({','.join('?' * len(part))})"
+        for rid, ts, eid, ch, comp in src.execute(q, part):
+            refs.append(EvidenceRef("evtx", int(rid), f"Event {eid} {ch} on {comp}"))
+            if ts is not None and (first_ts is None or ts < first_ts):
+                first_ts = ts
+    refs.sort(key=lambda r: r.row_id)
+    desc = str(getattr(rule, "description", "") or "").strip()
+    meta.update({"matches": len(ids), "queries": queries})
+    return Finding(
+        analyzer="sigma",
+        title=meta["rule_title"],
+        severity=SEVERITY.get(meta["level"], "medium"),
+        ts=first_ts,
+        description=(desc + " " if desc else "") + f"({len(ids)} matching events)",
+        evidence=tuple(refs),
+        details=meta,
+    )
+
+
+def sigma_into_case(db: Path, rule_dirs: list[Path], *, echo: bool = False) -> dict[str, Any]:
+    """Run Sigma over a closed case database and store the findings in it (``parse evtx --sigma DIR``)."""
+    from ..store.case import CaseWriter
+
+    st: dict[str, Any] = {}
+    findings = run_sigma(db, rule_dirs, stats=st)
+    w = CaseWriter(Path(db), fresh=False)
+    try:
+        for f in findings:
+            w.add_finding(f)
+    finally:
+        w.close(index=False)
+    out = {
+        "rules": st.get("rules", 0),
+        "skipped": st.get("skipped", 0),
+        "errors": len(st.get("errors", [])),
+        "findings": [
+            {"title": f.title, "severity": f.severity, "matches": f.details.get("matches"),
+             "mitre": f.details.get("mitre"), "rule_id": f.details.get("rule_id")}
+            for f in findings
+        ],
+    }
+    if echo:
+        import click
+
+        click.echo(f"sigma: {out['rules']} rules run, {out['skipped']} skipped, {len(findings)} matched")
+        for f in findings:
+            click.echo(f"  [{f.severity}] {f.title}: {f.details.get('matches')} events "
+                       f"{' '.join(f.details.get('mitre') or [])}")
+    return out
