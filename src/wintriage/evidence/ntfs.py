@@ -254,8 +254,9 @@ class NtfsFS:
         return out
 
     # --- directories -----------------------------------------------------------------------------
-    def _list_live(self, d: FileInfo) -> list[FileInfo]:
-        """Live children (names, then their streams) of a live directory; cached per directory entry."""
+    def _list_live(self, d: FileInfo, cache: bool = True) -> list[FileInfo]:
+        """Live children of a live directory, sorted by name; cached per directory unless ``cache`` is off
+        (a full walk does not keep every row of the volume in memory)."""
         cached = self._children.get(d.entry)
         if cached is not None:
             return cached
@@ -273,7 +274,8 @@ class NtfsFS:
             except OSError as e:
                 self.warn(f"{d.path}: index entry {i} unreadable: {e}")
         rows.sort(key=lambda r: r.name.lower())
-        self._children[d.entry] = rows
+        if cache:
+            self._children[d.entry] = rows
         return rows
 
     def root(self) -> FileInfo:
@@ -288,10 +290,10 @@ class NtfsFS:
         self._root = info
         return info
 
-    def _children_of(self, d: FileInfo, deleted: bool) -> list[FileInfo]:
+    def _children_of(self, d: FileInfo, deleted: bool, cache: bool = True) -> list[FileInfo]:
         if d.entry == -1:  # the virtual <Orphan> folder
             return [self._deleted_info(x, d) for x in self._orphans()] if deleted else []
-        rows = [] if d.deleted else list(self._list_live(d))
+        rows = [] if d.deleted else list(self._list_live(d, cache))
         if deleted:
             for x in self._deleted_index().get(d.entry, []):
                 if self._parent_matches(d, x.parent_sequence):
@@ -329,7 +331,7 @@ class NtfsFS:
         stack: list[FileInfo] = [top]
         while stack:
             d = stack.pop()
-            kids = self._children_of(d, deleted)
+            kids = self._children_of(d, deleted, cache=False)
             subdirs: list[FileInfo] = []
             for r in kids:
                 yield r
@@ -345,7 +347,20 @@ class NtfsFS:
             stack.extend(reversed(subdirs))
 
     def child(self, d: FileInfo, name: str, deleted: bool = False) -> FileInfo | None:
-        """The child called ``name`` (case-insensitive); a live name wins over deleted ones."""
+        """The child called ``name`` (case-insensitive); a live name wins over deleted ones.
+
+        A live name is looked up through the directory's index (B-tree, NTFS upcase rules) without listing
+        the directory; names holding a backslash, and deleted names, fall back to a listing."""
+        if not d.deleted and d.entry != -1 and "\\" not in name and not any("\\" in x for x in d.parts):
+            try:
+                fe = self.vol.get_file_entry_by_path("\\" + "\\".join((*d.parts, name)))
+            except OSError:
+                fe = False
+            if fe is not False:
+                if fe is not None:
+                    return self._info(fe, d)
+                if not deleted:
+                    return None
         low = name.lower()
         found: FileInfo | None = None
         for r in self._children_of(d, deleted):
