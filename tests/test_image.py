@@ -62,9 +62,10 @@ def test_verify_matches_stored_md5(td: TD, rel: str) -> None:
 
 
 def test_verify_segments_found_automatically(td: TD) -> None:
-    res = verify_image(td("ewf/derived/ntfs-ptrn.E01"))
-    assert [Path(s).name for s in res["segments"]] == ["ntfs-ptrn.E01", "ntfs-ptrn.E02", "ntfs-ptrn.E03"]
-    assert res["media_size"] == 1073741824
+    with open_image(td("ewf/derived/ntfs-ptrn.E01")) as img:
+        info = img.info()
+    assert [Path(s).name for s in info["segments"]] == ["ntfs-ptrn.E01", "ntfs-ptrn.E02", "ntfs-ptrn.E03"]
+    assert info["media_size"] == 1073741824
     res = verify_image(td("ewf/image-split.E01"))
     assert [Path(s).name for s in res["segments"]] == ["image-split.E01", "image-split.E02"]
     assert res["media_size"] == 1474560
@@ -273,8 +274,8 @@ def test_corruption_sweep_flip(td: TD, tmp_path: Path, rel: str) -> None:
     data = src.read_bytes()
     targets = set()
     for s in starts:  # every section header, some of each section's data
-        targets.update({s, s + 20, s + 75, s + 76, s + 80, s + 100})
-    targets.update(range(2000, len(data), max(1, len(data) // 23)))
+        targets.update({s, s + 20, s + 75, s + 80})
+    targets.update(range(2000, len(data), max(1, len(data) // 13)))
     rng = random.Random(7)
     n = 0
     for off in sorted(t for t in targets if 13 <= t < len(data)):
@@ -287,7 +288,7 @@ def test_corruption_sweep_flip(td: TD, tmp_path: Path, rel: str) -> None:
         _check_damaged(first)
         shutil.rmtree(d)
         n += 1
-    assert n > 40
+    assert n > 30
 
 
 # --- raw and split raw ---------------------------------------------------------------------------

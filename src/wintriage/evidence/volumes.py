@@ -17,15 +17,17 @@ from .image import EvidenceError, Image
 
 SECTOR = 512
 
+# mmls wording for the common types (checked against TSK 4.11 mmls); others print as "Unknown Type (0xNN)"
 DOS_TYPES = {
-    0x01: "DOS FAT12", 0x04: "DOS FAT16 (<32MB)", 0x05: "DOS Extended", 0x06: "DOS FAT16 (>32MB)",
-    0x07: "NTFS / exFAT", 0x0B: "Win95 FAT32", 0x0C: "Win95 FAT32 (0x0C)", 0x0E: "DOS FAT16 (LBA)",
-    0x0F: "Win95 Extended", 0x11: "OS/2 Hidden FAT12", 0x12: "Hibernation", 0x14: "OS/2 Hidden FAT16",
-    0x16: "OS/2 Hidden FAT16", 0x17: "OS/2 Hidden HPFS/NTFS", 0x1B: "Hidden Win95 FAT32",
-    0x1C: "Hidden Win95 FAT32 (LBA)", 0x1E: "Hidden FAT16 (LBA)", 0x27: "Windows Recovery Environment",
-    0x42: "Windows LDM", 0x82: "Linux Swap / Solaris x86", 0x83: "Linux", 0x85: "Linux Extended",
-    0x8E: "Linux Logical Volume Manager", 0xA5: "FreeBSD", 0xA6: "OpenBSD", 0xA8: "Mac OS X",
-    0xAF: "Mac OS X HFS", 0xEE: "GPT Safety Partition", 0xEF: "EFI File System", 0xFD: "Linux RAID",
+    0x01: "DOS FAT12", 0x04: "DOS FAT16", 0x05: "DOS Extended", 0x06: "DOS FAT16", 0x07: "NTFS / exFAT",
+    0x0B: "Win95 FAT32", 0x0C: "Win95 FAT32", 0x0E: "Win95 FAT16", 0x0F: "Win95 Extended",
+    0x11: "DOS FAT12 Hidden", 0x12: "Hibernation", 0x14: "DOS FAT16 Hidden", 0x16: "DOS FAT16 Hidden",
+    0x17: "Hidden IFS/HPFS", 0x1B: "Win95 FAT32 Hidden", 0x1C: "Win95 FAT32 Hidden", 0x1E: "Win95 FAT16 Hidden",
+    0x42: "Win LVM / Secure FS", 0x82: "Linux Swap / Solaris x86", 0x83: "Linux", 0x84: "Hibernation",
+    0x85: "Linux Extended", 0x86: "NTFS Volume Set", 0x87: "NTFS Volume Set", 0x8E: "Linux Logical Volume Manager",
+    0xA5: "BSD/386, 386BSD, NetBSD, FreeBSD", 0xA6: "OpenBSD", 0xA8: "Mac OS X", 0xA9: "NetBSD",
+    0xAB: "Mac OS X Boot Partition", 0xAF: "Mac OS X HFS", 0xEE: "GPT Safety Partition", 0xEF: "EFI File System",
+    0xFB: "VMWare File System", 0xFC: "VMWare Swap", 0xFD: "Linux RAID",
 }
 EXTENDED = (0x05, 0x0F, 0x85)
 
@@ -160,8 +162,7 @@ def identify_fs(img: Image, off: int) -> tuple[str, str | None, str | None]:
 
 # --- partition tables ----------------------------------------------------------------------------
 def _dos_desc(t: int) -> str:
-    name = DOS_TYPES.get(t, "Unknown Type")
-    return f"{name} (0x{t:02X})" if "(0x" not in name else name
+    return f"{DOS_TYPES.get(t, 'Unknown Type')} (0x{t:02x})"
 
 
 def _entries(sector: bytes) -> list[tuple[int, int, int, int]]:
@@ -273,7 +274,7 @@ def _gpt_volumes(img: Image, warnings: list[str]) -> list[Volume] | None:
                 warnings.append(f"GPT entry {i}: last LBA {last} before first LBA {first}")
                 continue
             vols.append(Volume(0, first, last - first + 1, ss, tg, name or GPT_TYPES.get(tg, tg),
-                               slot=f"000:{i:03d}", scheme="GPT", name=name or None))
+                               slot=f"{i:03d}", scheme="GPT", name=name or None))
         return vols
     return None
 
