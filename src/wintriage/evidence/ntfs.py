@@ -151,6 +151,7 @@ class NtfsFS:
         self._deleted_by_entry: dict[int, _Deleted] = {}
         self._orphan_cache: list[_Deleted] | None = None
         self._root: FileInfo | None = None
+        self._lookups: dict[tuple[int, int, str], FileInfo | None] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -351,17 +352,23 @@ class NtfsFS:
 
         A live name is looked up through the directory's index (B-tree, NTFS upcase rules) without listing
         the directory; names holding a backslash, and deleted names, fall back to a listing."""
-        if not d.deleted and d.entry != -1 and "\\" not in name and not any("\\" in x for x in d.parts):
+        low = name.lower()
+        key = (d.entry, d.sequence, low)
+        if key in self._lookups:
+            hit = self._lookups[key]
+            if hit is not None or not deleted:
+                return hit
+        elif not d.deleted and d.entry != -1 and "\\" not in name and not any("\\" in x for x in d.parts):
             try:
                 fe = self.vol.get_file_entry_by_path("\\" + "\\".join((*d.parts, name)))
             except OSError:
                 fe = False
             if fe is not False:
-                if fe is not None:
-                    return self._info(fe, d)
-                if not deleted:
-                    return None
-        low = name.lower()
+                hit = self._info(fe, d) if fe is not None else None
+                if len(self._lookups) < 100_000:
+                    self._lookups[key] = hit
+                if hit is not None or not deleted:
+                    return hit
         found: FileInfo | None = None
         for r in self._children_of(d, deleted):
             if r.name.lower() == low:
