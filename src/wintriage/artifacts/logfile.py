@@ -35,6 +35,7 @@ from .logfile_ntfs import (
     ATTR_TYPES,
     INDEX_ALLOC_OPS,
     MFT_OPS,
+    decode_runs,
     op_name,
     parse_attribute,
     parse_attribute_names,
@@ -174,6 +175,9 @@ CSV: dict[str, CsvShape] = {
 # extra shapes other tables can be exported with (``parse ntfs`` / ``analyze``): table -> shape
 EXTRA_CSV: dict[str, CsvShape] = {"usnjrnl": NLT_USNJRNL_CSV}
 
+_NTFS_HDR = struct.Struct("<HHHHHHHHHHHHq").unpack_from
+_OP_NAMES = tuple(op_name(i) for i in range(0x26))
+_QUIET_OPS = {0x00, 0x01, 0x18, 0x19, 0x1A, 0x1B}  # no payload worth decoding
 PAIR_WINDOW = 400  # records: an index delete and add of the same file this close are one rename
 SI_VALUE_OFFSET = 0x18  # value offset of a resident $STANDARD_INFORMATION attribute
 FIRST_ATTR_OFFSET = 0x38
@@ -279,12 +283,17 @@ class _OpenAttributes:
 def _describe(info: dict[str, Any] | None) -> str:
     if not info:
         return ""
+    d = info.get("_desc")
+    if d is not None:
+        return str(d)
     t = int(info.get("attr_type") or 0)
     name = info.get("name") or ""
     label = name or ATTR_TYPES.get(t, hex(t))
     if name and t:
         label = f"{ATTR_TYPES.get(t, hex(t))}:{name}"
-    return f"{label} of {info.get('entry')}"
+    out = f"{label} of {info.get('entry')}"
+    info["_desc"] = out
+    return out
 
 
 def _si_changes(op_redo: bytes, op_undo: bytes, rec_off: int) -> dict[str, tuple[int | None, int | None]]:
@@ -375,41 +384,61 @@ class _Builder:
         return (op.target_vcn * self.bpc + op.cluster_index * 512) // size
 
     def row(self, r: LogRecord, i: int) -> dict[str, Any]:
-        stale = 1 if self.current_lsn and r.lsn > self.current_lsn else 0
+        stale = 1 if r.lsn > self.current_lsn > 0 else 0
         base: dict[str, Any] = {
             "lsn": r.lsn, "prev_lsn": r.prev_lsn, "undo_next_lsn": r.undo_next_lsn, "client": r.client_index,
             "record_type": r.record_type, "transaction_id": r.transaction_id, "stale": stale,
             "page_kind": r.page_kind, "page_offset": r.offset,
         }
+        data = r.data
         if r.record_type == 2:
-            ra = parse_ntfs_restart(r.data)
+            ra = parse_ntfs_restart(data)
             base["redo_op"] = "ClientRestart"
             base["detail"] = to_json(ra) if ra else None
             return base
-        op = parse_op(r.data)
-        if op is None:
-            self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {len(r.data)} bytes of client data, "
+        if len(data) < 32:
+            self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {len(data)} bytes of client data, "
                           "need 32 for the NTFS header")
+            return base
+        (redo_op, undo_op, redo_off, redo_len, undo_off, undo_len, ta, n_lcn, rec_off, attr_off, cbo, tbs,
+         vcn) = _NTFS_HDR(data, 0)
+        base["redo_op"] = _OP_NAMES[redo_op] if redo_op < len(_OP_NAMES) else op_name(redo_op)
+        base["undo_op"] = _OP_NAMES[undo_op] if undo_op < len(_OP_NAMES) else op_name(undo_op)
+        base["target_attribute"] = ta
+        base["target_vcn"] = vcn
+        base["cluster_index"] = cbo
+        base["target_block_size"] = tbs
+        base["redo_length"] = redo_len
+        base["undo_length"] = undo_len
+        if n_lcn:
+            base["lcns"] = ",".join(str(x) for x in struct.unpack_from(f"<{n_lcn}q", data, 32)) \
+                if 32 + 8 * n_lcn <= len(data) and n_lcn <= 512 else None
+        if redo_op in _QUIET_OPS and undo_op in _QUIET_OPS:
+            return base
+        if redo_op in (0x15, 0x16) and redo_len >= 8 and redo_off + 8 <= len(data):
+            info = self.oat.get(ta, r.lsn)
+            base["target"] = _describe(info)
+            boff, nbits = struct.unpack_from("<II", data, redo_off)
+            base["detail"] = f'{{"bitmap":{{"offset":{boff},"bits":{nbits}}}}}'
+            return base
+        op = parse_op(data)
+        if op is None:
             return base
         for p in op.problems:
             self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {p}", skipped=False)
         entry: int | None = None
-        target = ""
-        info: dict[str, Any] | None = None
-        if op.redo_op in MFT_OPS or op.undo_op in MFT_OPS:
+        info = None
+        if redo_op in MFT_OPS or undo_op in MFT_OPS:
             entry = self.mft_entry(op)
-            target = f"MFT record {entry}"
-        elif op.redo_op in ATTR_OPS or op.undo_op in ATTR_OPS:
-            info = self.oat.get(op.target_attribute, r.lsn)
-            target = _describe(info)
-        base.update(
-            redo_op=op_name(op.redo_op), undo_op=op_name(op.undo_op), target_attribute=op.target_attribute,
-            target=target, target_vcn=op.target_vcn, cluster_index=op.cluster_index,
-            target_block_size=op.target_block_size, mft_entry=entry, lcns=list(op.lcns) or None,
-            redo_length=len(op.redo), undo_length=len(op.undo),
-        )
+            base["target"] = f"MFT record {entry}"
+            base["mft_entry"] = entry
+        elif redo_op in ATTR_OPS or undo_op in ATTR_OPS:
+            info = self.oat.get(ta, r.lsn)
+            base["target"] = _describe(info)
         detail = self.decode(r, i, op, entry, info, stale)
-        base["detail"] = to_json(detail) if detail else None
+        if detail:
+            pre = detail.get("_json")
+            base["detail"] = pre if pre is not None and len(detail) == 1 else to_json(detail)
         return base
 
     def event(self, r: LogRecord, op: Any, ev: str, detail: str, *, fn: dict[str, Any] | None = None,
@@ -574,10 +603,8 @@ class _Builder:
                     fn = a["fn"]
                     self.paths.learn(entry, fn["name"], fn["parent_entry"], fn["namespace"])
         elif ro == 0x09 and entry is not None:  # UpdateMappingPairs
-            from .logfile_ntfs import decode_runs
-
             runs = decode_runs(op.redo)
-            d["runs"] = runs
+            d["_json"] = '{"runs":[' + ",".join(f"[{n},{'null' if lcn is None else lcn}]" for n, lcn in runs) + "]}"
             if runs:
                 txt = ", ".join(f"{n}@{lcn}" if lcn is not None else f"{n}@sparse" for n, lcn in runs)
                 self.event(r, op, "Non-resident Data Write", f"cluster runs (clusters@LCN): {txt}", entry=entry,
@@ -585,7 +612,7 @@ class _Builder:
         elif ro == 0x0B:  # SetNewAttributeSizes
             if len(op.redo) >= 24:
                 alloc, valid, size = struct.unpack_from("<qqq", op.redo, 0)
-                d["sizes"] = {"allocated": alloc, "valid": valid, "size": size}
+                d["_json"] = f'{{"sizes":{{"allocated":{alloc},"valid":{valid},"size":{size}}}}}'
         elif ro == 0x08:  # UpdateNonresidentValue
             is_j = bool(info and info.get("name") == "$J")
             found = parse_usn_records(op.redo) if (is_j or info is None or len(op.redo) >= 64) else []

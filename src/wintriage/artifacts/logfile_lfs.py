@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SECTOR = 512
 RECORD_HEADER = 0x30
@@ -35,6 +35,8 @@ _RCRD = b"RCRD"
 _CHKD = b"CHKD"
 
 WarnFn = Callable[[int | None, str], None]
+_Q = struct.Struct("<Q").unpack_from
+_HDR = struct.Struct("<QQQIHHIIH").unpack_from
 
 
 class LogFileError(ValueError):
@@ -135,22 +137,29 @@ class RestartPage:
         return bool(self.flags & 0x2)
 
 
-@dataclass(slots=True)
 class LogRecord:
-    lsn: int
-    prev_lsn: int
-    undo_next_lsn: int
-    client_data_length: int
-    client_seq: int
-    client_index: int
-    record_type: int  # 1 client record, 2 client restart
-    transaction_id: int
-    flags: int
-    offset: int  # file offset of the header (physical)
-    page_kind: str  # "log" | "tail"
-    data: bytes = b""
-    truncated: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
+    """One LFS log record (header fields + its client data)."""
+
+    __slots__ = ("lsn", "prev_lsn", "undo_next_lsn", "client_data_length", "client_seq", "client_index",
+                 "record_type", "transaction_id", "flags", "offset", "page_kind", "data", "truncated", "continues_to")
+
+    def __init__(self, lsn: int, prev_lsn: int, undo_next_lsn: int, client_data_length: int, client_seq: int,
+                 client_index: int, record_type: int, transaction_id: int, flags: int, offset: int,
+                 page_kind: str, data: bytes = b"") -> None:
+        self.lsn = lsn
+        self.prev_lsn = prev_lsn
+        self.undo_next_lsn = undo_next_lsn
+        self.client_data_length = client_data_length
+        self.client_seq = client_seq
+        self.client_index = client_index
+        self.record_type = record_type  # 1 client record, 2 client restart
+        self.transaction_id = transaction_id
+        self.flags = flags
+        self.offset = offset  # file offset of the header (physical)
+        self.page_kind = page_kind  # "log" | "tail"
+        self.data = data
+        self.truncated = False
+        self.continues_to = -1  # physical page where the client data ends, when it spans pages
 
 
 def parse_restart_page(buf: bytes, offset: int, warn: WarnFn) -> RestartPage | None:
@@ -204,6 +213,7 @@ class LogFile:
         self.empty = False
         self._pages: dict[int, bytes] = {}
         self._read_restart()
+        self._settle()
 
     # --- restart --------------------------------------------------------------------------------
     def _read_restart(self) -> None:
@@ -230,42 +240,24 @@ class LogFile:
             if self.data.find(_RCRD) < 0:
                 self.empty = True
 
-    @property
-    def current(self) -> RestartPage | None:
-        if not self.restart_pages:
-            return None
-        return max(self.restart_pages, key=lambda r: r.current_lsn)
-
-    @property
-    def page_size(self) -> int:
-        c = self.current
-        return c.log_page_size if c else 4096
-
-    @property
-    def seq_bits(self) -> int:
-        c = self.current
-        return c.seq_number_bits if c else 0
-
-    @property
-    def data_offset(self) -> int:
-        c = self.current
-        return c.log_page_data_offset if c and 0x28 <= c.log_page_data_offset < 512 else 0x40
-
-    @property
-    def log_start(self) -> int:
-        """File offset of the circular area (after restart pages and the tail/buffer pages)."""
-        c = self.current
+    def _settle(self) -> None:
+        """Cache the geometry of the current restart area (hot-path values)."""
+        c = max(self.restart_pages, key=lambda r: r.current_lsn) if self.restart_pages else None
+        self.current: RestartPage | None = c
+        self.page_size: int = c.log_page_size if c else 4096
+        self.seq_bits: int = c.seq_number_bits if c else 0
+        self.data_offset: int = c.log_page_data_offset if c and 0x28 <= c.log_page_data_offset < 512 else 0x40
         sps = c.system_page_size if c else 4096
-        lps = self.page_size
         if c is not None and c.major >= 2:
-            return 2 * sps + 32 * lps
-        return 2 * sps + 2 * lps
+            self.log_start: int = 2 * sps + 32 * self.page_size
+        else:
+            self.log_start = 2 * sps + 2 * self.page_size
+        self._mask = (1 << (64 - self.seq_bits)) - 1 if self.seq_bits else 0
 
     def lsn_offset(self, lsn: int) -> int:
-        bits = self.seq_bits
-        if bits <= 0:
+        if not self._mask:
             return -1
-        return (lsn & ((1 << (64 - bits)) - 1)) << 3
+        return (lsn & self._mask) << 3
 
     def restart_pages_identical(self) -> bool:
         if len(self.restart_pages) < 2:
@@ -280,8 +272,11 @@ class LogFile:
         if p is not None:
             return p if p else None
         ps = self.page_size
+        if self.data[off:off + 4] != _RCRD:
+            self._pages[off] = b""
+            return None
         raw = self.data[off:off + ps]
-        if len(raw) < ps or raw[:4] != _RCRD:
+        if len(raw) < ps:
             self._pages[off] = b""
             return None
         try:
@@ -323,10 +318,10 @@ class LogFile:
 
     # --- records --------------------------------------------------------------------------------
     def _valid_header(self, page: bytes, pos: int, page_logical: int | None) -> bool:
-        lsn = struct.unpack_from("<Q", page, pos)[0]
+        lsn = _Q(page, pos)[0]
         if lsn == 0 or lsn == 0xFFFFFFFFFFFFFFFF:
             return False
-        loff = self.lsn_offset(lsn)
+        loff = (lsn & self._mask) << 3
         ps = self.page_size
         if loff % ps != pos:
             return False
@@ -338,12 +333,26 @@ class LogFile:
         return rtype in (1, 2) and dlen <= MAX_CLIENT_DATA
 
     def _scan(self, page: bytes, start: int, page_logical: int | None) -> int:
+        """First position >= ``start`` holding a self-consistent record header (its LSN encodes it)."""
         ps = self.page_size
-        q = start
-        while q <= ps - RECORD_HEADER:
+        last = ps - RECORD_HEADER
+        if start > last:
+            return -1
+        start = (start + 7) & ~7
+        n = (last - start) // 8 + 1
+        vals = struct.unpack_from(f"<{n}Q", page, start)
+        mask = self._mask
+        if page_logical is not None:
+            base = (page_logical + start) >> 3
+            cands = [i for i, v in enumerate(vals) if (v & mask) == base + i]
+        else:
+            pmask = (ps >> 3) - 1
+            base = start >> 3
+            cands = [i for i, v in enumerate(vals) if ((v & mask) & pmask) == base + i]
+        for i in cands:
+            q = start + 8 * i
             if self._valid_header(page, q, page_logical):
                 return q
-            q += 8
         return -1
 
     def _read_page_records(self, off: int, kind: str, start: int | None) -> tuple[list[LogRecord], int | None]:
@@ -356,31 +365,34 @@ class LogFile:
         dofs = self.data_offset
         logical = off if kind == "log" else None
         out: list[LogRecord] = []
+        last = ps - RECORD_HEADER
+        mask = self._mask
+        log_start = self.log_start
         pos = start if start is not None and start >= dofs else dofs
-        if not (pos <= ps - RECORD_HEADER and self._valid_header(page, pos, logical)):
+        if not (pos <= last and self._valid_header(page, pos, logical)):
             pos = self._scan(page, dofs, logical)
         carry: int | None = None
-        while 0 <= pos <= ps - RECORD_HEADER:
-            (lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags) = struct.unpack_from(
-                "<QQQIHHIIH", page, pos
-            )
+        while 0 <= pos <= last:
+            (lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags) = _HDR(page, pos)
             if logical is None:
-                logical = self.lsn_offset(lsn) - pos
-            rec = LogRecord(lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags, off + pos, kind)
+                logical = ((lsn & mask) << 3) - pos
             avail = ps - pos - RECORD_HEADER
             if dlen <= avail:
-                rec.data = page[pos + RECORD_HEADER:pos + RECORD_HEADER + dlen]
-                out.append(rec)
+                out.append(LogRecord(lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags, off + pos, kind,
+                                     page[pos + RECORD_HEADER:pos + RECORD_HEADER + dlen]))
                 nxt = pos + ((RECORD_HEADER + dlen + 7) & ~7)
-                if nxt > ps - RECORD_HEADER:
+                if nxt > last:
                     carry = dofs
                     break
-                if self._valid_header(page, nxt, logical):
+                nl, _p, _u, ndlen, _s, _c, nrt = _HDR(page, nxt)[:7]
+                if ((nl & mask) << 3) == logical + nxt and (nrt == 1 or nrt == 2) and ndlen <= MAX_CLIENT_DATA \
+                        and logical + nxt >= log_start:
                     pos = nxt
                     continue
                 # end of chain in this page: the rest is free space or older leftovers
-                pos = self._scan(page, nxt + 8, logical) if nxt + 8 <= ps - RECORD_HEADER else -1
+                pos = self._scan(page, nxt + 8, logical)
                 continue
+            rec = LogRecord(lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags, off + pos, kind)
             # the client data continues in following pages
             parts = [page[pos + RECORD_HEADER:ps]]
             need = dlen - avail
@@ -406,7 +418,7 @@ class LogFile:
             if not rec.truncated and cur_off != off:
                 nxt = (last_used + 7) & ~7
                 carry = nxt if nxt <= ps - RECORD_HEADER else None
-                rec.extra["continues_to"] = cur_off
+                rec.continues_to = cur_off
             break
         return out, carry
 
@@ -431,8 +443,8 @@ class LogFile:
                     seen[r.lsn] = r
             # a chained position is only valid for the physically next page when a record spilled into it
             carry = nxt
-            if recs and "continues_to" in recs[-1].extra:
-                cont = int(recs[-1].extra["continues_to"])  # type: ignore[call-overload]
+            if recs and recs[-1].continues_to >= 0:
+                cont = recs[-1].continues_to
                 if cont > off:
                     # records that start inside the continuation page: read it with the carried position
                     off = cont

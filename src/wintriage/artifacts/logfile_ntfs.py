@@ -76,11 +76,12 @@ ATTR_TYPES: dict[int, str] = {
     0xD0: "$EA_INFORMATION", 0xE0: "$EA", 0x100: "$LOGGED_UTILITY_STREAM",
 }
 
+_HDR = struct.Struct("<HHHHHHHHHHHHq").unpack_from
 NAMESPACES = {0: "POSIX", 1: "Win32", 2: "DOS", 3: "Win32&DOS"}
 
 
 def op_name(code: int) -> str:
-    return OPS.get(code, f"Unknown{code:#04x}")
+    return OPS.get(code) or f"Unknown{code:#04x}"
 
 
 def split_ref(ref: int) -> tuple[int, int]:
@@ -108,7 +109,7 @@ def parse_op(data: bytes) -> NtfsOp | None:
     if len(data) < 32:
         return None
     (redo_op, undo_op, redo_off, redo_len, undo_off, undo_len, ta, n_lcn, rec_off, attr_off, cbo, tbs,
-     vcn) = struct.unpack_from("<HHHHHHHHHHHHq", data, 0)
+     vcn) = _HDR(data, 0)
     problems = []
     lcns: tuple[int, ...] = ()
     if n_lcn:
