@@ -22,7 +22,23 @@ def write_csvs(case: CaseReader, out_dir: Path, tz: timezone = UTC, encoding: st
             res = export_table(case, table, shape, out_dir, tz, encoding)
             if res:
                 counts[res[0].name] = res[1]
+    counts.update(write_extra_csvs(case, out_dir, tz, encoding))
     counts["timeline.csv"] = write_timeline(case, out_dir / "timeline.csv", tz, encoding)
+    return counts
+
+
+def write_extra_csvs(case: CaseReader, out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig") -> dict[str, int]:
+    """Shapes a module offers for another module's table (``EXTRA_CSV``), e.g. NLT_UsnJrnl.csv over ``usnjrnl``."""
+    counts: dict[str, int] = {}
+    for name in artifacts.MODULES:
+        try:
+            module = artifacts.load(name)
+        except ImportError:
+            continue
+        for table, shape in getattr(module, "EXTRA_CSV", {}).items():
+            res = export_table(case, table, shape, out_dir, tz, encoding)
+            if res:
+                counts[res[0].name] = res[1]
     return counts
 
 

@@ -46,7 +46,8 @@ def run_parse(
         sinks.append(csv_sink)
     if store:
         sinks.append(StoreSink(store))
-    if not store and (not sinks or options.get("sigma")):  # throwaway store: counts, warnings, Sigma
+    ntfs_csv = artifact == "ntfs" and csv_dir is not None  # NLT_UsnJrnl.csv is exported from the store
+    if not store and (not sinks or options.get("sigma") or ntfs_csv):  # throwaway store: counts, Sigma, NLT
         tmp = Path(tempfile.mkdtemp(prefix="wintriage-")) / "case.sqlite"
         store = CaseWriter(tmp)
         sinks.append(StoreSink(store))
@@ -77,6 +78,15 @@ def run_parse(
         csv_sink.close()
     if store:
         store.close()
+    if store and ntfs_csv and csv_dir is not None:  # extra tool shapes over other modules' tables (NLT $J)
+        from .outputs import write_extra_csvs
+        from .store.case import CaseReader
+
+        case = CaseReader(store.path)
+        try:
+            write_extra_csvs(case, csv_dir, tz, encoding)
+        finally:
+            case.close()
     sigma = None
     if store and options.get("sigma") and artifact == "evtx":  # Sigma rules run over the parsed events
         from .analyzers.sigma import sigma_into_case

@@ -119,11 +119,21 @@ def _time_col(header: str, key: str) -> CsvColumn:
 
 
 def _full_usn_path(d: dict[str, Any]) -> str:
-    parent = d.get("parent_path") or ""
+    parent = (d.get("parent_path") or "").replace("/", "\\")
     name = d.get("name") or ""
     if not parent:
         return name
-    return parent.rstrip("\\/") + "\\" + name
+    return parent.rstrip("\\") + "\\" + name
+
+
+def _flags_of(d: dict[str, Any], int_key: str, key: str, table: list[tuple[int, str]]) -> str:
+    """``usnjrnl`` keeps flags as int (``reason_flags``/``attr_flags``) + text; ``logfile_usn`` as int."""
+    v = d.get(int_key)
+    if v is None:
+        v = d.get(key)
+    if isinstance(v, str):
+        return v
+    return flag_text(v, table)
 
 
 def _ref(entry_key: str, seq_key: str) -> Any:
@@ -142,9 +152,9 @@ def _usn_shape(filename: str) -> CsvShape:
         col("USN", "usn"),
         col("File/Directory Name", "name"),
         CsvColumn("Full Path", lambda d, _tz: _full_usn_path(d)),
-        CsvColumn("Event Info", lambda d, _tz: flag_text(d.get("reasons"), USN_REASONS)),
+        CsvColumn("Event Info", lambda d, _tz: _flags_of(d, "reason_flags", "reasons", USN_REASONS)),
         col("Source Info", "source_info"),
-        CsvColumn("File Attribute", lambda d, _tz: flag_text(d.get("attributes"), FILE_ATTRS)),
+        CsvColumn("File Attribute", lambda d, _tz: _flags_of(d, "attr_flags", "attributes", FILE_ATTRS)),
         CsvColumn("Carving Flag", lambda d, _tz: "Carved" if d.get("carved") else ""),
         CsvColumn("File Reference Number", _ref("entry", "sequence")),
         CsvColumn("Parent File Reference Number", _ref("parent_entry", "parent_sequence")),
@@ -494,8 +504,9 @@ class _Builder:
                    f"{self.paths.directory(new['parent_entry'])}\\{new['name']}")
         else:
             det = f"{old.get('name')} -> {new.get('name')}"
-        self.event(r, op, "File Moving" if moved else "File Renaming", det, fn=new, time=new.get("mft_modified"),
-                   tsrc="$FN MFT_Modified", old=old, stale=stale)
+        # the new $FILE_NAME keeps the old times; the USN record of the rename (if logged) dates it exactly
+        self.event(r, op, "File Moving" if moved else "File Renaming", det, fn=new, old=old, stale=stale)
+        self.events[-1]["_fallback"] = new.get("mft_modified")
 
     def decode(self, r: LogRecord, i: int, op: Any, entry: int | None, info: dict[str, Any] | None,
                stale: int) -> dict[str, Any]:
@@ -578,7 +589,7 @@ class _Builder:
                     d["si_changes"] = {k: [o, n] for k, (o, n) in ch.items()}
                     back = [k for k, (o, n) in ch.items() if o and n and n < o]
                     parts = [f"{k}: {fmt(o)} -> {fmt(n)}" for k, (o, n) in ch.items()]
-                    det = "; ".join(parts) + ("; reversal: " + ",".join(back) if back else "")
+                    det = "; ".join(parts) + " (UTC)" + ("; reversal: " + ",".join(back) if back else "")
                     new = {k: n for k, (_o, n) in ch.items()}
                     t = new.get("mft_modified") or new.get("modified") or max(v for v in new.values() if v) \
                         if any(new.values()) else None
@@ -664,29 +675,35 @@ _REASON_FOR = {"File Creation": 0x100, "File Deletion": 0x200, "File Renaming": 
 
 def _date_events(events: list[dict[str, Any]], usn_log: list[dict[str, Any]],
                  usn_j: dict[int, list[dict[str, Any]]]) -> None:
-    """Give timeless events the time of the nearest USN record of the same file."""
-    by_entry: dict[int, list[tuple[int, int]]] = {}
+    """Give timeless events the time of the USN record of the same file: the one nearest in LSN among those
+    recovered from the log (preferring the matching reason), else the matching one in $J."""
+    by_entry: dict[int, list[tuple[int, int, int]]] = {}
     for u in usn_log:
-        by_entry.setdefault(u["entry"], []).append((u["lsn"], u["timestamp"]))
+        by_entry.setdefault(u["entry"], []).append((u["lsn"], u["timestamp"], u["reasons"]))
     for lst in by_entry.values():
         lst.sort()
     for e in events:
-        if e["event_time"] or e["mft_entry"] is None:
-            continue
-        near = by_entry.get(e["mft_entry"])
-        if near:
-            i = bisect.bisect_left(near, (e["lsn"], 0))
-            cand = [near[j] for j in (i - 1, i) if 0 <= j < len(near)]
-            best = min(cand, key=lambda x: abs(x[0] - e["lsn"]))
-            e["event_time"], e["time_source"] = best[1], "USN record in $LogFile"
-            continue
-        want = _REASON_FOR.get(e["event"], 0)
-        js = [u for u in usn_j.get(e["mft_entry"], []) if u["reasons"] & want] if want else []
-        if e.get("name"):
-            named = [u for u in js if u["name"] == e["name"]]
-            js = named or js
-        if js:
-            e["event_time"], e["time_source"] = js[-1]["timestamp"], "$J"
+        fallback = e.pop("_fallback", None)
+        if not e["event_time"] and e["mft_entry"] is not None:
+            _date_one(e, by_entry, usn_j)
+        if not e["event_time"] and fallback:
+            e["event_time"], e["time_source"] = fallback, "$FN MFT_Modified"
+
+
+def _date_one(e: dict[str, Any], by_entry: dict[int, list[tuple[int, int, int]]],
+              usn_j: dict[int, list[dict[str, Any]]]) -> None:
+    want = _REASON_FOR.get(e["event"], 0)
+    near = by_entry.get(e["mft_entry"])
+    if near:
+        pool = [x for x in near if x[2] & want] or near
+        best = min(pool, key=lambda x: abs(x[0] - e["lsn"]))
+        e["event_time"], e["time_source"] = best[1], "USN record in $LogFile"
+        return
+    js = [u for u in usn_j.get(e["mft_entry"], []) if u["reasons"] & want] if want else []
+    if e.get("name"):
+        js = [u for u in js if u["name"] == e["name"]] or js
+    if js:
+        e["event_time"], e["time_source"] = js[-1]["timestamp"], "$J"
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
