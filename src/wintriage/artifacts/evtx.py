@@ -553,6 +553,38 @@ def _truncated_chunk_records(path: Path, lay: Layout, c: ChunkInfo, ctx: ParseCo
     yield from _iter_wheel(buf, sub, 1, set())
 
 
+def _patched_chunk_records(path: Path, c: ChunkInfo, ctx: ParseContext) -> Iterator[dict[str, Any]]:
+    """A chunk with damaged records: rewrite each damaged stretch as one record whose size reaches the next
+    intact record header, then let the wheel decode the chunk again (in memory; evidence is untouched)."""
+    with open(path, "rb") as fh:
+        hdr = fh.read(FILE_HEADER)
+        fh.seek(c.offset)
+        data = bytearray(fh.read(CHUNK))
+    if len(data) < CHUNK:
+        data += b"\x00" * (CHUNK - len(data))
+    valid = sorted(o - c.offset for o in c.id_offsets.values())
+    end = c.free_offset if CHUNK_HEADER <= c.free_offset <= CHUNK else CHUNK
+    o = CHUNK_HEADER
+    while o < end:
+        hit = _record_at(bytes(data[o : o + CHUNK]), 0) if o + 24 <= CHUNK else None
+        if hit is not None:
+            o += hit[0]
+            continue
+        i = bisect.bisect_right(valid, o)
+        if i >= len(valid):
+            break
+        nxt = valid[i]
+        size = nxt - o
+        if size < 28:
+            break
+        data[o : o + 4] = RECORD_MAGIC
+        struct.pack_into("<I", data, o + 4, size)
+        struct.pack_into("<I", data, nxt - 4, size)
+        o = nxt
+    sub = ParseContext(ctx.artifact, ctx.source)
+    yield from _iter_wheel(io.BytesIO(hdr + bytes(data)), sub, 1, set())
+
+
 def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     path = Path(path)
     source = ctx.source
@@ -609,14 +641,34 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
         if c.status == "short":
             continue  # handled below
         if missing:
+            # second pass: bridge the damaged records so the parser reaches the intact ones behind them
+            again = 0
+            want = set(missing)
+            for r in _patched_chunk_records(path, c, ctx):
+                rid = r["event_record_id"]
+                if rid not in want or rid in seen_ids:
+                    continue
+                try:
+                    ev = _loads(r["data"])
+                except ValueError:
+                    continue
+                row = build_row(ev, rid, ts_ticks(r["timestamp"]), source, maps)
+                row["chunk"] = c.index
+                row["recovered"] = 1
+                seen_ids.add(rid)
+                rec_by_id.pop(rid, None)
+                got = got | {rid}
+                again += 1
+                yield Record("evtx", row)
             first_off = c.id_offsets.get(missing[0], c.offset)
             ctx.warn(
                 first_off,
                 f"chunk {c.index} at offset {c.offset}: {len(missing)} of {len(c.ids)} records "
-                f"(ids {missing[0]}..{missing[-1]}) were not decoded by the parser",
+                f"(ids {missing[0]}..{missing[-1]}) were not decoded by the parser; {again} recovered by a "
+                f"second pass over the damaged chunk",
                 skipped=False,
             )
-            ctx.skipped += len(missing)
+            ctx.skipped += len(missing) - again
         span = c.last_id - c.first_id + 1 if c.last_id >= c.first_id else 0
         readable = len(set(c.ids) | got)
         if c.walk_error and 0 < span < 65536 and readable < span:
