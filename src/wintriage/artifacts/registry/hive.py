@@ -280,6 +280,30 @@ class Hive:
         (owner,) = struct.unpack_from("<I", sd, 4)
         return sid_text(sd, owner) or "" if owner else ""
 
+    def security_info(self, key: Any) -> dict[str, Any]:
+        """Owner, group and DACL entries ((type, mask, SID), allowed/denied ACEs) of a key."""
+        sd = self.security_descriptor(key)
+        out: dict[str, Any] = {"owner": "", "group": "", "dacl": []}
+        if len(sd) < 20:
+            return out
+        owner, group, _sacl, dacl = struct.unpack_from("<IIII", sd, 4)
+        out["owner"] = (sid_text(sd, owner) or "") if owner else ""
+        out["group"] = (sid_text(sd, group) or "") if group else ""
+        if dacl and dacl + 8 <= len(sd):
+            (count,) = struct.unpack_from("<H", sd, dacl + 4)
+            p = dacl + 8
+            for _ in range(count):
+                if p + 8 > len(sd):
+                    break
+                atype, _flags, size = struct.unpack_from("<BBH", sd, p)
+                (mask,) = struct.unpack_from("<I", sd, p + 4)
+                if size < 8:
+                    break
+                if atype in (0, 1):
+                    out["dacl"].append((atype, mask, sid_text(sd, p + 8) or ""))
+                p += size
+        return out
+
     def security_descriptor(self, key: Any) -> bytes:
         off = key_offset(key)
         d = self.data
