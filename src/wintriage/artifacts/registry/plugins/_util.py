@@ -554,9 +554,14 @@ def decode_shell_item(data: bytes) -> ShellItem:
     if len(data) < 3:
         raise ValueError(f"shell item needs at least 3 bytes, {len(data)} available")
     size = struct.unpack_from("<H", data, 0)[0]
+    if size < 3 or size > len(data):
+        raise ValueError(f"shell item claims {size} bytes, {len(data)} available")
+    data = data[:size]
     ct = data[2]
     item = ShellItem(kind="Unknown", name="", class_type=ct, size=size)
     if ct == 0x1F:  # root folder
+        if len(data) < 20:
+            raise ValueError(f"root folder shell item needs 20 bytes, {len(data)} available")
         item.kind = "Root Folder"
         for drive in range(4, min(len(data) - 3, 28)):
             # "This PC"-style item naming a drive: 0x2F then "X:\"

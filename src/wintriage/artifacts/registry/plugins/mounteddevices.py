@@ -6,7 +6,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from ....model import Record
+from ....model import Record, TimelineEvent
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -66,3 +66,8 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
         rec = u.common(hive, "MountedDevices", k, value_name=name, mount_point=mp, mount_type=mt)
         rec.update(decode_data(u.vdata(v)))
         yield Record(TABLE, rec)
+
+
+def timeline(rec: Record) -> Iterator[TimelineEvent]:
+    """One last-write time for the whole key says little about any one device: no timeline rows."""
+    return iter(())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ....model import Record
+from ....model import Record, TimelineEvent
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -66,3 +66,10 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
                     lease_expires=u.unix_to_ticks(u.read_int(ik, "LeaseTerminatesTime")),
                 ),
             )  # fmt: skip
+
+
+def timeline(rec: Record) -> Iterator[TimelineEvent]:
+    d = rec.data
+    if d.get("lease_obtained"):
+        yield TimelineEvent(d["lease_obtained"], "DHCP Lease Obtained", d.get("interface") or "",
+                            f"DHCP lease {d.get('dhcp_ip_address')} from {d.get('dhcp_server')} ({d.get('interface')})")  # fmt: skip

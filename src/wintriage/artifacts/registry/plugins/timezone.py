@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ....model import Record
+from ....model import Record, TimelineEvent
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -81,3 +81,8 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
         )  # fmt: skip
         rec["offset_minutes"] = display_offset_minutes(rec)
         yield Record(TABLE, rec)
+
+
+def timeline(rec: Record) -> Iterator[TimelineEvent]:
+    """Time zone settings are context, not events: no timeline rows."""
+    return iter(())
