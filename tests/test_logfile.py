@@ -1,0 +1,339 @@
+"""$LogFile: LFS layer, NTFS operations, NLT events, CSV shapes and CLI, against MANIFEST facts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from wintriage.artifacts import logfile
+from wintriage.artifacts.base import ParseContext
+from wintriage.artifacts.logfile_lfs import FixupError, LogFile, apply_fixup
+from wintriage.artifacts.logfile_ntfs import parse_usn_records
+from wintriage.cli import main
+
+NEEDLE = "find_me.txt".encode("utf-16le")
+TD = Callable[[str], Path]
+
+
+def _lf(path: Path) -> LogFile:
+    return LogFile(path.read_bytes())
+
+
+def _parse(path: Path, **resources: Any) -> tuple[dict[str, list[dict[str, Any]]], ParseContext]:
+    ctx = ParseContext("logfile", str(path), resources=resources)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec in logfile.parse(path, ctx):
+        out.setdefault(rec.table, []).append(rec.data)
+    return out, ctx
+
+
+def _hits(path: Path) -> list[dict[str, Any]]:
+    """logfile_records rows whose redo or undo data holds ``find_me.txt`` (UTF-16LE)."""
+    lf = _lf(path)
+    hit_lsns = {r.lsn for r in lf.records() if NEEDLE in r.data}
+    tables, _ = _parse(path)
+    return [r for r in tables["logfile_records"] if r["lsn"] in hit_lsns]
+
+
+def _ntfs_restart(path: Path) -> dict[str, Any]:
+    tables, _ = _parse(path)
+    rows = [json.loads(r["detail"]) for r in tables["logfile_records"] if r.get("redo_op") == "ClientRestart"]
+    return rows[-1]
+
+
+def _unused_split(path: Path) -> tuple[LogFile, set[int], set[int]]:
+    lf = _lf(path)
+    in_use = {r.lsn for r in lf.records(include_unused=False)}
+    everything = {r.lsn for r in lf.records(include_unused=True)}
+    return lf, in_use, everything
+
+
+# --- LogFile_7 (Windows 7, log version 1.1) ----------------------------------------------------------
+def test_logfile7_restart_pages(td: TD) -> None:
+    lf = _lf(td("logfile/LogFile_7.bin"))
+    assert len(lf.restart_pages) == 2
+    assert lf.restart_pages_identical()
+    for rp in lf.restart_pages:
+        assert rp.version == "1.1"
+        assert [c.name for c in rp.clients] == ["NTFS"]
+        assert rp.clients[0].client_restart_lsn > 0
+    ra = _ntfs_restart(td("logfile/LogFile_7.bin"))
+    assert ra["version"] == "0.0"
+    assert ra["bytes_per_cluster"] == 4096
+
+
+def test_logfile7_client_restart_only_in_unused(td: TD) -> None:
+    lf, in_use, everything = _unused_split(td("logfile/LogFile_7.bin"))
+    crl = lf.current.clients[0].client_restart_lsn if lf.current else 0
+    assert crl == 0x80541D
+    assert crl not in in_use
+    assert crl in everything
+    extra = everything - in_use
+    assert extra and all(x > max(in_use) for x in extra)
+
+
+def test_logfile7_find_me(td: TD) -> None:
+    hits = _hits(td("logfile/LogFile_7.bin"))
+    assert len(hits) == 4
+    assert sorted(h["target"] for h in hits) == [
+        "$INDEX_ALLOCATION:$I30 of 5", "$INDEX_ALLOCATION:$I30 of 5", "MFT record 40", "MFT record 40"]
+    assert sorted((h["redo_op"], h["undo_op"]) for h in hits) == [
+        ("AddIndexEntryAllocation", "DeleteIndexEntryAllocation"),
+        ("DeleteAttribute", "CreateAttribute"),
+        ("DeleteIndexEntryAllocation", "AddIndexEntryAllocation"),
+        ("InitializeFileRecordSegment", "Noop"),
+    ]
+
+
+def test_logfile7_events(td: TD) -> None:
+    tables, ctx = _parse(td("logfile/LogFile_7.bin"))
+    ev = tables["logfile_events"]
+    created = [e for e in ev if e["event"] == "File Creation" and e["name"] == "find_me.txt"]
+    assert len(created) == 1 and created[0]["full_path"] == "\\find_me.txt" and created[0]["mft_entry"] == 40
+    renamed = [e for e in ev if e["event"] == "File Renaming" and e["name"] == "got_renamed.txt"]
+    assert len(renamed) == 1
+    assert renamed[0]["old_name"] == "find_me.txt" and renamed[0]["detail"] == "find_me.txt -> got_renamed.txt"
+    assert any(e["event"] == "File Renaming" and e["detail"] == "tracking.log.tmp -> tracking.log"
+               and e["full_path"] == "\\System Volume Information\\tracking.log" for e in ev)
+    assert any(e["event"] == "Time Change" and e["mft_entry"] == 40 for e in ev)
+    # LSNs unique, the table in LSN order
+    lsns = [r["lsn"] for r in tables["logfile_records"]]
+    assert lsns == sorted(set(lsns))
+
+
+# --- LogFile_10 family (Windows 10, log version 2.0) ---------------------------------------------------
+def test_logfile10(td: TD) -> None:
+    path = td("logfile/LogFile_10.bin")
+    lf, in_use, everything = _unused_split(path)
+    assert len(lf.restart_pages) == 2 and not lf.restart_pages_identical()
+    assert [rp.version for rp in lf.restart_pages] == ["2.0", "2.0"]
+    assert all([c.name for c in rp.clients] == ["NTFS"] for rp in lf.restart_pages)
+    ra = _ntfs_restart(path)
+    assert (ra["version"], ra["bytes_per_cluster"]) == ("1.0", 4096)
+    assert lf.current is not None
+    crl = lf.current.clients[0].client_restart_lsn
+    assert crl not in in_use and crl in everything
+    extra = everything - in_use
+    top = max(in_use)
+    newer = {x for x in extra if x > top}
+    assert crl in newer
+    # the buffer pages also keep older-generation leftovers: their sequence number is lower
+    seq = lf.current.current_lsn >> (64 - lf.seq_bits)
+    assert all(x >> (64 - lf.seq_bits) < seq for x in extra - newer)
+    hits = _hits(path)
+    assert len(hits) == 4
+    assert sorted(h["target"] for h in hits) == [
+        "$INDEX_ALLOCATION:$I30 of 5", "$INDEX_ALLOCATION:$I30 of 5", "MFT record 43", "MFT record 43"]
+
+
+def test_logfile10_downgraded(td: TD) -> None:
+    path = td("logfile/LogFile_10_downgraded.bin")
+    lf, in_use, everything = _unused_split(path)
+    assert {rp.version for rp in lf.restart_pages} == {"1.1"}
+    assert lf.current is not None
+    assert lf.current.clients[0].client_restart_lsn in in_use
+    assert everything == in_use  # no extra LSNs from unused pages
+    hits = _hits(path)
+    assert sorted(h["target"] for h in hits) == [
+        "$INDEX_ALLOCATION:$I30 of 5", "$INDEX_ALLOCATION:$I30 of 5", "MFT record 43", "MFT record 43"]
+
+
+def test_logfile10_large(td: TD) -> None:
+    path = td("logfile/LogFile_10_large.bin")
+    lf = _lf(path)
+    assert [rp.version for rp in lf.restart_pages] == ["2.0", "2.0"] and not lf.restart_pages_identical()
+    ra = _ntfs_restart(path)
+    assert (ra["version"], ra["bytes_per_cluster"]) == ("1.0", 4096)
+    hits = _hits(path)
+    assert len(hits) == 4
+    assert all(h["target_block_size"] == 8 for h in hits)
+    root = [h for h in hits if "AddIndexEntryRoot" in (h["redo_op"], h["undo_op"])]
+    assert len(root) == 2 and all(h["mft_entry"] == 5 for h in root)
+    rec39 = [h for h in hits if h["mft_entry"] == 39]
+    assert len(rec39) == 2
+    assert sorted(h["redo_op"] for h in rec39) == ["DeleteAttribute", "InitializeFileRecordSegment"]
+    assert any(h["undo_op"] == "CreateAttribute" for h in rec39)
+
+
+def test_logfile_empty(td: TD) -> None:
+    path = td("logfile/LogFile_empty.bin")
+    assert _lf(path).empty
+    tables, ctx = _parse(path)
+    assert tables == {"logfile_restart": [{"empty": 1, "file_size": 32768}]}
+    assert ctx.warning_count == 1 and ctx.skipped == 0
+    assert "empty" in ctx.warnings[0].reason and ctx.warnings[0].offset == 0
+
+
+def test_rcrd_dax_fixup(td: TD) -> None:
+    raw = td("logfile/rcrd_dax.bin").read_bytes()
+    assert len(raw) == 448
+    page = raw + bytes(4096 - len(raw))
+    fixed = apply_fixup(page)
+    assert fixed[:4] == b"RCRD"
+    bad = bytearray(page)
+    bad[520] = 0xFF
+    with pytest.raises(FixupError, match="CRC32 mismatch"):
+        apply_fixup(bytes(bad), 8192)
+
+
+def test_fixup_mismatch_names_offset() -> None:
+    page = bytearray(1024)
+    page[:4] = b"RCRD"
+    struct.pack_into("<HH", page, 4, 0x28, 3)
+    page[0x28:0x2A] = b"\x07\x00"
+    page[510:512] = b"\x07\x00"
+    page[1022:1024] = b"\x08\x00"  # wrong
+    with pytest.raises(FixupError, match="offset 5118"):
+        apply_fixup(bytes(page), 4096)
+
+
+# --- ntfs20h1: a real 64 MiB log, checked against the same volume's $J ---------------------------------
+@pytest.fixture(scope="module")
+def h1(unpacked: Callable[[str], Path]) -> Path:
+    return unpacked("logfile/derived/ntfs20h1_LogFile.bin.gz")
+
+
+def test_ntfs20h1_lsns(h1: Path) -> None:
+    lf = _lf(h1)
+    assert lf.current is not None and lf.current.version == "1.1" and lf.current.log_page_size == 4096
+    recs = list(lf.records(include_unused=False))
+    assert len(recs) == 5605
+    lsns = [r.lsn for r in recs]
+    assert len(set(lsns)) == len(lsns)
+    by_offset = sorted(recs, key=lambda r: r.offset)
+    drops = [(a.lsn, b.lsn) for a, b in zip(by_offset, by_offset[1:], strict=False) if b.lsn <= a.lsn]
+    # increasing across pages, except once: where the newest generation meets the older one (the wrap point)
+    assert len(drops) == 1
+    assert drops[0][0] == lf.current.current_lsn
+
+
+def test_ntfs20h1_events_match_usnjrnl(h1: Path, td: TD) -> None:
+    jrnl = parse_usn_records(td("usnjrnl/derived/ntfs20h1_UsnJrnl_J.bin").read_bytes())
+    assert len(jrnl) == 188
+    lo, hi = min(u["timestamp"] for u in jrnl), max(u["timestamp"] for u in jrnl)
+    tables, ctx = _parse(h1, usn_path=td("usnjrnl/derived/ntfs20h1_UsnJrnl_J.bin"))
+    ev = [e for e in tables["logfile_events"] if (e["full_path"] or "").startswith("\\test_dir\\")]
+    renames = [e for e in ev if e["event"] == "File Renaming"]
+    assert sorted(e["name"] for e in renames if e["name"].startswith("file_") and len(e["name"]) < 20) == sorted(
+        ["file_hidden.txt"] + [f"file_{i}.txt" for i in range(1, 12)])
+    creates = [e for e in ev if e["event"] == "File Creation"]
+    assert len(creates) == 12 and {e["name"] for e in creates} == {"New Text Document.txt"}
+    for e in renames + creates:
+        want = 0x2000 if e["event"] == "File Renaming" else 0x100
+        match = [u for u in jrnl if u["entry"] == e["mft_entry"] and u["name"] == e["name"] and u["reasons"] & want]
+        assert match, e
+        assert lo <= e["event_time"] <= hi
+        assert e["event_time"] == match[0]["timestamp"]
+    hidden = [e for e in renames if e["name"] == "file_8.txt"]
+    assert hidden and hidden[0]["old_name"] == "file_hidden.txt"
+    assert len(tables["logfile_usn"]) == 169
+    assert {u["usn"] for u in tables["logfile_usn"]} <= {u["usn"] for u in jrnl}
+
+
+def test_mft_resolver_stub(td: TD) -> None:
+    class Stub:
+        def resolve(self, entry: int, seq: int) -> str | None:
+            return "/$Extend" if entry == 11 else None
+
+    path = td("logfile/LogFile_10.bin")
+    plain, _ = _parse(path)
+    resolved, _ = _parse(path, mft=Stub())
+    before = {e["full_path"] for e in plain["logfile_events"]}
+    after = {e["full_path"] for e in resolved["logfile_events"]}
+    assert "\\<11>\\$Deleted" in before and "\\$Extend\\$Deleted" in after
+
+
+# --- corruption sweep ---------------------------------------------------------------------------------
+def test_corruption_sweep(td: TD, tmp_path: Path) -> None:
+    base = td("logfile/LogFile_7.bin").read_bytes()
+    cases: list[tuple[str, bytes]] = []
+    for cut in (0, 3, 100, 4096, 8192 + 17, 20000, 50000, len(base) - 1000):
+        cases.append((f"trunc{cut}", base[:cut]))
+    for off in (0x18, 0x30, 0x40, 4096 + 0x30, 8192 + 0x40, 16384 + 0x44, 16384 + 0x70, 30000, 100000, 171000):
+        b = bytearray(base)
+        b[off] ^= 0xFF
+        cases.append((f"flip{off}", bytes(b)))
+    b = bytearray(base)
+    for off in range(16384 + 0x40, len(b), 997):
+        b[off] = (b[off] + 0x55) & 0xFF
+    cases.append(("spray", bytes(b)))
+    for page in (16384, 24576, 40960):  # a torn sector: the update sequence no longer matches
+        b = bytearray(base)
+        b[page + 1022] ^= 0xFF
+        cases.append((f"torn{page}", bytes(b)))
+    for name, data in cases:
+        p = tmp_path / name
+        p.write_bytes(data)
+        t0 = time.perf_counter()
+        tables, ctx = _parse(p)
+        assert time.perf_counter() - t0 < 10, name
+        assert all(w.offset is not None for w in ctx.warnings), name
+        if name.startswith("torn"):
+            page = int(name[4:])
+            assert any(w.offset == page and "update sequence mismatch" in w.reason
+                       and f"offset {page + 1022}" in w.reason for w in ctx.warnings), name
+            assert tables["logfile_records"]  # the other pages still parse
+
+
+# --- CSV shapes and CLI ---------------------------------------------------------------------------------
+NLT_LOGFILE_HEADERS = ["LSN", "EventTime(UTC+9)", "Event", "Detail", "File/Directory Name", "Full Path",
+                       "Create Time", "Modified Time", "MFT_Modified Time", "Access Time", "Redo", "Target VCN",
+                       "Cluster Index"]
+NLT_USN_HEADERS = ["Time Stamp(UTC+9)", "USN", "File/Directory Name", "Full Path", "Event Info", "Source Info",
+                   "File Attribute", "Carving Flag", "File Reference Number", "Parent File Reference Number"]
+
+
+def test_cli_parse_logfile(td: TD, tmp_path: Path) -> None:
+    out = tmp_path / "csv"
+    res = CliRunner().invoke(main, ["parse", "logfile", str(td("logfile/LogFile_7.bin")), "--csv", str(out),
+                                    "--tz", "+09:00", "--encoding", "cp949", "--json"])
+    assert res.exit_code == 0, res.output
+    with open(out / "NLT_LogFile.csv", encoding="cp949", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == NLT_LOGFILE_HEADERS
+    row = next(r for r in rows[1:] if r[2] == "File Creation" and r[4] == "find_me.txt")
+    assert row[5] == "\\find_me.txt" and row[10] == "AddIndexEntryAllocation"
+    assert row[1].startswith("2019-02-11 07:55:30")  # 22:55:30 UTC in UTC+9
+
+
+def test_cli_parse_ntfs_folder(td: TD, h1: Path, tmp_path: Path) -> None:
+    pytest.importorskip("wintriage.artifacts.usnjrnl")
+    pytest.importorskip("wintriage.artifacts.mft")
+    folder = tmp_path / "vol"
+    (folder / "$Extend").mkdir(parents=True)
+    (folder / "$MFT").write_bytes(td("mft/derived/ntfs20h1_MFT.bin").read_bytes())
+    (folder / "$LogFile").write_bytes(h1.read_bytes())
+    (folder / "$Extend" / "$J").write_bytes(td("usnjrnl/derived/ntfs20h1_UsnJrnl_J.bin").read_bytes())
+    out = tmp_path / "out"
+    db = tmp_path / "case.sqlite"
+    res = CliRunner().invoke(main, ["parse", "ntfs", str(folder), "--csv", str(out), "--db", str(db),
+                                    "--tz", "+09:00", "--json"])
+    assert res.exit_code == 0, res.output
+    for name, headers in (("NLT_LogFile.csv", NLT_LOGFILE_HEADERS), ("NLT_UsnJrnl.csv", NLT_USN_HEADERS)):
+        with open(out / name, encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.reader(fh))
+        assert rows[0] == headers, name
+    with open(out / "NLT_UsnJrnl.csv", encoding="utf-8-sig", newline="") as fh:
+        usn = list(csv.reader(fh))[1:]
+    assert len(usn) == 188
+    assert usn[0][:5] == ["2020-07-25 21:25:52.3989637", "0", "SPP", "\\System Volume Information\\SPP",
+                          "File_Created"]
+    assert usn[0][8:] == ["0x000100000000002B", "0x0001000000000024"]
+    assert any(name.startswith("MFTECmd_$MFT") for name in (p.name for p in out.iterdir()))
+    con = sqlite3.connect(db)
+    try:
+        n_ev = con.execute("SELECT COUNT(*) FROM logfile_events").fetchone()[0]
+        full = {r[0] for r in con.execute("SELECT full_path FROM logfile_events WHERE event='File Renaming'")}
+    finally:
+        con.close()
+    assert n_ev > 100
+    assert "\\test_dir\\file_1.txt" in full
