@@ -49,6 +49,7 @@ COLUMN = {
     **{f"PayloadData{i}": f"payload{i}" for i in range(1, 7)},
 }
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 468 maps in well under a second
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "maps"
 Getter = Callable[[dict[str, Any]], Any]
 _VAR = re.compile(r"%([^%\s]+)%")
@@ -332,7 +333,7 @@ class MapSet:
     def load_text(self, text_: str, source: str) -> int:
         """Load one file: an EvtxECmd ``.map`` (one document) or one of our ``.yaml`` files (a list)."""
         try:
-            docs = list(yaml.safe_load_all(text_))
+            docs = list(yaml.load_all(text_, Loader=_LOADER))
         except yaml.YAMLError as e:
             self.errors.append(f"{source}: YAML error: {e}")
             return 0
