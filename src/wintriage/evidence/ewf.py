@@ -144,6 +144,11 @@ def parse_header_text(text: str, from_header2: bool) -> dict[str, str]:
     return out
 
 
+def _update_all(h: Any, datas: list[bytes]) -> None:
+    for d in datas:
+        h.update(d)
+
+
 def _decode_one(raw: bytes | memoryview, compressed: bool, expect: int,
                 zcache: dict[bytes, bytes] | None) -> tuple[bytes, str | None]:
     """Decode one stored chunk; returns (data of ``expect`` bytes, None) or (zeros, reason)."""
@@ -493,34 +498,58 @@ class EwfImage(Image):
         return t, start, size, comp
 
     def _raw_chunks(self, c0: int, c1: int) -> list[tuple[int, bytes | memoryview | None, bool, int, str]]:
-        """Stored bytes of chunks c0..c1-1: (chunk, raw or None, compressed, expect, reason-if-None)."""
-        locs = [(c, self._locate(c)) for c in range(c0, c1)]
+        """Stored bytes of chunks c0..c1-1: (chunk, raw or None, compressed, expect, reason-if-None).
+
+        Fast path: a run of chunks of one table stored back to back is read with one pread; anything odd
+        (missing entries, offsets out of order, implausible sizes) goes through ``_locate`` chunk by chunk.
+        """
         out: list[tuple[int, bytes | memoryview | None, bool, int, str]] = []
-        i = 0
-        while i < len(locs):
-            c, loc = locs[i]
-            if loc is None:
+        cs = self.chunk_size
+        c = c0
+        while c < c1:
+            k = bisect.bisect_right(self._table_starts, c) - 1
+            t = self.tables[k] if k >= 0 else None
+            if t is None or c - t.first_chunk >= len(t.entries):
                 out.append((c, None, False, self._expect(c), "no table entry (segment missing or truncated)"))
-                i += 1
+                c += 1
                 continue
-            t, start, size, comp = loc
-            # extend a run of chunks stored back-to-back in the same segment: one read for all of them
-            j = i + 1
-            end = start + size
-            while j < len(locs):
-                lj = locs[j][1]
-                if lj is None or lj[0].seg != t.seg or lj[1] != end:
+            i0 = c - t.first_chunk
+            i1 = min(len(t.entries), c1 - t.first_chunk)
+            ents = t.entries[i0:i1 + 1]
+            starts = [t.base + (e & 0x7FFFFFFF) for e in ents]
+            if len(starts) == i1 - i0:
+                starts.append(t.end)
+            last_c = t.first_chunk + i1 - 1
+            lim = cs + (cs >> 3) + 1024
+            ok = True
+            for j in range(i1 - i0):
+                size = starts[j + 1] - starts[j]
+                comp = ents[j] >> 31
+                if comp:
+                    if not 0 < size <= lim:
+                        ok = False
+                        break
+                elif size != min(cs, self.size - (c + j) * cs) + 4:
+                    ok = False
                     break
-                end = lj[1] + lj[2]
-                j += 1
-            seg = self.segments[t.seg]
-            blob = memoryview(_pread(seg.fd, end - start, start))
-            for cc, ll in locs[i:j]:
-                assert ll is not None
-                rel = ll[1] - start
-                piece = blob[rel: rel + ll[2]]
-                out.append((cc, piece, ll[3], self._expect(cc), ""))
-            i = j
+            if ok and last_c * cs < self.size:
+                seg = self.segments[t.seg]
+                base = starts[0]
+                blob = memoryview(_pread(seg.fd, starts[-1] - base, base))
+                for j in range(i1 - i0):
+                    cc = c + j
+                    out.append((cc, blob[starts[j] - base: starts[j + 1] - base], bool(ents[j] >> 31),
+                                min(cs, self.size - cc * cs), ""))
+            else:
+                for cc in range(c, t.first_chunk + i1):
+                    loc = self._locate(cc)
+                    if loc is None or cc * cs >= self.size:
+                        out.append((cc, None, False, max(0, self._expect(cc)), "no table entry"))
+                        continue
+                    lt, start, size, comp_b = loc
+                    out.append((cc, memoryview(_pread(self.segments[lt.seg].fd, size, start)), comp_b,
+                                self._expect(cc), ""))
+            c = t.first_chunk + i1
         return out
 
     def _decode_batch(self, items: list[tuple[int, bytes | memoryview | None, bool, int, str]]
@@ -577,16 +606,15 @@ class EwfImage(Image):
         cs = self.chunk_size
         first, last = offset // cs, (end - 1) // cs
         if last - first >= 8:  # a big read: decode in parallel
-            parts = list(self.iter_chunks(first, last + 1, cache=False))
+            parts = list(self.iter_chunks(first, last + 1))
         else:
             parts = [self.chunk(c) for c in range(first, last + 1)]
         buf = parts[0] if len(parts) == 1 else b"".join(parts)
         lo = offset - first * cs
         return buf[lo: lo + (end - offset)]
 
-    def iter_chunks(self, c0: int = 0, c1: int | None = None, batch: int = 64, cache: bool = True
-                    ) -> Iterator[bytes]:
-        """Decoded chunks c0..c1-1 in order, decoded by worker threads a batch at a time."""
+    def iter_batches(self, c0: int = 0, c1: int | None = None, batch: int = 64) -> Iterator[list[bytes]]:
+        """Decoded chunks c0..c1-1 in order, ``batch`` at a time, decoded by worker threads ahead of the caller."""
         c1 = self.n_chunks if c1 is None else min(c1, self.n_chunks)
         pool = self._get_pool()
         inflight: deque[Future[tuple[list[bytes], list[BadChunk]]]] = deque()
@@ -599,6 +627,10 @@ class EwfImage(Image):
                 nxt = hi
             datas, bad = inflight.popleft().result()
             self._note_bad(bad)
+            yield datas
+
+    def iter_chunks(self, c0: int = 0, c1: int | None = None, batch: int = 64) -> Iterator[bytes]:
+        for datas in self.iter_batches(c0, c1, batch):
             yield from datas
 
     # --- verify -------------------------------------------------------------------------------
@@ -610,35 +642,20 @@ class EwfImage(Image):
         hasher = ThreadPoolExecutor(1, thread_name_prefix="ewf-sha1")
         pending: Future[None] | None = None
         done = 0
-        group: list[bytes] = []
-        gbytes = 0
         try:
-            for data in self.iter_chunks(0, self.n_chunks, batch=64, cache=False):
-                group.append(data)
-                gbytes += len(data)
-                if gbytes >= 4 << 20:
-                    buf = b"".join(group)
-                    group, gbytes = [], 0
-                    if pending is not None:
-                        pending.result()
-                    pending = hasher.submit(sha1.update, buf)
-                    md5.update(buf)
-                    done += len(buf)
-                    if progress:
-                        progress(done, self.size)
-            if group:
-                buf = b"".join(group)
+            for datas in self.iter_batches(0, self.n_chunks, batch=64):
                 if pending is not None:
                     pending.result()
-                pending = hasher.submit(sha1.update, buf)
-                md5.update(buf)
-                done += len(buf)
+                pending = hasher.submit(_update_all, sha1, datas)
+                for d in datas:
+                    md5.update(d)
+                    done += len(d)
+                if progress:
+                    progress(done, self.size)
             if pending is not None:
                 pending.result()
         finally:
             hasher.shutdown(wait=True)
-        if progress:
-            progress(done, self.size)
         secs = time.perf_counter() - t0
         computed = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest()}
         errors: list[str] = []
