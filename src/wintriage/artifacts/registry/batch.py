@@ -194,7 +194,7 @@ def load_batch(path: Path | str) -> Batch:
 class BKey:
     """A key as the batch sees it: live keys (libregf) with recovered deleted children, or deleted keys."""
 
-    __slots__ = ("path", "name", "_live", "_deleted", "_tree")
+    __slots__ = ("path", "name", "_live", "_deleted", "_tree", "_values", "_subkeys")
 
     def __init__(self, path: str, name: str, live: Any, deleted: DeletedKey | None, tree: _Tree) -> None:
         self.path = path
@@ -202,6 +202,8 @@ class BKey:
         self._live = live
         self._deleted = deleted
         self._tree = tree
+        self._values: list[tuple[str, int, bytes]] | None = None
+        self._subkeys: list[BKey] | None = None
 
     @property
     def is_deleted(self) -> bool:
@@ -212,11 +214,40 @@ class BKey:
         return self._deleted.last_written if self._deleted is not None else key_time(self._live)
 
     def values(self) -> list[tuple[str, int, bytes]]:
-        if self._deleted is not None:
-            return [(v.name, v.vtype, v.data) for v in self._deleted.values]
-        return list(iter_values(self._live, self._tree.ctx))
+        if self._values is None:
+            if self._deleted is not None:
+                self._values = [(v.name, v.vtype, v.data) for v in self._deleted.values]
+            else:
+                self._values = list(iter_values(self._live, self._tree.ctx))
+        return self._values
+
+    def has_value(self, name: str) -> bool:
+        """Whether a value of this name exists (case-insensitive), without reading any data."""
+        if self._values is None and self._deleted is None:
+            try:
+                return self._live.get_value_by_name(name) is not None
+            except (OSError, ValueError, TypeError):
+                pass
+        return any(n.lower() == name.lower() for n, _t, _d in self.values())
+
+    def value(self, name: str) -> tuple[str, int, bytes] | None:
+        """One value by name (case-insensitive): (name, type, data)."""
+        if self._values is None and self._deleted is None:
+            try:
+                v = self._live.get_value_by_name(name)
+                if v is None:
+                    return None
+                return (v.name or "", int(v.type), bytes(v.data or b""))
+            except (OSError, ValueError, TypeError):
+                pass  # fall back to the full list (which warns about the unreadable value)
+        return next((x for x in self.values() if x[0].lower() == name.lower()), None)
 
     def subkeys(self) -> list[BKey]:
+        if self._subkeys is None:
+            self._subkeys = self._list_subkeys()
+        return self._subkeys
+
+    def _list_subkeys(self) -> list[BKey]:
         out = []
         if self._live is not None:
             for sk in iter_subkeys(self._live, self._tree.ctx):
@@ -256,6 +287,7 @@ class _Tree:
                     parent = dk.path.rsplit("\\", 1)[0] if "\\" in dk.path else ""
                     self.deleted_children.setdefault(parent.lower(), []).append(dk)
         self.root = BKey("", hive.root_name, hive.root, None, self)
+        self._expanded: dict[str, list[BKey]] = {}
 
     def get(self, path: str) -> BKey | None:
         k: BKey | None = self.root
@@ -267,6 +299,13 @@ class _Tree:
         return k
 
     def expand(self, pattern: str) -> list[BKey]:
+        key = pattern.strip("\\").lower()
+        hit = self._expanded.get(key)
+        if hit is None:
+            hit = self._expanded[key] = self._expand(pattern)
+        return hit
+
+    def _expand(self, pattern: str) -> list[BKey]:
         found = [self.root]
         for seg in [s for s in pattern.strip("\\").split("\\") if s]:
             nxt: list[BKey] = []
@@ -360,7 +399,7 @@ def run_batch(
         elif "*" in bk.key_path or "?" in bk.key_path:
             starts = []
             for k in tree.expand(bk.key_path):
-                if bk.value_name and not any(n.lower() == bk.value_name.lower() for n, _t, _d in k.values()):
+                if bk.value_name and not k.has_value(bk.value_name):
                     continue
                 starts.append(k)
         else:
@@ -374,12 +413,8 @@ def _process(key: BKey, bk: BatchKey, hive: Hive, ctx: Any, plugin_rows: PluginR
     stack = [key]
     while stack:
         k = stack.pop()
-        vals = k.values()
-        if bk.value_name:
-            if any(n.lower() == bk.value_name.lower() for n, _t, _d in vals):
-                yield from _dump(k, vals, bk, hive, ctx, plugin_rows)
-        else:
-            yield from _dump(k, vals, bk, hive, ctx, plugin_rows)
+        if not bk.value_name or k.has_value(bk.value_name):
+            yield from _dump(k, bk, hive, ctx, plugin_rows)
         if bk.recursive:
             stack.extend(reversed(k.subkeys()))
 
@@ -394,9 +429,7 @@ def _base_row(k: BKey, bk: BatchKey, hive: Hive) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _dump(
-    k: BKey, vals: list[tuple[str, int, bytes]], bk: BatchKey, hive: Hive, ctx: Any, plugin_rows: PluginRows | None
-) -> Iterator[dict[str, Any]]:
+def _dump(k: BKey, bk: BatchKey, hive: Hive, ctx: Any, plugin_rows: PluginRows | None) -> Iterator[dict[str, Any]]:
     if not bk.disable_plugin and plugin_rows is not None:
         plugs = _plugin_for(k.path, bk)
         produced = False
@@ -415,11 +448,11 @@ def _dump(
         if produced:
             return
     if bk.value_name:
-        for n, t, d in vals:
-            if n.lower() == bk.value_name.lower():
-                yield _value_row(k, bk, hive, ctx, n, t, d)
-                break
+        v = k.value(bk.value_name)
+        if v is not None:
+            yield _value_row(k, bk, hive, ctx, *v)
         return
+    vals = k.values()
     if not vals:
         yield _base_row(k, bk, hive)
     for n, t, d in vals:
