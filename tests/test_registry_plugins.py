@@ -82,6 +82,8 @@ def check_records(mod: ModuleType, recs: list[Record]) -> None:
         extra = set(r.data) - cols
         assert not extra, f"{mod.NAME}: {r.table} lacks columns {extra}"
         assert isinstance(r.data.get("key_path"), str)
+        row = mod.batch_row(r)  # RECmd (plugin) columns: ValueName, ValueData, ValueData2, ValueData3
+        assert len(row) == 4 and all(isinstance(x, str) for x in row), row
         for ev in getattr(mod, "timeline", lambda _r: ())(r):
             assert isinstance(ev.ts, int) and ev.ts > 0 and ev.summary
         for shape in getattr(mod, "CSV", {}).values():
@@ -106,7 +108,7 @@ def test_contract() -> None:
         assert isinstance(m.NAME, str) and m.NAME not in names
         names.add(m.NAME)
         assert m.HIVE_TYPES and set(m.HIVE_TYPES) <= valid, m.NAME
-        assert callable(m.run) and callable(m.timeline)
+        assert callable(m.run) and callable(m.timeline) and callable(m.batch_row)
         for t, cols in m.TABLES.items():
             assert t.startswith("reg_") and t not in tables
             tables.add(t)

@@ -31,3 +31,9 @@ def mru_records(table: str, root: Any, key_path: str, hive: u.HiveLike, ctx: Par
             s = s[: -len(strip)]
         rec = u.common(hive, key_path, k, value_name=name, mru_position=pos, value=s)
         yield Record(table, rec)
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    pos = d.get("mru_position")
+    return (d.get("value_name") or "", d.get("value") or "", "" if pos is None else f"MRU position {pos}", "")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ....model import Record, TimelineEvent
-from ....timeutil import from_datetime
+from ....timeutil import fmt, from_datetime
 from ...base import CsvColumn, CsvShape, ParseContext, bool_str, col, tcol
 from . import _util as u
 
@@ -265,3 +265,20 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     elif d.get("install_date"):
         yield TimelineEvent(d["install_date"], "Installed", d.get("root_dir_path") or "",
                             f"Amcache: {d.get('name')} {d.get('version') or ''} installed")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    if rec.table == FILES:
+        return (
+            d.get("name") or "",
+            d.get("full_path") or "",
+            f"SHA1: {d.get('sha1') or ''}",
+            fmt(d.get("link_time")),
+        )
+    return (
+        d.get("name") or "",
+        f"{d.get('publisher') or ''} {d.get('version') or ''}".strip(),
+        fmt(d.get("install_date")),
+        d.get("root_dir_path") or "",
+    )

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -65,3 +66,8 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         yield TimelineEvent(d["last_run"], "Last Run", d.get("program") or "",
                             f"{str(d.get('service')).upper()}: {d.get('program')} ({d.get('sid')})",
                             d.get("user") or "")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (d.get("program") or "", d.get("program") or "", fmt(d.get("last_run")), d.get("sid") or "")

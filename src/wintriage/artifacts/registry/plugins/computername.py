@@ -68,3 +68,8 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     if d.get("last_write") and d.get("source") == "ComputerName":
         yield TimelineEvent(d["last_write"], "Key Last Write", d["key_path"],
                             f"Computer name {d.get('name')} ({d.get('control_set')})")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (d.get("source") or "", d.get("name") or "", d.get("domain") or "", d.get("control_set") or "")

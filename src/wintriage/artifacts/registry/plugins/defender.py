@@ -84,3 +84,13 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     if d.get("last_write") and d.get("weakens_protection"):
         yield TimelineEvent(d["last_write"], "Defender Setting Key Last Write", d.get("key_path") or "",
                             f"Defender {d.get('source')} {d.get('kind')} {d.get('name')}={d.get('value')}")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (
+        d.get("name") or "",
+        d.get("value") or "",
+        f"{d.get('source')} {d.get('kind')}",
+        "Weakens protection" if d.get("weakens_protection") else "",
+    )

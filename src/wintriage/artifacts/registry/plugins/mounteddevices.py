@@ -71,3 +71,17 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
 def timeline(rec: Record) -> Iterator[TimelineEvent]:
     """One last-write time for the whole key says little about any one device: no timeline rows."""
     return iter(())
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    detail = (
+        d.get("device_path")
+        or d.get("partition_guid")
+        or (
+            f"Disk signature {d.get('disk_signature')}, offset {d.get('partition_offset')}"
+            if d.get("disk_signature")
+            else ""
+        )
+    )
+    return (d.get("value_name") or "", d.get("mount_point") or "", detail, d.get("data_kind") or "")

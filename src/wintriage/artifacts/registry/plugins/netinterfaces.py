@@ -73,3 +73,10 @@ def timeline(rec: Record) -> Iterator[TimelineEvent]:
     if d.get("lease_obtained"):
         yield TimelineEvent(d["lease_obtained"], "DHCP Lease Obtained", d.get("interface") or "",
                             f"DHCP lease {d.get('dhcp_ip_address')} from {d.get('dhcp_server')} ({d.get('interface')})")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    ip = d.get("ip_address") or d.get("dhcp_ip_address") or ""
+    return (d.get("interface") or "", ip, f"Gateway: {d.get('default_gateway') or ''} | DNS: {d.get('name_server') or d.get('dhcp_name_server') or ''}",
+            f"DHCP: {d.get('dhcp_enabled')}")  # fmt: skip

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, group_times, tcol
 from . import _util as u
 
@@ -87,3 +88,10 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     for ts, desc in group_times([("First Connected (local)", d.get("first_connected")),
                                  ("Last Connected (local)", d.get("last_connected"))]):  # fmt: skip
         yield TimelineEvent(ts, desc, d.get("profile_name") or "", f"Network {d.get('profile_name')}: {desc}")
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (d.get("profile_guid") or "", d.get("profile_name") or "",
+            f"First connected (local): {fmt(d.get('first_connected'))} | Last: {fmt(d.get('last_connected'))}",
+            f"{d.get('category') or ''} {d.get('name_type') or ''}".strip())  # fmt: skip

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -119,3 +120,9 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         what = d.get("path") or d.get("program") or ""
         yield TimelineEvent(d["opened"], "Opened/Saved", what,
                             f"{d.get('mru_type')}: {d.get('program') or ''} {what}".strip(), d.get("user") or "")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (d.get("value_name") or "", d.get("path") or d.get("program") or "", d.get("program") or d.get("extension") or "",
+            fmt(d.get("opened")))  # fmt: skip

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -67,3 +68,9 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     if t:
         yield TimelineEvent(t, "OS Installed", d.get("system_root") or "",
                             f"{d.get('product_name')} {d.get('display_version') or ''} build {d.get('current_build')} installed")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return ("ProductName", f"{d.get('product_name') or ''} {d.get('display_version') or ''}".strip(),
+            f"Build {d.get('current_build')}.{d.get('ubr')}", f"Installed {fmt(d.get('install_time') or d.get('install_date'))}")  # fmt: skip

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -82,3 +83,13 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         if ts:
             yield TimelineEvent(ts, what, d.get("profile_path") or "", f"{what}: {d.get('user_name')} ({d.get('profile_sid')})",
                                 d.get("user_name") or "")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (
+        d.get("profile_sid") or "",
+        d.get("profile_path") or "",
+        d.get("user_name") or "",
+        fmt(d.get("profile_load_time")),
+    )

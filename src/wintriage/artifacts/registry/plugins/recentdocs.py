@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -88,3 +89,9 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         yield TimelineEvent(d["opened"], "Opened", d.get("target_name") or "",
                             f"RecentDocs{(' ' + d['extension']) if d.get('extension') else ''}: {d.get('target_name')}",
                             d.get("user") or "")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (d.get("value_name") or "", d.get("target_name") or "", d.get("lnk_name") or "",
+            f"MRU position {d.get('mru_position')}" + (f", opened {fmt(d['opened'])}" if d.get("opened") else ""))  # fmt: skip

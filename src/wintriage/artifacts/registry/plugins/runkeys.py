@@ -90,3 +90,8 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     if d.get("last_write"):
         yield TimelineEvent(d["last_write"], "Run Key Last Write", d.get("command") or "",
                             f"{d.get('location')} {d.get('value_name')}: {d.get('command')}", d.get("user") or "")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (d.get("value_name") or "", d.get("command") or "", d.get("location") or "", "")

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, group_times, tcol
 from . import _util as u
 
@@ -162,3 +163,10 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         yield TimelineEvent(
             ts, desc, d.get("key_path") or "", f"Local account {name} (RID {d.get('rid')}): {desc}", name
         )
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (str(d.get("rid")), d.get("user_name") or "",
+            f"Last login: {fmt(d.get('last_login'))} | Logins: {d.get('login_count')} | Password set: {fmt(d.get('password_last_set'))}",
+            d.get("account_flags_text") or "")  # fmt: skip

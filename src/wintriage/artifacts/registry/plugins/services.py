@@ -108,3 +108,10 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         flag = " [user-writable path]" if d.get("user_writable_path") else ""
         yield TimelineEvent(d["last_write"], "Service Key Last Write", d.get("image_path") or "",
                             f"Service {d.get('name')} ({d.get('start_name')}): {d.get('image_path')}{flag}")  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    flag = " | USER-WRITABLE PATH" if d.get("user_writable_path") else ""
+    return (d.get("name") or "", d.get("image_path") or d.get("service_dll") or "",
+            f"Start: {d.get('start_name')} | Type: {d.get('type_name')}{flag}", d.get("display_name") or "")  # fmt: skip

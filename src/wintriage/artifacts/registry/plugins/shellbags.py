@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, group_times, tcol
 from . import _util as u
 
@@ -121,3 +122,11 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         times.append(("ShellBag Last Interacted", d.get("last_write")))
     for ts, desc in group_times(times):
         yield TimelineEvent(ts, desc, path, f"ShellBag: {path} ({desc})", d.get("user") or "")
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    times = " | ".join(f"{n}: {fmt(d[k])}" for n, k in (("Created", "created"), ("Modified", "modified"),
+                                                       ("Accessed", "accessed")) if d.get(k))  # fmt: skip
+    mft = f"MFT {d['mft_entry']}-{d['mft_seq']}" if d.get("mft_entry") else ""
+    return (d.get("value_name") or "", d.get("path") or "", f"{d.get('shell_type')} {mft}".strip(), times)

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvColumn, CsvShape, ParseContext, bool_str, col, tcol
 from . import _util as u
 
@@ -252,3 +253,14 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
             d["last_modified"], "ShimCache Last Modified", d.get("path") or "",
             f"ShimCache entry {d.get('position')} ({d.get('control_set')}){ex}: {d.get('path')}",
         )  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    ex = {1: "Executed", 0: "Not executed"}.get(d.get("executed"), "")  # type: ignore[arg-type]
+    return (
+        str(d.get("position")),
+        d.get("path") or "",
+        fmt(d.get("last_modified")),
+        f"{d.get('control_set')} {ex}".strip(),
+    )

@@ -86,3 +86,9 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
 def timeline(rec: Record) -> Iterator[TimelineEvent]:
     """Time zone settings are context, not events: no timeline rows."""
     return iter(())
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return ("TimeZoneKeyName", d.get("time_zone_key_name") or "",
+            f"Bias: {d.get('bias')} | ActiveTimeBias: {d.get('active_time_bias')}", f"UTC offset (min): {d.get('offset_minutes')}")  # fmt: skip

@@ -8,7 +8,9 @@ from typing import Any
 from ....model import Record, TimelineEvent
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
-from ._mru import MRU_COLS
+from ._mru import MRU_COLS, batch_row
+
+__all__ = ["NAME", "HIVE_TYPES", "TABLES", "CSV", "run", "timeline", "batch_row"]
 
 NAME = "typedpaths"
 HIVE_TYPES = {"NTUSER"}

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 from ._mru import MRU_COLS
@@ -39,3 +40,8 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         yield TimelineEvent(
             t, "URL Typed", d.get("value") or "", f"TypedURLs: {d.get('value')}", d.get("user") or ""
         )
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    return (d.get("value_name") or "", d.get("value") or "", fmt(d.get("typed_time")), "")

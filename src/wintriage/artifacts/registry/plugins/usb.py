@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, group_times, tcol
 from . import _util as u
 
@@ -141,3 +142,11 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
         yield TimelineEvent(
             ts, desc, d.get("key_path") or "", f"USB {label} serial {d.get('serial')}: {desc}"
         )
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    d = rec.data
+    times = [f"{n}: {fmt(d[k])}" for n, k in (("First install", "first_install"), ("Last install", "last_install"),
+                                                ("Last connected", "last_connected"), ("Last removed", "last_removed")) if d.get(k)]  # fmt: skip
+    return (d.get("serial") or "", d.get("friendly_name") or d.get("device_desc") or d.get("device_key") or "",
+            " | ".join(times[:2]), " | ".join(times[2:]))  # fmt: skip

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ....model import Record, TimelineEvent
+from ....timeutil import fmt
 from ...base import CsvShape, ParseContext, col, tcol
 from . import _util as u
 
@@ -100,3 +101,19 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
             d["last_run"], "Last Run", d.get("program_name") or "",
             f"UserAssist: {d.get('program_name')} run {d.get('run_count')} times", d.get("user") or "",
         )  # fmt: skip
+
+
+def batch_row(rec: Record) -> tuple[str, str, str, str]:
+    """RECmd (plugin) columns: value name, ValueData, ValueData2, ValueData3."""
+    d = rec.data
+    return (
+        d.get("value_name") or "",
+        f"{d.get('program_name')} | Run count: {d.get('run_count')}"
+        + (
+            f" | Focus count: {d['focus_count']} | Focus time (ms): {d['focus_time_ms']}"
+            if d.get("focus_count") is not None
+            else ""
+        ),
+        fmt(d.get("last_run")),
+        "",
+    )
