@@ -167,10 +167,15 @@ def _ticks_to_ns(t: int | None) -> int | None:
     return (t - EPOCH_AS_FILETIME) * 100 if t else None
 
 
-def _open_new(dest: Path) -> int:
-    """A fresh file at ``dest`` (an older copy is replaced; symlinks are never followed)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_symlink() or dest.exists():
+def _open_new(dest: Path, made: set[Path] | None = None) -> int:
+    """A fresh file at ``dest`` (an older copy is replaced; symlinks are never followed).
+
+    ``made`` remembers the folders already created, to skip one mkdir per file."""
+    if made is None or dest.parent not in made:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(dest.parent)
+    if os.path.lexists(dest):
         if dest.is_dir() and not dest.is_symlink():
             raise OSError(f"{dest} is a directory")
         try:
@@ -223,6 +228,7 @@ class Extractor:
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     done: dict[str, _Written] = field(default_factory=dict)
+    made: set[Path] = field(default_factory=set)
 
     def warn(self, msg: str) -> None:
         self.warnings.append(msg)
@@ -245,7 +251,7 @@ class Extractor:
         status = "ok"
         nwarn = len(self.fs.warnings)
         try:
-            fd = _open_new(dest)
+            fd = _open_new(dest, self.made)
         except OSError as e:
             self.warn(f"{info.path}: cannot create {dest}: {e}")
             return None
@@ -286,7 +292,7 @@ class Extractor:
             dest = safe_join(self.out_root, parts)
             if str(dest) in self.done:
                 return
-            fd = _open_new(dest)
+            fd = _open_new(dest, self.made)
             with os.fdopen(fd, "wb") as fo, open(src.dest, "rb") as fi:
                 shutil.copyfileobj(fi, fo, 1 << 20)
         except (OSError, ValueError) as e:
