@@ -1,0 +1,118 @@
+"""Sigma over the case store: bundled rules load, 1102 and Sysmon process-creation rules fire exactly where the
+events are, unsupported rules are skipped and counted."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from wintriage.analyzers import sigma
+from wintriage.parsecmd import run_parse
+
+TD = Callable[[str], Path]
+SAMPLES = [
+    "evtx/plaso/System.evtx",
+    "evtx/plaso/System2.evtx",
+    "evtx/python-evtx/system.evtx",
+    "evtx/python-evtx/security.evtx",
+    "evtx/python-evtx/issue_39.evtx",
+    "evtx/evtx-rs/sysmon.evtx",
+    "evtx/evtx-rs/new-user-security.evtx",
+    "evtx/evtx-rs/post-Security.evtx",
+    "evtx/evtx-rs/2-vss_7-System.evtx",
+    "evtx/evtx-rs/sample-with-irregular-bool-values.evtx",
+]
+LOG_CLEARED = "Security Event Log Cleared"
+SYSMON_PROC = "Process Created (Sysmon)"
+
+
+def case(paths: list[Path], tmp: Path) -> Path:
+    db = tmp / "case.sqlite"
+    run_parse("evtx", paths, csv_dir=None, db=db, options={})
+    return db
+
+
+def test_bundled_rules_load() -> None:
+    rules, skipped, errors = sigma.load_rules([sigma.BUNDLED])
+    assert skipped == 0 and errors == []
+    assert len(rules) == 15
+    titles = {r.title for r in rules}
+    assert {LOG_CLEARED, SYSMON_PROC, "Service Installed", "Shadow Copies Deleted Or Backups Disabled",
+            "Microsoft Defender Real-Time Protection Disabled", "Suspicious PowerShell Encoded Command"} <= titles
+    for r in rules:
+        assert sigma.convert(r), r.title  # every bundled rule converts
+
+
+def test_rules_fire_only_on_their_events(td: TD, tmp_path: Path) -> None:
+    fired: dict[str, set[str]] = {}
+    for s in SAMPLES:
+        d = tmp_path / Path(s).stem
+        d.mkdir()
+        db = case([td(s)], d)
+        for f in sigma.run_sigma(db):
+            fired.setdefault(f.title, set()).add(s)
+            if f.title == SYSMON_PROC:
+                assert f.details["matches"] == 227
+                assert len(f.evidence) == 227 and all(e.table == "evtx" for e in f.evidence)
+                assert f.severity == "info" and "execution" in f.details["mitre"]
+    assert fired[SYSMON_PROC] == {"evtx/evtx-rs/sysmon.evtx"}
+    assert LOG_CLEARED not in fired  # no sample holds a Security 1102
+    assert fired["Service Installed"] == {"evtx/plaso/System.evtx", "evtx/python-evtx/system.evtx",
+                                          "evtx/evtx-rs/2-vss_7-System.evtx"}
+
+
+def test_log_cleared_fires_on_a_1102(td: TD, tmp_path: Path) -> None:
+    db = case([td("evtx/evtx-rs/new-user-security.evtx")], tmp_path)
+    con = sqlite3.connect(db)
+    data = {"LogFileCleared": {"SubjectUserSid": "S-1-5-21-1-2-3-500", "SubjectUserName": "eve",
+                               "SubjectDomainName": "CORP", "SubjectLogonId": "0x3e7"}}
+    cur = con.execute(
+        "INSERT INTO evtx (record_number, event_record_id, time_created, event_id, level, provider, channel,"
+        " computer, event_data, recovered) VALUES (99, 99, 133000000000000000, 1102, 4,"
+        " 'Microsoft-Windows-Eventlog', 'Security', 'WS1', ?, 0)",
+        (json.dumps(data),),
+    )
+    rid = cur.lastrowid
+    # the same event id in another channel must not match
+    con.execute("INSERT INTO evtx (event_id, provider, channel, event_data) VALUES (1102, 'Other', 'Application', '{}')")
+    con.commit()
+    con.close()
+    st: dict[str, object] = {}
+    found = {f.title: f for f in sigma.run_sigma(db, stats=st)}
+    f = found[LOG_CLEARED]
+    assert [e.row_id for e in f.evidence] == [rid]
+    assert f.severity == "high" and f.ts == 133000000000000000
+    assert "t1070.001" in f.details["mitre"]
+    assert st["events"] == 6
+
+
+def test_unsupported_rules_are_skipped(tmp_path: Path, td: TD) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yml").write_text("title: x\n detection: [\n")
+    (rules / "linux.yml").write_text(
+        "title: Linux thing\nid: 11111111-2222-3333-4444-555555555555\nlogsource: {product: linux, service: auth}\n"
+        "detection: {sel: {foo: bar}, condition: sel}\nlevel: low\n"
+    )
+    (rules / "nofield.yml").write_text(
+        "title: Unknown field\nid: 11111111-2222-3333-4444-666666666666\nlogsource: {product: windows, service: system}\n"
+        "detection: {sel: {NoSuchField: bar}, condition: sel}\nlevel: low\n"
+    )
+    (rules / "notarule.yml").write_text("just: a yaml file\n")
+    db = case([td("evtx/evtx-rs/new-user-security.evtx")], tmp_path)
+    st: dict[str, object] = {}
+    out = sigma.run_sigma(db, [rules], include_bundled=False, stats=st)
+    assert out == []
+    assert st["skipped"] == 3  # broken YAML, linux logsource, not a rule
+    assert st["rules"] == 1 and st["failed_queries"] == 0
+
+
+@pytest.mark.skipif(not sigma.BUNDLED.is_dir(), reason="bundled rules missing")
+def test_run_on_connection_without_evtx(tmp_path: Path) -> None:
+    con = sqlite3.connect(tmp_path / "empty.sqlite")
+    assert sigma.run_sigma(con) == []
+    con.close()
