@@ -75,7 +75,7 @@ RECMD_PLUGINS: list[tuple[str, str, str | None, tuple[str, ...]]] = [
     ("USBSTOR", r"ControlSet*\Enum\USBSTOR", None, ("usbstor", "usb")),
     ("USB", r"ControlSet*\Enum\USB", None, ("usb",)),
     ("MountedDevices", r"MountedDevices", None, ("mounteddevices", "usb")),
-    ("SAM", r"SAM\Domains\Account\Users", None, ("sam",)),
+    ("SAM", r"SAM\Domains\Account\Users", None, ("samusers", "sam")),
     ("ProfileList", r"Microsoft\Windows NT\CurrentVersion\ProfileList", None, ("profilelist",)),
     ("Services", r"ControlSet00*\Services", None, ("services",)),
     ("TimeZoneInformation", r"ControlSet00*\Control\TimeZoneInformation", None, ("timezone", "systeminfo")),
