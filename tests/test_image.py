@@ -203,6 +203,14 @@ def test_out_of_order_segments_detected(td: TD, tmp_path: Path) -> None:
         open_image(first)
 
 
+def test_segment_from_another_image(td: TD, tmp_path: Path) -> None:
+    """image-split.E01 followed by an E02 of another set (ntfs-ptrn's segment 2): not silently mixed."""
+    shutil.copyfile(td("ewf/image-split.E01"), tmp_path / "mix.E01")
+    shutil.copyfile(td("ewf/derived/ntfs-ptrn.E02"), tmp_path / "mix.E02")
+    with pytest.raises(EvidenceError, match=r"mix.E02: belongs to another image"):
+        open_image(tmp_path / "mix.E01")
+
+
 def test_first_segment_not_first(td: TD, tmp_path: Path) -> None:
     shutil.copyfile(td("ewf/image-split.E02"), tmp_path / "x.E01")
     with pytest.raises(EvidenceError, match="says segment 2"):

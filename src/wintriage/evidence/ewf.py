@@ -370,12 +370,23 @@ class EwfImage(Image):
             mtype, chunks, spc, bps, sectors = struct.unpack_from("<B3xIIIQ", raw, 0)
             if len(raw) >= 94 and len(raw) < 1052:  # EWF-S01 style: 32-bit sector count
                 sectors = struct.unpack_from("<I", raw, 16)[0]
+            intact = True
             if len(raw) >= 1052:
                 (ck,) = struct.unpack_from("<I", raw, 1048)
                 if ck != 0 and zlib.adler32(raw[:1048]) != ck:
+                    intact = False
                     self._warn(f"{name}: '{stype}' section at offset {where}: bad Adler-32; values used anyway")
+            guid = raw[64:80].hex() if len(raw) >= 80 and any(raw[64:80]) else ""
             if self._volume_seen:
-                if (spc, bps, sectors) != (self.sectors_per_chunk, self.bytes_per_sector, self.sector_count):
+                differs = (spc, bps, sectors) != (self.sectors_per_chunk, self.bytes_per_sector, self.sector_count)
+                other_set = bool(guid and self.set_identifier and guid != self.set_identifier)
+                if intact and si != 0 and (differs or other_set):
+                    raise EvidenceError(
+                        f"{name}: belongs to another image: its '{stype}' section (offset {where}) says "
+                        f"{sectors} sectors x {bps} bytes, {spc} sectors per chunk, set {guid or '-'}; "
+                        f"{self.path.name} says {self.sector_count} x {self.bytes_per_sector}, "
+                        f"{self.sectors_per_chunk}, set {self.set_identifier or '-'}")
+                if differs or other_set:
                     self._warn(f"{name}: '{stype}' section at offset {where} disagrees with the first volume "
                                f"section (sectors per chunk {spc}, bytes per sector {bps}, sectors {sectors})")
                 return
@@ -388,9 +399,7 @@ class EwfImage(Image):
             if len(raw) >= 80:
                 self.compression_level = raw[52]
                 self.error_granularity = struct.unpack_from("<I", raw, 56)[0]
-                guid = raw[64:80]
-                if any(guid):
-                    self.set_identifier = guid.hex()
+                self.set_identifier = guid
             self._volume_seen = True
         elif stype in ("table", "table2"):
             if dlen < 24:
