@@ -1,0 +1,190 @@
+"""Suspicious-behaviour rules (NLT categories) over a synthetic case store, and the YAML schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from wintriage.analyzers import suspicious as sus
+from wintriage.artifacts import logfile
+from wintriage.model import Record
+from wintriage.store.case import CaseWriter
+from wintriage.timeutil import from_iso
+
+T0 = from_iso("2024-03-05T10:00:00Z")
+SEC = 10_000_000
+
+USN_COLS = [("usn", "INTEGER"), ("timestamp", "INTEGER"), ("name", "TEXT"), ("entry", "INTEGER"),
+            ("sequence", "INTEGER"), ("parent_entry", "INTEGER"), ("parent_path", "TEXT"), ("reasons", "TEXT"),
+            ("reason_flags", "INTEGER")]
+MFT_COLS = [("entry", "INTEGER"), ("name", "TEXT"), ("full_path", "TEXT"), ("si_created", "INTEGER"),
+            ("fn_created", "INTEGER")]
+EVTX_COLS = [("time_created", "INTEGER"), ("event_id", "INTEGER"), ("channel", "TEXT"), ("provider", "TEXT")]
+
+
+def _case(tmp_path: Path) -> sqlite3.Connection:
+    w = CaseWriter(tmp_path / "case.sqlite")
+    w.ensure_table("usnjrnl", USN_COLS)
+    w.ensure_table("mft", MFT_COLS)
+    w.ensure_table("evtx", EVTX_COLS)
+    w.ensure_tables(logfile.TABLES)
+    usn = 0
+
+    def j(ts: int, name: str, reasons: int, entry: int, parent: str = "/Users/minji/Documents") -> None:
+        nonlocal usn
+        usn += 96
+        w.add(Record("usnjrnl", {"usn": usn, "timestamp": ts, "name": name, "entry": entry, "sequence": 1,
+                                 "parent_entry": 100, "parent_path": parent, "reasons": "", "reason_flags": reasons}),
+              None)
+
+    t = T0
+    # benign activity
+    for i in range(5):
+        j(t + i * SEC, f"report{i}.docx", 0x100, 200 + i)
+    # 1) the clock is set back by two hours
+    j(t - 7200 * SEC, "after_rollback.txt", 0x100, 300)
+    t = T0 + 3600 * SEC
+    # 2) a hacking tool dropped, then run (prefetch written)
+    j(t, "mimikatz.exe", 0x100, 400, "/Users/minji/Downloads")
+    j(t + 60 * SEC, "MIMIKATZ.EXE-5F2C1A3B.pf", 0x100, 401, "/Windows/Prefetch")
+    # 3) a wiper: dropped, run, and its AAAA/BBBB/CCCC renames
+    j(t + 120 * SEC, "sdelete64.exe", 0x100, 410, "/Users/minji/Downloads")
+    j(t + 130 * SEC, "SDELETE64.EXE-0A1B2C3D.pf", 0x100, 411, "/Windows/Prefetch")
+    for k, letter in enumerate("ABCD"):
+        j(t + (140 + k) * SEC, f"{letter * 8}.{letter * 3}", 0x2000, 420)
+    # 4) mass deletion of 25 documents within a minute
+    for i in range(25):
+        j(t + (200 + 2 * i) * SEC, f"doc{i}.docx", 0x200, 500 + i)
+    # 5) ransomware: 30 files renamed to .kraken
+    for i in range(30):
+        j(t + (400 + i) * SEC, f"photo{i}.jpg", 0x1000, 600 + i)
+        j(t + (400 + i) * SEC, f"photo{i}.jpg.kraken", 0x2000, 600 + i)
+    # 6) timestomped file in $MFT
+    w.add(Record("mft", {"entry": 700, "name": "evil.dll", "full_path": "/Users/minji/AppData/evil.dll",
+                         "si_created": from_iso("2015-01-01T00:00:00Z"), "fn_created": t}), None)
+    w.add(Record("mft", {"entry": 701, "name": "ok.txt", "full_path": "/Users/minji/ok.txt", "si_created": t,
+                         "fn_created": t}), None)
+    # 7) $LogFile: $SI created set back by years
+    old, new = t + 500 * SEC, from_iso("2010-06-01T00:00:00Z")
+    w.add(Record("logfile_records", {"lsn": 5000, "redo_op": "UpdateResidentValue", "mft_entry": 700,
+                                     "detail": json.dumps({"si_changes": {"created": [old, new]}})}), None)
+    w.add(Record("logfile_events", {"lsn": 5000, "event_time": new, "event": "Time Change",
+                                    "detail": "created: ... (UTC); reversal: created", "name": "evil.dll",
+                                    "full_path": "\\Users\\minji\\AppData\\evil.dll", "mft_entry": 700}), None)
+    # 8) Security 4616
+    w.add(Record("evtx", {"time_created": t + 900 * SEC, "event_id": 4616, "channel": "Security",
+                          "provider": "Microsoft-Windows-Security-Auditing"}), None)
+    w.close()
+    return sqlite3.connect(tmp_path / "case.sqlite")
+
+
+def _by_rule(found: list[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for f in found:
+        out.setdefault(f.details["rule"], []).append(f)
+    return out
+
+
+def test_bundled_rules_valid() -> None:
+    rules = sus.load_rules()
+    assert len(rules) == 11
+    assert {r["category"] for r in rules} == set(sus.CATEGORIES)
+    assert {r["detector"] for r in rules} == set(sus.DETECTORS)
+
+
+def test_all_categories(tmp_path: Path) -> None:
+    con = _case(tmp_path)
+    found = sus.run(con)
+    by = _by_rule(found)
+    assert set(by) == {r["id"] for r in sus.load_rules()}
+    assert {f.details["category"] for f in found} == set(sus.CATEGORIES)
+
+    (rb,) = by["system_time_rollback_journal"]
+    assert rb.details["seconds_back"] == 7204  # 2 h back from the 5th benign record (+4 s)
+    assert rb.ts == T0 - 7200 * SEC
+    assert [e.table for e in rb.evidence] == ["usnjrnl", "usnjrnl"]
+    assert len(by["system_time_change_event"]) == 1 and by["system_time_change_event"][0].evidence[0].table == "evtx"
+
+    assert [f.details["name"] for f in by["suspicious_program_install"]] == ["mimikatz.exe"]
+    assert [f.details["executable"] for f in by["suspicious_program_execution"]] == ["MIMIKATZ.EXE"]
+    assert [f.details["name"] for f in by["anti_forensic_tool"]] == ["sdelete64.exe"]
+    assert [f.details["executable"] for f in by["anti_forensic_execution"]] == ["SDELETE64.EXE"]
+    (sd,) = by["sdelete_rename_pattern"]
+    assert sd.details["count"] == 4
+
+    (md,) = by["mass_document_deletion"]
+    assert md.details["count"] == 25 and md.ts == T0 + 3800 * SEC and len(md.evidence) == 25
+
+    (rw,) = by["mass_rename_new_extension"]
+    assert rw.details["extension"] == ".kraken" and rw.details["count"] == 30 and rw.severity == "critical"
+
+    (ts,) = by["si_fn_time_reversal"]
+    assert ts.details["path"] == "/Users/minji/AppData/evil.dll" and ts.evidence[0].table == "mft"
+    (lf,) = by["si_time_set_back_logfile"]
+    assert {e.table for e in lf.evidence} == {"logfile_events", "logfile_records"}
+    for f in found:
+        assert f.analyzer == "suspicious" and f.evidence and f.severity in sus.SEVERITIES
+
+
+def test_missing_tables_and_columns(tmp_path: Path) -> None:
+    assert sus.run(sqlite3.connect(":memory:")) == []
+    con = sqlite3.connect(tmp_path / "odd.sqlite")
+    con.execute("CREATE TABLE usnjrnl (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("CREATE TABLE mft (id INTEGER PRIMARY KEY, entry INTEGER)")
+    con.execute("CREATE TABLE evtx (id INTEGER PRIMARY KEY, event_id INTEGER)")
+    con.execute("CREATE TABLE logfile_events (id INTEGER PRIMARY KEY)")
+    con.execute("INSERT INTO usnjrnl (name) VALUES ('mimikatz.exe')")
+    assert sus.run(con) == []
+
+
+def test_logfile_events_feed_rules(tmp_path: Path) -> None:
+    """Creations seen only in $LogFile (no $J) still trigger the name rules."""
+    w = CaseWriter(tmp_path / "c.sqlite")
+    w.ensure_tables(logfile.TABLES)
+    w.add(Record("logfile_events", {"lsn": 1, "event_time": T0, "event": "File Creation", "name": "PsExec64.exe",
+                                    "full_path": "\\Tools\\PsExec64.exe", "mft_entry": 70}), None)
+    w.close()
+    found = sus.run(sqlite3.connect(tmp_path / "c.sqlite"))
+    assert [(f.details["rule"], f.details["name"]) for f in found] == [("suspicious_program_install", "PsExec64.exe")]
+    assert found[0].evidence[0].table == "logfile_events"
+
+
+BASE = {"version": 1, "rules": [{"id": "x", "category": "anti_forensics", "title": "t", "severity": "high",
+                                 "detector": "rename_pattern",
+                                 "params": {"patterns": ["^A+$"], "min_count": 3, "window_seconds": 60}}]}
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda d: d.update(version=2), "version must be 1"),
+    (lambda d: d["rules"][0].update(detector="nope"), "detector must be one of"),
+    (lambda d: d["rules"][0].update(category="misc"), "category must be one of"),
+    (lambda d: d["rules"][0].update(severity="urgent"), "severity must be one of"),
+    (lambda d: d["rules"][0]["params"].pop("min_count"), "param 'min_count' is required"),
+    (lambda d: d["rules"][0]["params"].update(patterns=["("]), "bad regex"),
+    (lambda d: d["rules"][0]["params"].update(min_count=0), "must be > 0"),
+    (lambda d: d["rules"][0]["params"].update(extra=1), "unknown param 'extra'"),
+    (lambda d: d["rules"].append(copy.deepcopy(d["rules"][0])), "duplicate id 'x'"),
+    (lambda d: d["rules"][0].update(colour="red"), "unknown keys"),
+])
+def test_schema_errors(mutate: Any, message: str) -> None:
+    doc = copy.deepcopy(BASE)
+    assert sus.validate(doc) == []
+    mutate(doc)
+    errs = sus.validate(doc)
+    assert any(message in e for e in errs), errs
+
+
+def test_user_rule_file(tmp_path: Path) -> None:
+    p = tmp_path / "mine.yaml"
+    p.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    assert [r["id"] for r in sus.load_rules(p)] == ["x"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules: []\n", encoding="utf-8")
+    with pytest.raises(sus.RuleError, match="non-empty list"):
+        sus.load_rules(bad)
