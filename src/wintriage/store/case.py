@@ -204,6 +204,8 @@ class CaseWriter:
         if index:
             self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ts ON timeline (ts)")
             self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ref ON timeline (ref_table, ref_id)")
+            for c in ("artifact", "category", "path"):  # the explorer's usual sort / group / equals columns
+                self.db.execute(f"CREATE INDEX IF NOT EXISTS timeline_{c} ON timeline ({c})")
             self.db.execute("CREATE INDEX IF NOT EXISTS warnings_source ON warnings (source_id)")
             self.db.execute(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS timeline_fts USING fts5("

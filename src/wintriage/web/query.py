@@ -174,11 +174,12 @@ def page(
             conds.append(f"(({s} IS NULL AND t.id {cmp} ?) OR {s} IS NOT NULL)" if not desc else f"({s} IS NULL AND t.id < ?)")
             params.append(rid)
         else:
+            # row values let SQLite seek the (column, rowid) index instead of scanning from the start
             if desc:
-                conds.append(f"({s} < ? OR ({s} = ? AND t.id < ?) OR {s} IS NULL)")
+                conds.append(f"(({s}, t.id) < (?, ?) OR {s} IS NULL)")
             else:
-                conds.append(f"({s} > ? OR ({s} = ? AND t.id > ?))")
-            params += [v, v, rid]
+                conds.append(f"({s}, t.id) > (?, ?)")
+            params += [v, rid]
     order = f"{s} {'DESC' if desc else 'ASC'}" + ("" if sort == "id" else f", t.id {'DESC' if desc else 'ASC'}")
     sql = (f"SELECT {', '.join('t.' + ident(c) for c in cols)} FROM {ident(table)} t"
            + (" WHERE " + " AND ".join(f"({c})" for c in conds) if conds else "") + f" ORDER BY {order} LIMIT ?")
