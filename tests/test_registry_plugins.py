@@ -32,6 +32,7 @@ from wintriage.artifacts.registry.plugins import (
     profilelist,
     recentdocs,
     runkeys,
+    runmru,
     samusers,
     services,
     shellbags,
@@ -227,6 +228,27 @@ def _vista32(paths: list[str]) -> bytes:
     return hdr + entries + strings
 
 
+def _win80(paths: list[str]) -> bytes:
+    out = struct.pack("<I", 0x80) + b"\0" * 124
+    for p in paths:
+        body = struct.pack("<H", len(_u16(p))) + _u16(p) + struct.pack("<IIQI", 0, 0, FT1, 0)
+        out += b"00ts" + b"\0\0\0\0" + struct.pack("<I", len(body)) + body
+    return out
+
+
+def _win7_32(paths: list[str]) -> bytes:
+    hdr = struct.pack("<II", 0xBADC0FEE, len(paths)) + b"\x01" * 120  # the Win7 header holds a lookup table
+    strings_at = 128 + 32 * len(paths)
+    entries, strings = b"", b""
+    for i, p in enumerate(paths):
+        b = _u16(p)
+        entries += struct.pack(
+            "<HHIQIIII", len(b), len(b) + 2, strings_at + len(strings), FT1, 2 if i == 0 else 0, 0, 0, 0
+        )
+        strings += b + b"\0\0"
+    return hdr + entries + strings
+
+
 def _xp(paths: list[str]) -> bytes:
     out = struct.pack("<II", 0xDEADBEEF, len(paths)) + b"\0" * 392
     for p in paths:
@@ -240,7 +262,9 @@ def _xp(paths: list[str]) -> bytes:
         (_win10(["C:\\a.exe", "C:\\b.exe"]), "Windows 10/11", None),
         (_win10(["C:\\a.exe", "C:\\b.exe"], 0x30), "Windows 10", None),
         (_win81(["C:\\a.exe", "C:\\b.exe"]), "Windows 8.1", 1),
+        (_win80(["C:\\a.exe", "C:\\b.exe"]), "Windows 8.0", 0),
         (_win7_64(["C:\\a.exe", "C:\\b.exe"]), "Windows 7 64-bit", 1),
+        (_win7_32(["C:\\a.exe", "C:\\b.exe"]), "Windows 7 32-bit", 1),
         (_vista32(["C:\\a.exe", "C:\\b.exe"]), "Windows Vista/2003 32-bit", 1),
         (_xp(["C:\\a.exe", "C:\\b.exe"]), "Windows XP", None),
     ],
@@ -492,6 +516,30 @@ def test_shellbags_usrclass_replayed(unpacked: Callable[[str], Path]) -> None:
         one(recs, path="F:\\CFRS 780 Lone Wolf Scenario\\FTK_Imager_4_2_0\\FTK Imager")["shell_type"]
         == "Directory"
     )
+
+
+def test_xp_and_transactions_ntuser(td: Callable[[str], Path], unpacked: Callable[[str], Path]) -> None:
+    xp = td("registry/plaso/NTUSER.DAT")
+    recs, ctx = run(shellbags, xp, "NTUSER")  # XP keeps its ShellBags in ShellNoRoam\BagMRU
+    assert ctx.warning_count == 0
+    assert [r.data["path"] for r in recs] == [
+        "My Computer", "My Computer\\C:\\", "My Computer\\C:\\Documents and Settings",
+        "My Computer\\C:\\Documents and Settings\\Administrator",
+        "My Computer\\C:\\Documents and Settings\\Administrator\\My Documents",
+    ]  # fmt: skip
+    d = recs[-1].data
+    assert d["key_path"] == "Software\\Microsoft\\Windows\\ShellNoRoam\\BagMRU\\0\\0\\0\\0"
+    assert (d["created"], d["modified"], d["accessed"]) == (
+        T("2007-10-11T12:48:36Z"), T("2009-07-31T20:23:38Z"), T("2009-08-04T15:10:30Z"))  # fmt: skip
+    recs, _ = run(recentdocs, xp, "NTUSER")
+    d = one(recs, value_name="2", extension="")
+    assert (d["target_name"], d["lnk_name"], d["mru_position"]) == (
+        "Not to be seen document.txt", "Not to be seen document.lnk", 1)  # fmt: skip
+    # legacy MRUList (letters): RunMRU of the replayed transactions NTUSER, most recent first, "\\1" stripped
+    recs, _ = run(runmru, unpacked("registry/derived/NTUSER.recovered_by_yarp.xz"), "NTUSER")
+    assert [(r.data["value_name"], r.data["mru_position"], r.data["value"]) for r in recs] == [
+        ("b", 0, "c:\\Windows\\System32\\config"), ("a", 1, "...")]  # fmt: skip
+    assert recs[0].data["last_write"] == T("2019-02-13T21:01:20.5750143Z")
 
 
 # ---------------------------------------------------------------- scenario hives (Windows 10, SOFTWARE, BAM)
