@@ -613,6 +613,23 @@ class _Builder:
                 if a.get("fn"):
                     fn = a["fn"]
                     self.paths.learn(entry, fn["name"], fn["parent_entry"], fn["namespace"])
+                if a["type"] == 0x80 and a["resident"] and a.get("value_length"):
+                    stream = f" (stream {a['name']})" if a["name"] else ""
+                    self.event(r, op, "Resident Data Write",
+                               f"attribute created with {a['value_length']} bytes{stream}: {a.get('data_head', '')}",
+                               entry=entry, stale=stale)
+        elif ro == 0x06 and entry is not None:  # DeleteAttribute: the undo data is the attribute
+            a = parse_attribute(op.undo, 0) if op.undo_op == 0x05 else None
+            if a:
+                self.layout.get(entry, {}).pop(op.record_offset, None)
+                d["attribute"] = {k: v for k, v in a.items() if k not in ("si",)}
+        elif ro in (0x04, 0x25):  # WriteEndOfFileRecordSegment / ZeroEndOfFileRecord
+            d["end"] = {"record_offset": op.record_offset, "attribute_offset": op.attribute_offset,
+                        "bytes": len(op.redo)}
+        elif ro in (0x11, 0x12) and len(op.redo) >= 8:  # SetIndexEntryVcnRoot / Allocation
+            d["index_vcn"] = struct.unpack_from("<q", op.redo, 0)[0]
+        elif ro in (0x21, 0x22, 0x23, 0x24):  # UpdateRecordData*, UpdateRelativeDataInIndex*
+            d["data"] = {"offset": op.attribute_offset, "bytes": len(op.redo), "head": op.redo[:32].hex()}
         elif ro == 0x09 and entry is not None:  # UpdateMappingPairs
             runs = decode_runs(op.redo)
             d["_json"] = '{"runs":[' + ",".join(f"[{n},{'null' if lcn is None else lcn}]" for n, lcn in runs) + "]}"
@@ -632,6 +649,8 @@ class _Builder:
                 for u in found:
                     u["lsn"] = r.lsn
                     self.usn.append(u)
+            else:
+                d["write"] = {"vcn": op.target_vcn, "offset": op.attribute_offset, "bytes": len(op.redo)}
         elif ro in (0x15, 0x16):
             if len(op.redo) >= 8:
                 boff, nbits = struct.unpack_from("<II", op.redo, 0)
