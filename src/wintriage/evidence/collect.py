@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -76,8 +77,15 @@ def _enc(c: str) -> str:
     return f"%{o:02X}"
 
 
+_NEEDS_WORK = re.compile('[/\\\\:*?"<>|\x00-\x1f\x7f\ud800-\udfff%]|[. ]$')
+
+
+@lru_cache(maxsize=1 << 16)
 def safe_name(name: str) -> str:
     """One path component from the evidence, made safe to create on Windows, macOS and Linux (see above)."""
+    if (name and not _NEEDS_WORK.search(name) and len(name) <= MAX_NAME_BYTES // 4
+            and name.split(".", 1)[0].rstrip(" ").upper() not in _RESERVED):
+        return name  # the common case: nothing to encode
     if name == "":
         return "%00"  # NTFS cannot hold an empty name; keep the row visible anyway
     out = [(_enc(c) if (c in _UNSAFE or 0xD800 <= ord(c) <= 0xDFFF) else c) for c in name]
