@@ -315,59 +315,66 @@ def _int(v: Any) -> int | None:
         return None
 
 
-def _attrs(sys_: dict[str, Any], name: str) -> dict[str, Any]:
-    a = sys_.get(name + "_attributes")
-    return a if isinstance(a, dict) else {}
+_EMPTY: dict[str, Any] = {}
+
+
+def _i(v: Any) -> int | None:
+    return v if type(v) is int else _int(v)
 
 
 def build_row(ev: dict[str, Any], record_number: int, ts: int | None, source: str, maps: MapSet | None) -> dict[str, Any]:
-    """One ``evtx`` row from a parsed event (``{"Event": {...}}`` in the wheel's JSON shape)."""
+    """One ``evtx`` row from a parsed event (``{"Event": {...}}`` in the wheel's JSON shape). Hot path."""
     e = ev.get("Event")
-    if not isinstance(e, dict):
-        e = {}
+    if type(e) is not dict:
+        e = _EMPTY
     s = e.get("System")
-    if not isinstance(s, dict):
-        s = {}
-    prov = _attrs(s, "Provider")
-    ex = _attrs(s, "Execution")
+    if type(s) is not dict:
+        s = _EMPTY
+    prov = s.get("Provider_attributes") or _EMPTY
+    ex = s.get("Execution_attributes") or _EMPTY
     eid = s.get("EventID")
-    if isinstance(eid, dict):
-        eid = eid.get("#text")
-    event_id = _int(eid)
+    if type(eid) is not int:
+        if isinstance(eid, dict):
+            eid = eid.get("#text")
+        eid = _int(eid)
     channel = s.get("Channel") or ""
+    if type(channel) is not str:
+        channel = str(channel)
     provider = prov.get("Name") or prov.get("EventSourceName") or ""
     data = e.get("EventData")
     if data is None:
         data = e.get("UserData")
-    if isinstance(data, dict):
+    if type(data) is dict and "EventData_attributes" in data:
         data = {k: v for k, v in data.items() if k != "EventData_attributes"} or None
-    tc = _attrs(s, "TimeCreated").get("SystemTime")
+    if ts is None:
+        tc = (s.get("TimeCreated_attributes") or _EMPTY).get("SystemTime")
+        ts = ts_ticks(tc) if isinstance(tc, str) else None
     row: dict[str, Any] = {
         "record_number": record_number,
-        "event_record_id": _int(s.get("EventRecordID")),
-        "time_created": ts if ts is not None else (ts_ticks(tc) if isinstance(tc, str) else None),
-        "event_id": event_id,
-        "version": _int(s.get("Version")),
-        "level": _int(s.get("Level")),
+        "event_record_id": _i(s.get("EventRecordID")),
+        "time_created": ts,
+        "event_id": eid,
+        "version": _i(s.get("Version")),
+        "level": _i(s.get("Level")),
         "provider": provider,
         "provider_guid": prov.get("Guid") or "",
-        "channel": channel if isinstance(channel, str) else str(channel),
+        "channel": channel,
         "computer": s.get("Computer") or "",
-        "process_id": _int(ex.get("ProcessID")),
-        "thread_id": _int(ex.get("ThreadID")),
-        "user_id": _attrs(s, "Security").get("UserID") or "",
+        "process_id": _i(ex.get("ProcessID")),
+        "thread_id": _i(ex.get("ThreadID")),
+        "user_id": (s.get("Security_attributes") or _EMPTY).get("UserID") or "",
         "keywords": s.get("Keywords") or "",
-        "task": _int(s.get("Task")),
-        "opcode": _int(s.get("Opcode")),
-        "activity_id": _attrs(s, "Correlation").get("ActivityID") or "",
+        "task": _i(s.get("Task")),
+        "opcode": _i(s.get("Opcode")),
+        "activity_id": (s.get("Correlation_attributes") or _EMPTY).get("ActivityID") or "",
         "event_data": _dumps(data) if data is not None else "",
         "recovered": 0,
         "chunk": None,
         "source_file": source,
     }
-    if maps is not None and event_id is not None:
+    if maps is not None and eid is not None:
         try:
-            mapped = maps.apply(row["channel"], provider, event_id, ev)
+            mapped = maps.apply(channel, provider, eid, ev)
         except (re.error, TypeError, ValueError):
             mapped = None
         if mapped:

@@ -21,6 +21,7 @@ order given, so a later file with the same Channel/Provider/EventId wins. Our bu
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -188,8 +189,22 @@ class EventMap:
                     table, default = lk
                     v = table.get(v.lower(), default if default is not None else v)
                 vals[var.name] = v
-            out[prop.column] = _VAR.sub(lambda m, vals=vals: vals.get(m.group(1), ""), prop.template)  # type: ignore[misc]
+            parts = _split_template(prop.template)
+            out[prop.column] = "".join(vals.get(p[1:], "") if p[:1] == "\x00" else p for p in parts)
         return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_template(template: str) -> tuple[str, ...]:
+    """``"a %x% b"`` -> ``("a ", "\\x00x", " b")``: literals and (NUL-marked) variable names."""
+    out: list[str] = []
+    pos = 0
+    for m in _VAR.finditer(template):
+        out.append(template[pos : m.start()])
+        out.append("\x00" + m.group(1))
+        pos = m.end()
+    out.append(template[pos:])
+    return tuple(p for p in out if p)
 
 
 def _str(d: dict[str, Any], key: str, where: str, required: bool = True) -> str:
@@ -309,20 +324,29 @@ class MapSet:
     files: int = 0
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # loaded, with a part ignored (e.g. .NET-only regex)
+    _memo: dict[tuple[str, str, int], EventMap | None] = field(default_factory=dict, repr=False)
 
     def add(self, em: EventMap) -> None:
+        self._memo.clear()
         self.by_key.setdefault((em.channel.lower(), em.event_id), {})[em.provider.lower()] = em
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_key.values())
 
     def find(self, channel: str, provider: str, event_id: int) -> EventMap | None:
+        key = (channel, provider, event_id)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
         d = self.by_key.get((channel.lower(), event_id))
-        if not d:
-            return None
-        em = d.get(provider.lower())
-        if em is None:
-            em = d.get("")  # a map without a provider matches any provider of the channel
+        em = None
+        if d:
+            em = d.get(provider.lower())
+            if em is None:
+                em = d.get("")  # a map without a provider matches any provider of the channel
+        if len(self._memo) < 100_000:
+            self._memo[key] = em
         return em
 
     def apply(self, channel: str, provider: str, event_id: int, event: dict[str, Any]) -> dict[str, str] | None:
