@@ -174,6 +174,17 @@ def test_extract_whole_public1_matches_oracle(td: TD, tmp_path: Path) -> None:
     assert (tmp_path / "$Extend" / "$UsnJrnl%3A$J").stat().st_size == 1203512
 
 
+def test_extract_deleted(td: TD, tmp_path: Path) -> None:
+    with open_fs(td(PUBLIC)) as fs:
+        res = extract_paths(fs, ["/Users/minji/AppData/Local/Temp"], tmp_path, deleted=True)
+        live = extract_paths(fs, ["/Users/minji/AppData/Local/Temp"], tmp_path / "live")
+    rows = {r["OriginalPath"]: r for r in _read_manifest(tmp_path / MANIFEST)}
+    d = rows["/Users/minji/AppData/Local/Temp/tmp400C.tmp"]
+    assert (d["InUse"], d["EntryNumber"], d["SequenceNumber"], d["BytesWritten"]) == ("False", "1850", "2", "262")
+    assert (tmp_path / "Users/minji/AppData/Local/Temp/~DFB738.tmp").stat().st_size == 529
+    assert res["files"] == live["files"] + 2
+
+
 # --- triage ----------------------------------------------------------------------------------------------------
 def test_cli_triage_ntfs20h1(td: TD, unpacked: TD, tmp_path: Path) -> None:
     raw = unpacked("ntfs/ntfs20h1.tgz") / "ntfs.raw"

@@ -131,7 +131,11 @@ def test_ntfs20h1_bodyfile(td: TD, ntfs20h1: Path) -> None:
             assert r.size == int(size), name
         checked_si += 1
         checked_streams += bool(stream)
-    assert (checked_si, checked_fn, checked_streams) == (57, 53, 9)  # every allocated bodyfile row (117 = 57 + 53 + 7 named indexes)
+    assert (checked_si, checked_fn, checked_streams) == (57, 53, 9)
+    # and nothing more is listed than TSK's rows, except files that have no unnamed $DATA at all
+    body = {f[1] for f in _bodyfile(td)}
+    assert sorted(p for p in by if p not in body) == \
+        ["/$Extend/$ObjId", "/$Extend/$Quota", "/$Extend/$Reparse", "/$Extend/$UsnJrnl", "/$Secure"]  # every allocated bodyfile row (117 = 57 + 53 + 7 named indexes)
 
 
 def test_ntfs20h1_no_slack_names(ntfs20h1: Path) -> None:
