@@ -319,3 +319,19 @@ def test_orphan_from_patched_image(td: TD, tmp_path: Path) -> None:
     with open_fs(p) as fs:
         assert "<Orphan>" not in {x.name for x in fs.listdir("/")}
         assert len(b"".join(fs.read_chunks("/<Orphan>/ones.bin", deleted=True))) == 2949120
+
+
+def test_ntfs_index_listing(unpacked: TD) -> None:
+    """dfir_ntfs facts: /test_dir lists exactly its 9 index entries (slack names such as BBBBBBBBBBBBB-del.txt
+    are not live), and the root holds the 17 ``AAAA...A`` files."""
+    with open_fs(unpacked("ntfs/ntfs_index.raw.gz")) as fs:
+        assert fs.label == "Test index" and fs.offset == 128 * 512
+        assert [r.name for r in fs.listdir("/test_dir")] == [
+            "111111111111111.txt", "222222222222222.txt", "333333333333333.txt", "444444444444444.txt",
+            "555555555555555.txt", "666666666666666.txt", "777777777777777.txt", "999999999999999.txt",
+            "AAAAAAAAAAA.txt"]
+        root = [r.name for r in fs.listdir("/")]
+        aaa = [n for n in root if n.startswith("A" * 120)]
+        assert len(aaa) == 17 and "A" * 120 + ".txt" in aaa and "A" * 120 + " - Copy (16).txt" in aaa
+        assert {"$AttrDef", "$Volume", "test_dir", "System Volume Information"} <= set(root)
+        assert "BBBBBBBBBBBBB-del.txt" not in {r.name for r in fs.walk("/", deleted=True)}
