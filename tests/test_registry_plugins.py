@@ -423,6 +423,38 @@ def test_services_and_bam_absent(system: Path) -> None:
     assert recs == [] and ctx.warning_count == 0
 
 
+def test_windows10_system(unpacked: Callable[[str], Path]) -> None:
+    """SYSTEM_B after log replay (yarp's result): Windows 10 ShimCache, BAM (1709 layout) and device times."""
+    sysb = unpacked("registry/derived/SYSTEM_B.recovered_by_yarp.xz")
+    recs, ctx = run(shimcache, sysb, "SYSTEM")
+    assert len(recs) == 406 and ctx.warning_count == 0
+    d = recs[0].data
+    assert (d["format"], d["position"], d["path"]) == (
+        "Windows 10/11",
+        0,
+        "C:\\Windows\\system32\\MusNotificationUX.exe",
+    )
+    assert d["last_modified"] == T("2018-03-01T05:53:41.3556379Z") and d.get("executed") is None
+    recs, ctx = run(bam, sysb, "SYSTEM")
+    assert len(recs) == 31 and ctx.warning_count == 0
+    d = recs[0].data
+    assert d["key_path"] == "ControlSet001\\Services\\bam\\UserSettings\\S-1-5-18"
+    assert (d["program"], d["sid"]) == ("\\Device\\HarddiskVolume4\\Windows\\System32\\csrss.exe", "S-1-5-18")
+    assert d["last_run"] == T("2018-04-06T12:40:38.8104203Z")
+    recs, _ = run(usb, sysb, "SYSTEM")
+    d = one(recs, serial="AA010215170355310594&0", control_set="ControlSet001")
+    assert (d["vendor"], d["product"], d["friendly_name"]) == (
+        "SanDisk",
+        "Extreme",
+        "SanDisk Extreme USB Device",
+    )
+    assert d["first_install"] == d["last_install"] == T("2018-03-27T12:11:32.0212035Z")
+    assert d["last_connected"] == T("2018-03-27T12:13:16.3653296Z")
+    assert d["last_removed"] == T("2018-03-27T09:22:13.0888871Z")
+    v = one(recs, serial="AA010215170355310594", control_set="ControlSet001")
+    assert (v["vid"], v["pid"], v["container_id"]) == ("0781", "5580", d["container_id"])
+
+
 # ---------------------------------------------------------------- SAM
 
 
