@@ -301,6 +301,7 @@ def test_amcache_regipy(unpacked: Callable[[str], Path]) -> None:
     assert d["last_modified2"] == T("2017-03-17T05:06:04.0027224Z")  # regipy: .002722
     assert d["last_write"] == T("2017-08-03T11:34:02.2634189Z")  # regipy "timestamp": .263418
     assert d["file_id"] == "100001639b" and (d["mft_entry"], d["mft_seq"]) == (0x1639B, 0x10)
+    assert d["application_name"] == "VMware Tools"  # Root\\Programs\\<program id> value 0
 
 
 def test_amcache_win10(td: Callable[[str], Path]) -> None:
@@ -313,6 +314,8 @@ def test_amcache_win10(td: Callable[[str], Path]) -> None:
     assert d["link_time"] == T("1997-01-10T22:26:24Z")
     assert d["last_write"] == T("2019-12-17T05:30:28.2416496Z")
     assert d["is_os_component"] == 1 and d["size"] == 53744
+    assert d.get("application_name") is None  # no InventoryApplication entry: AmcacheParser's "Unassociated"
+    assert one(recs, name="7z.exe")["application_name"] == "7-Zip 19.00 (x64)"
     # plaso's 236 event_data also count devices and driver entries; we report the 30 files and 75 programs
     assert Counter(r.table for r in recs) == {amcache.FILES: 30, amcache.APPS: 75}
 

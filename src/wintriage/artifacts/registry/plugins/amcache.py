@@ -47,6 +47,7 @@ TABLES = {
         ("is_pe", "INTEGER"),
         ("is_os_component", "INTEGER"),
         ("program_id", "TEXT"),
+        ("application_name", "TEXT"),  # the InventoryApplication / Programs entry with this ProgramId
         ("long_path_hash", "TEXT"),
         ("language", "INTEGER"),
         ("usn", "INTEGER"),
@@ -76,7 +77,9 @@ CSV = {
     FILES: CsvShape(
         "Amcache_UnassociatedFileEntries.csv",
         [
+            col("ApplicationName", "application_name", "Unassociated"),
             col("ProgramId", "program_id"),
+            tcol("FileKeyLastWriteTimestamp", "last_write"),
             col("SHA1", "sha1"),
             col("IsOsComponent", "is_os_component"),
             col("FullPath", "full_path"),
@@ -93,7 +96,6 @@ CSV = {
             col("Usn", "usn"),
             col("Language", "language"),
             col("Description", "description"),
-            tcol("FileKeyLastWriteTimestamp", "last_write"),
             col("VolumeID", "volume_id"),
             col("FileID", "file_id"),
             col("MFTEntryNumber", "mft_entry"),
@@ -225,12 +227,25 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
     if base is None:
         ctx.warn(None, "Amcache: no Root key", skipped=False)
         return
+    apps: dict[str, str] = {}
+    for pk in u.subkeys(u.subkey(base, "Programs"), ctx):  # old layout: Programs\<program id>, value 0 = name
+        apps[u.key_name(pk).lower()] = u.read_str(pk, "0") or ""
+    for ak in u.subkeys(u.subkey(base, "InventoryApplication"), ctx):
+        apps[(u.read_str(ak, "ProgramId") or u.key_name(ak)).lower()] = u.read_str(ak, "Name") or ""
+
+    def app_of(rec: dict[str, Any]) -> dict[str, Any]:
+        pid = (rec.get("program_id") or "").lower()
+        rec["application_name"] = apps.get(pid) or apps.get(
+            pid[4:] if pid.startswith("0000") else "0000" + pid
+        )
+        return rec
+
     for vol in u.subkeys(u.subkey(base, "File"), ctx):
         vname = u.key_name(vol)
         for fk in u.subkeys(vol, ctx):
-            yield Record(FILES, _old_file(hive, vname, fk, f"Root\\File\\{vname}\\{u.key_name(fk)}"))
+            yield Record(FILES, app_of(_old_file(hive, vname, fk, f"Root\\File\\{vname}\\{u.key_name(fk)}")))
     for fk in u.subkeys(u.subkey(base, "InventoryApplicationFile"), ctx):
-        yield Record(FILES, _new_file(hive, fk, f"Root\\InventoryApplicationFile\\{u.key_name(fk)}"))
+        yield Record(FILES, app_of(_new_file(hive, fk, f"Root\\InventoryApplicationFile\\{u.key_name(fk)}")))
     for ak in u.subkeys(u.subkey(base, "InventoryApplication"), ctx):
         kp = f"Root\\InventoryApplication\\{u.key_name(ak)}"
         yield Record(
