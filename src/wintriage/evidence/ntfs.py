@@ -321,7 +321,8 @@ class NtfsFS:
         return out
 
     def walk(self, path: str = "/", deleted: bool = False) -> Iterator[FileInfo]:
-        """Every entry below ``path`` (depth first, streams after their file), like ``fls -r``."""
+        """Every entry below ``path`` in pre-order (a directory, then its contents), streams right after
+        their file, like ``fls -r``. Directory loops in damaged volumes are cut with a warning."""
         top = self.stat(path, deleted=deleted)
         if not top.is_dir:
             yield top
@@ -329,23 +330,22 @@ class NtfsFS:
                 yield from self._streams(top)
             return
         seen: set[tuple[int, int, bool]] = {(top.entry, top.sequence, top.deleted)}
-        stack: list[FileInfo] = [top]
+        stack: list[Iterator[FileInfo]] = [iter(self._children_of(top, deleted, cache=False))]
         while stack:
-            d = stack.pop()
-            kids = self._children_of(d, deleted, cache=False)
-            subdirs: list[FileInfo] = []
-            for r in kids:
-                yield r
-                if r.handle is not None:
-                    yield from self._streams(r)
-                if r.is_dir:
-                    key = (r.entry, r.sequence, r.deleted)
-                    if key in seen:
-                        self.warn(f"{r.path}: directory loop to entry {r.entry} skipped")
-                        continue
-                    seen.add(key)
-                    subdirs.append(r)
-            stack.extend(reversed(subdirs))
+            r = next(stack[-1], None)
+            if r is None:
+                stack.pop()
+                continue
+            yield r
+            if r.handle is not None:
+                yield from self._streams(r)
+            if r.is_dir and r.stream is None:
+                key = (r.entry, r.sequence, r.deleted)
+                if key in seen or len(stack) > 512:
+                    self.warn(f"{r.path}: directory loop to entry {r.entry} (or nesting too deep) skipped")
+                    continue
+                seen.add(key)
+                stack.append(iter(self._children_of(r, deleted, cache=False)))
 
     def child(self, d: FileInfo, name: str, deleted: bool = False) -> FileInfo | None:
         """The child called ``name`` (case-insensitive); a live name wins over deleted ones.
@@ -401,15 +401,10 @@ class NtfsFS:
         if self._deleted is not None:
             return self._deleted
         idx: dict[int, list[_Deleted]] = {}
-        try:
-            n = self.vol.number_of_file_entries
-        except OSError as e:
-            self.warn(f"cannot count MFT entries: {e}")
-            n = 0
-        for i in range(n):
+        for i in self._free_records():
             try:
                 fe = self.vol.get_file_entry(i)
-                if fe.is_allocated():
+                if fe.is_allocated() or fe.get_base_record_file_reference():
                     continue
                 best = None
                 for a in fe.attributes:
@@ -430,6 +425,33 @@ class NtfsFS:
             v.sort(key=lambda x: x.name.lower())
         self._deleted = idx
         return idx
+
+    def _free_records(self) -> Iterator[int]:
+        """Numbers of the MFT records that carry a record header but are not in use.
+
+        The in-use flag (header offset 0x16) is read straight from the $MFT bytes, so only free records
+        are handed to libfsntfs; if $MFT cannot be read that way, every record is asked in turn."""
+        try:
+            n = int(self.vol.number_of_file_entries)
+            size = int(self.vol.get_mft_entry_size())
+            mft = self.stat("/$MFT")
+        except (OSError, NtfsError) as e:
+            self.warn(f"$MFT not readable as a file ({e}); asking every record")
+            yield from range(getattr(self.vol, "number_of_file_entries", 0) or 0)
+            return
+        if size <= 0x18:
+            yield from range(n)
+            return
+        i = 0
+        buf = b""
+        for chunk in self.read_chunks(mft, skip_sparse=False):
+            buf = buf + chunk if buf else chunk
+            whole = len(buf) - len(buf) % size
+            for off in range(0, whole, size):
+                if i < n and buf[off:off + 4] == b"FILE" and not buf[off + 0x16] & 1:
+                    yield i
+                i += 1
+            buf = buf[whole:]
 
     def _orphans(self) -> list[_Deleted]:
         """Deleted entries whose parent directory is gone (freed, or its record reused)."""
