@@ -31,8 +31,11 @@ def clean_text(s: str | None) -> str:
     when the text is written as UTF-8."""
     if not s:
         return ""
-    if not any("\ud800" <= ch <= "\udfff" for ch in s):
+    try:
+        s.encode("utf-8")  # fast path: C code rejects lone surrogates
         return s
+    except UnicodeEncodeError:
+        pass
     return "".join(f"\\U{ord(ch):08x}" if "\ud800" <= ch <= "\udfff" else ch for ch in s)
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ...model import Record
-from ...timeutil import from_unix, from_webkit
+from ...timeutil import from_unix
 from ..base import ParseContext
 from . import base_fields, columns, open_copy, pick, tables
 
@@ -46,6 +47,7 @@ INTERRUPT_REASONS = {
 VISIT_SOURCES = {0: "Synced", 1: "Local", 2: "Extension", 3: "Firefox Imported", 4: "IE Imported", 5: "Safari Imported"}
 
 
+@lru_cache(maxsize=4096)
 def transition(t: int | None) -> tuple[str, str]:
     if t is None:
         return "", ""
@@ -57,18 +59,22 @@ def transition(t: int | None) -> tuple[str, str]:
 
 def chrome_time(v: Any) -> int | None:
     """WebKit µs since 1601; very old History files (Chrome < ~20) stored download times as Unix seconds."""
-    if not isinstance(v, int) or v <= 0:
+    if v.__class__ is not int or v <= 0:
         return None
     if v < 100_000_000_000:  # Unix seconds (up to year 5138) cannot be WebKit µs of any sane date
         return from_unix(v)
-    t = from_webkit(v)
-    return t if t is not None and t < 2650467743999999999 else None
+    return v * 10 if v < 265046774399999999 else None
 
 
 def _host(url: str | None) -> str:
-    if not url or "://" not in url:
+    if not url:
         return ""
-    return url.split("://", 1)[1].split("/", 1)[0].split("@")[-1]
+    i = url.find("://")
+    if i < 0:
+        return ""
+    j = url.find("/", i + 3)
+    host = url[i + 3:] if j < 0 else url[i + 3: j]
+    return host.rpartition("@")[2]
 
 
 def _rows(con: sqlite3.Connection, sql: str, ctx: ParseContext, what: str) -> Iterator[tuple[Any, ...]]:
@@ -103,14 +109,13 @@ def _visits(con: sqlite3.Connection, have: set[str], base: dict[str, Any], ctx: 
     ).replace("v.NULL", "NULL")
     for vid, uid, vt, url, title, vcount, typed, last, hidden, frm, tr, dur, src in _rows(con, sql, ctx, "visits"):
         core, quals = transition(tr if isinstance(tr, int) else None)
-        d = dict(base)
-        d.update(
-            visit_id=vid, url_id=uid, visit_time=chrome_time(vt), url=url, title=title, host=_host(url),
-            visit_count=vcount, typed_count=typed, last_visit_time=chrome_time(last), hidden=hidden, from_visit=frm,
-            transition=tr, transition_core=core, transition_qualifiers=quals, visit_duration_us=dur,
-            visit_source=VISIT_SOURCES.get(src, "Local" if src is None else str(src)),
-        )
-        yield Record("browser_visits", d)
+        yield Record("browser_visits", {
+            **base, "visit_id": vid, "url_id": uid, "visit_time": chrome_time(vt), "url": url, "title": title,
+            "host": _host(url), "visit_count": vcount, "typed_count": typed, "last_visit_time": chrome_time(last),
+            "hidden": hidden, "from_visit": frm, "transition": tr, "transition_core": core,
+            "transition_qualifiers": quals, "visit_duration_us": dur,
+            "visit_source": "Local" if src is None else VISIT_SOURCES.get(src, str(src)),
+        })
 
 
 def _downloads(con: sqlite3.Connection, have: set[str], base: dict[str, Any], ctx: ParseContext) -> Iterator[Record]:
