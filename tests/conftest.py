@@ -62,3 +62,33 @@ def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
         return out
 
     return get
+
+
+@pytest.fixture(scope="session")
+def public1_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``wintriage analyze scenario/public-1.E01`` once per test session; returns the case folder."""
+    from wintriage import pipeline
+
+    image = need("scenario/public-1.E01")
+    out = tmp_path_factory.mktemp("public1") / "case"
+    pipeline.analyze(image, out)
+    return out
+
+
+def chromium_path() -> str:
+    """Debian's chromium (or $WINTRIAGE_CHROMIUM). Install: ``apt-get install -y chromium``."""
+    import shutil
+
+    p = os.environ.get("WINTRIAGE_CHROMIUM") or next(
+        (x for x in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if x), None
+    )
+    if not p:
+        msg = "chromium not found: apt-get install -y chromium (or set WINTRIAGE_CHROMIUM)"
+        if REQUIRE:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return p
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -155,7 +155,7 @@
       svg.setAttribute("viewBox", `0 0 ${n} 100`);
       h.bins.forEach((c, i) => {
         if (!c) return;
-        const hgt = Math.max(2, 100 * c / peak);
+        const hgt = Math.max(3, 100 * Math.sqrt(c / peak)); // sqrt: quiet days stay visible next to a burst
         const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
         r.setAttribute("x", i); r.setAttribute("y", 100 - hgt); r.setAttribute("width", 0.9); r.setAttribute("height", hgt);
         r.setAttribute("class", "bar");
