@@ -52,6 +52,8 @@ SOURCES: tuple[Source, ...] = (
             _APPDATA_ROAMING + "/Microsoft/Office/Recent/*.lnk",
             _PROFILE + "/Desktop/*.lnk",
             _APPDATA_ROAMING + "/Microsoft/Windows/Start Menu/**/*.lnk",
+            _PROFILE + "/**/*.lnk",  # every other shortcut in a user profile
+            "ProgramData/Microsoft/Windows/Start Menu/**/*.lnk",
         ),
     ),
     Source(
