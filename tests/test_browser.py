@@ -328,3 +328,33 @@ def test_cli_csv(td, tmp_path: Path) -> None:
     with open(out / "browser_history.csv", encoding="utf-8-sig", newline="") as fh:
         hist = list(csv.DictReader(fh))
     assert hist[0]["Timestamp"] == "2018-01-21 14:08:52.0376920" and hist[0]["Transition"] == "AUTO_TOPLEVEL"
+
+
+def test_pipeline_store_timeline(td, tmp_path: Path) -> None:
+    """Scenario prefetch + History through the pipeline into a case store: timeline rows an analyzer uses."""
+    from _scenario_files import extract
+    from wintriage.pipeline import parse_folder
+    from wintriage.sinks import StoreSink
+    from wintriage.store.case import CaseReader, CaseWriter
+
+    answers = json.loads(td("scenario/public-1.answers.json").read_text())
+    md = answers["malicious_download"]
+    root = tmp_path / "C"
+    extract(td("scenario/public-1.E01"), [HIST, "\\Windows\\Prefetch\\" + md["prefetch"]], root)
+    store = CaseWriter(tmp_path / "case.sqlite")
+    results = parse_folder(root, StoreSink(store))
+    store.close()
+    assert sorted(r.artifact for r in results) == ["browser", "prefetch"]
+    assert all(r.status == "ok" for r in results)
+    case = CaseReader(tmp_path / "case.sqlite")
+    tl = list(case.rows("timeline"))
+    run = [r for r in tl if r["artifact"] == "prefetch" and r["ts_desc"] == "Last Run"]
+    assert len(run) == 1 and run[0]["ts"] == T(md["first_exec_utc"])
+    assert run[0]["path"].endswith("\\USERS\\MINJI\\DOWNLOADS\\KMSPICO_V11.2_SETUP.EXE") and run[0]["user"] == "minji"
+    dl = [r for r in tl if r["ts_desc"] == "Download Start" and r["path"] == md["file_path"]]
+    assert len(dl) == 1 and dl[0]["ts"] == T(md["download_start_utc"]) and dl[0]["user"] == "minji"
+    assert dl[0]["category"] == "web" and dl[0]["ref_table"] == "browser_downloads"
+    row = next(case.rows("browser_downloads", "id = ?", (dl[0]["ref_id"],)))
+    assert row["final_url"] == md["download_url"] and row["tab_url"] == md["tab_url"]
+    assert case.count("prefetch_files") > 0 and case.count("browser_visits") == 1327
+    case.close()

@@ -470,5 +470,5 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     return (TimelineEvent(
         d["run_time"], "Last Run" if last else "Run", path,
         f"{d.get('executable_name')} executed ({'last run' if last else 'previous run'}; prefetch {d.get('source_filename')})",
-        user_from_path(strip_volume(path).lstrip("\\")),
+        user_from_path(strip_volume(path).lstrip("\\")).lower(),  # prefetch paths are upper-case
     ),)
