@@ -92,6 +92,8 @@ def test_cli_errors(td: TD, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no NTFS volume with index 7" in r.output
     r = CliRunner().invoke(main, ["ls", str(td("ewf/image.E01"))])
     assert r.exit_code == 2 and "no NTFS volume" in r.output
+    r = CliRunner().invoke(main, ["cat", str(td(VELO)), "/Folder A"])
+    assert r.exit_code == 2 and "is a directory" in r.output
 
 
 # --- ntfs20h1 (Windows 10 20H1): bodyfile oracle, metafiles, $I30 slack ---------------------------------

@@ -277,7 +277,7 @@ class Extractor:
                         sha.update(chunk)
                     n += len(chunk)
         except (OSError, NtfsError) as e:
-            self.warn(f"{info.path}: read failed after {n} bytes: {e}")
+            self.warn(f"{info.path}: copy stopped after {n} bytes: {e}")
             status = "partial"
         if len(self.fs.warnings) > nwarn:
             self.warnings.extend(self.fs.warnings[nwarn:])
