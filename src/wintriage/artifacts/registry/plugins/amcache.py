@@ -158,24 +158,25 @@ def _ext(path: str | None) -> str | None:
 
 def _old_file(hive: u.HiveLike, vol: str, key: Any, kp: str) -> dict[str, Any]:
     fid = u.key_name(key)
+    vv = u.Vals(key)
     rec = u.common(hive, kp, key, layout="File", volume_id=vol, file_id=fid)
-    path = u.read_str(key, "15")
+    path = vv.text("15")
     rec.update(
         full_path=path,
         name=path.replace("/", "\\").rsplit("\\", 1)[-1] if path else None,
         extension=_ext(path),
-        sha1=_sha1(u.read_str(key, "101")),
-        product_name=u.read_str(key, "0"),
-        company_name=u.read_str(key, "1"),
-        version=u.read_str(key, "5"),
-        size=u.read_int(key, "6"),
-        description=u.read_str(key, "c"),
-        language=u.read_int(key, "3"),
-        program_id=u.read_str(key, "100"),
-        link_time=u.unix_to_ticks(u.read_int(key, "f")),
-        last_modified=u.read_filetime(key, "11"),
-        created=u.read_filetime(key, "12"),
-        last_modified2=u.read_filetime(key, "17"),
+        sha1=_sha1(vv.text("101")),
+        product_name=vv.text("0"),
+        company_name=vv.text("1"),
+        version=vv.text("5"),
+        size=vv.integer("6"),
+        description=vv.text("c"),
+        language=vv.integer("3"),
+        program_id=vv.text("100"),
+        link_time=u.unix_to_ticks(vv.integer("f")),
+        last_modified=vv.filetime("11"),
+        created=vv.filetime("12"),
+        last_modified2=vv.filetime("17"),
     )
     try:
         # the key name is (sequence << 32) | entry, written in hex without leading zeros
@@ -187,11 +188,12 @@ def _old_file(hive: u.HiveLike, vol: str, key: Any, kp: str) -> dict[str, Any]:
 
 
 def _new_file(hive: u.HiveLike, key: Any, kp: str) -> dict[str, Any]:
-    path = u.read_str(key, "LowerCaseLongPath")
-    fid = u.read_str(key, "FileId")
-    name = u.read_str(key, "Name") or (path.rsplit("\\", 1)[-1] if path else None)
-    is_pe = u.read_str(key, "IsPeFile")
-    is_os = u.read_str(key, "IsOsComponent")
+    vv = u.Vals(key)
+    path = vv.text("LowerCaseLongPath")
+    fid = vv.text("FileId")
+    name = vv.text("Name") or (path.rsplit("\\", 1)[-1] if path else None)
+    is_pe = vv.text("IsPeFile")
+    is_os = vv.text("IsOsComponent")
     return u.common(
         hive, kp, key,
         layout="InventoryApplicationFile",
@@ -200,19 +202,19 @@ def _new_file(hive: u.HiveLike, key: Any, kp: str) -> dict[str, Any]:
         full_path=path,
         name=name,
         extension=_ext(path),
-        product_name=u.read_str(key, "ProductName"),
-        company_name=u.read_str(key, "Publisher"),
-        version=u.read_str(key, "Version"),
-        product_version=u.read_str(key, "ProductVersion"),
-        size=u.read_int(key, "Size"),
-        binary_type=u.read_str(key, "BinaryType"),
+        product_name=vv.text("ProductName"),
+        company_name=vv.text("Publisher"),
+        version=vv.text("Version"),
+        product_version=vv.text("ProductVersion"),
+        size=vv.integer("Size"),
+        binary_type=vv.text("BinaryType"),
         is_pe=_boolish(is_pe),
         is_os_component=_boolish(is_os),
-        program_id=u.read_str(key, "ProgramId"),
-        long_path_hash=u.read_str(key, "LongPathHash"),
-        language=u.read_int(key, "Language"),
-        usn=u.read_int(key, "Usn"),
-        link_time=parse_us_date(u.read_str(key, "LinkDate")),
+        program_id=vv.text("ProgramId"),
+        long_path_hash=vv.text("LongPathHash"),
+        language=vv.integer("Language"),
+        usn=vv.integer("Usn"),
+        link_time=parse_us_date(vv.text("LinkDate")),
     )  # fmt: skip
 
 
