@@ -403,8 +403,8 @@ _USER_HIVES = {
 }
 
 
-def _user_of(path: str) -> str | None:
-    parts = path.strip("/").split("/")
+def _user_of(info: FileInfo) -> str | None:
+    parts = info.parts or tuple(info.path.strip("/").split("/"))
     return parts[1] if len(parts) >= 3 and parts[0].lower() == "users" else None
 
 
@@ -440,7 +440,7 @@ def extract_triage(fs: NtfsFS, out_dir: Path, *, tag: str | None = None, manifes
                     cw = ex.write(ci, [tag, *_vol_parts(ci)])
                     taken.add(ci.path)
                     comps.append((suffix, ci, cw))
-                user = _user_of(info.path)
+                user = _user_of(info)
                 hive = _USER_HIVES.get(info.name.lower())
                 if user and hive:
                     for suffix, ci, cw in comps:
