@@ -186,6 +186,10 @@ CSV: dict[str, CsvShape] = {
 EXTRA_CSV: dict[str, CsvShape] = {"usnjrnl": NLT_USNJRNL_CSV}
 
 _NTFS_HDR = struct.Struct("<HHHHHHHHHHHHq").unpack_from
+_Q = struct.Struct("<q").unpack_from
+_U16 = struct.Struct("<H").unpack_from
+# redo operations that feed events, names, attribute layouts or recovered USN records
+EVENT_OPS = {0x02, 0x03, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0C, 0x0D, 0x0E, 0x0F}
 _OP_NAMES = tuple(op_name(i) for i in range(0x26))
 _QUIET_OPS = {0x00, 0x01, 0x18, 0x19, 0x1A, 0x1B}  # no payload worth decoding
 PAIR_WINDOW = 400  # records: an index delete and add of the same file this close are one rename
@@ -286,6 +290,8 @@ class _OpenAttributes:
         lst = self._by_index.get(index)
         if not lst:
             return None
+        if len(lst) == 1:
+            return lst[0][1]
         i = bisect.bisect_right(lst, lsn, key=lambda x: x[0])
         return lst[i - 1][1] if i else lst[0][1]
 
@@ -395,33 +401,35 @@ class _Builder:
 
     def row(self, r: LogRecord, i: int) -> dict[str, Any]:
         stale = 1 if r.lsn > self.current_lsn > 0 else 0
-        base: dict[str, Any] = {
-            "lsn": r.lsn, "prev_lsn": r.prev_lsn, "undo_next_lsn": r.undo_next_lsn, "client": r.client_index,
-            "record_type": r.record_type, "transaction_id": r.transaction_id, "stale": stale,
-            "page_kind": r.page_kind, "page_offset": r.offset,
-        }
         data = r.data
-        if r.record_type == 2:
-            ra = parse_ntfs_restart(data)
-            base["redo_op"] = "ClientRestart"
-            base["detail"] = to_json(ra) if ra else None
-            return base
-        if len(data) < 32:
-            self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {len(data)} bytes of client data, "
-                          "need 32 for the NTFS header")
+        if r.record_type == 2 or len(data) < 32:
+            base: dict[str, Any] = {
+                "lsn": r.lsn, "prev_lsn": r.prev_lsn, "undo_next_lsn": r.undo_next_lsn, "client": r.client_index,
+                "record_type": r.record_type, "transaction_id": r.transaction_id, "stale": stale,
+                "page_kind": r.page_kind, "page_offset": r.offset,
+            }
+            if r.record_type == 2:
+                ra = parse_ntfs_restart(data)
+                base["redo_op"] = "ClientRestart"
+                base["detail"] = to_json(ra) if ra else None
+            else:
+                self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {len(data)} bytes of client data, "
+                              "need 32 for the NTFS header")
             return base
         (redo_op, undo_op, redo_off, redo_len, undo_off, undo_len, ta, n_lcn, rec_off, attr_off, cbo, tbs,
          vcn) = _NTFS_HDR(data, 0)
-        base["redo_op"] = _OP_NAMES[redo_op] if redo_op < len(_OP_NAMES) else op_name(redo_op)
-        base["undo_op"] = _OP_NAMES[undo_op] if undo_op < len(_OP_NAMES) else op_name(undo_op)
-        base["target_attribute"] = ta
-        base["target_vcn"] = vcn
-        base["cluster_index"] = cbo
-        base["target_block_size"] = tbs
-        base["redo_length"] = redo_len
-        base["undo_length"] = undo_len
+        base = {
+            "lsn": r.lsn, "prev_lsn": r.prev_lsn, "undo_next_lsn": r.undo_next_lsn, "client": r.client_index,
+            "record_type": r.record_type, "transaction_id": r.transaction_id, "stale": stale,
+            "page_kind": r.page_kind, "page_offset": r.offset,
+            "redo_op": _OP_NAMES[redo_op] if redo_op < 0x26 else op_name(redo_op),
+            "undo_op": _OP_NAMES[undo_op] if undo_op < 0x26 else op_name(undo_op),
+            "target_attribute": ta, "target_vcn": vcn, "cluster_index": cbo, "target_block_size": tbs,
+            "redo_length": redo_len, "undo_length": undo_len,
+        }
         if n_lcn:
-            base["lcns"] = ",".join(str(x) for x in struct.unpack_from(f"<{n_lcn}q", data, 32)) \
+            base["lcns"] = (str(_Q(data, 32)[0]) if n_lcn == 1 else
+                            ",".join(map(str, struct.unpack_from(f"<{n_lcn}q", data, 32)))) \
                 if 32 + 8 * n_lcn <= len(data) and n_lcn <= 512 else None
         if redo_op in _QUIET_OPS and undo_op in _QUIET_OPS:
             return base
@@ -433,6 +441,10 @@ class _Builder:
             return base
         op = parse_op(data)
         if op is None:
+            return base
+        elided = bool(op.problems) and bool(r.flags & 0x6) and len(data) <= 48
+        if elided:  # newer LFS: record flag 0x2/0x4 with the redo/undo payload left out of the log
+            base["detail"] = to_json({"payload_elided": True, "record_flags": r.flags})
             return base
         for p in op.problems:
             self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {p}", skipped=False)
@@ -756,8 +768,14 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     recs = list(lf.records(include_unused=True))
     b = _Builder(ctx, lf)
     b.prescan(recs)
-    for i, r in enumerate(recs):
-        yield Record("logfile_records", b.row(r, i))
+    if ctx.options.get("logfile_records", True):
+        for i, r in enumerate(recs):
+            yield Record("logfile_records", b.row(r, i))
+    else:  # events only (NLT's view): decode just the operations that make events or carry USN records
+        for i, r in enumerate(recs):
+            d = r.data
+            if r.record_type == 1 and len(d) >= 32 and _U16(d, 0)[0] in EVENT_OPS:
+                b.row(r, i)
     b._flush_pending(len(recs), final=True)
     usn_j: dict[int, list[dict[str, Any]]] = {}
     usn_path = ctx.resources.get("usn_path")
