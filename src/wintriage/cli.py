@@ -137,7 +137,10 @@ def ls_cmd(image: Path, path: str, partition: int | None, deleted: bool, recursi
 @click.option("--partition", "-p", type=int, default=None)
 @guarded
 def cat(image: Path, path: str, partition: int | None) -> None:
-    """Write a file or alternate data stream (``file:stream``) to stdout, e.g. '/$Extend/$UsnJrnl:$J'."""
+    """Write a file or alternate data stream (``file:stream``) to stdout, e.g. '/$Extend/$UsnJrnl:$J'.
+
+    For $UsnJrnl:$J only the allocated tail is written: its sparse head (records Windows already dropped) is
+    skipped, not emitted as zeros, so byte 0 of the output is USN <size of the sparse head>."""
     from .evidence.ntfs import open_fs
 
     with open_fs(image, partition) as fs:
