@@ -1,0 +1,140 @@
+"""EVTX throughput: wintriage's full path (parse + maps + store + timeline) vs the bare ``evtx`` wheel,
+libevtx-python and python-evtx, in one run. Each stage runs in its own process so peak RSS is its own.
+
+    python bench/bench_evtx.py                      # largest sample + a 1 GB copy workload
+    python bench/bench_evtx.py --gb 0.1 --workers 2 # smaller workload
+
+python-evtx is slow: it runs on the first ``--pyevtx-records`` records of the sample and is extrapolated.
+It is a bench-only dependency (``pip install python-evtx``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+TESTDATA = Path(os.environ.get("WINTRIAGE_TESTDATA", Path(__file__).resolve().parents[2] / "shared" / "testdata"))
+SAMPLE = TESTDATA / "evtx" / "plaso" / "System.evtx"  # the largest sample by record count (5009)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + resource.getrusage(
+        resource.RUSAGE_CHILDREN
+    ).ru_maxrss / 1024
+
+
+def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    n = 0
+    if name == "wheel":
+        import evtx
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for f in files:
+                for _r in evtx.PyEvtxParser(str(f), skip_errors=True, separate_json_attributes=True).records_json():
+                    n += 1
+    elif name == "libevtx":
+        import pyevtx
+
+        for f in files:
+            fh = pyevtx.file()
+            fh.open(str(f))
+            for i in range(fh.number_of_records):
+                try:
+                    r = fh.get_record(i)
+                    _x = r.xml_string
+                    n += 1
+                except OSError:
+                    pass
+            fh.close()
+    elif name == "python-evtx":
+        from Evtx.Evtx import Evtx
+
+        with Evtx(str(files[0])) as log:
+            for r in log.records():
+                r.xml()
+                n += 1
+                if n >= limit:
+                    break
+    elif name == "wintriage":
+        from wintriage.artifacts import evtx as ev
+
+        db = Path(tempfile.mkdtemp(prefix="bench-evtx-")) / "case.sqlite"
+        res = ev.parse_many(files, db, workers=workers)
+        n = res["records"]
+        shutil.rmtree(db.parent, ignore_errors=True)
+    dt = time.perf_counter() - t0
+    return {"stage": name, "records": n, "seconds": dt, "rate": n / dt if dt else 0.0, "rss_mb": _rss_mb()}
+
+
+def run_stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, Any]:
+    listing = Path(tempfile.mkstemp(prefix="bench-evtx-files-")[1])
+    listing.write_text("\n".join(str(f) for f in files))
+    out = subprocess.run(
+        [sys.executable, __file__, "--stage", name, "--files", str(listing), "--workers", str(workers),
+         "--pyevtx-records", str(limit)],
+        capture_output=True, text=True, check=True,
+    )
+    listing.unlink()
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def workload(gb: float) -> tuple[Path, list[Path]]:
+    d = Path(tempfile.mkdtemp(prefix="bench-evtx-copies-"))
+    size = SAMPLE.stat().st_size
+    n = max(1, int(gb * (1 << 30) // size) + 1)
+    files = []
+    for i in range(n):
+        p = d / f"copy{i:05d}.evtx"
+        p.symlink_to(SAMPLE)  # page-cached copies: measures the parser, not the disk
+        files.append(p)
+    return d, files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gb", type=float, default=1.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pyevtx-records", type=int, default=300)
+    ap.add_argument("--stage")
+    ap.add_argument("--files")
+    a = ap.parse_args()
+    if a.stage:
+        files = [Path(x) for x in Path(a.files).read_text().splitlines()]
+        print(json.dumps(stage(a.stage, files, a.workers, a.pyevtx_records)))
+        return
+    rows = []
+    one = [SAMPLE]
+    for name in ("wheel", "libevtx", "python-evtx", "wintriage"):
+        rows.append(("sample", name, run_stage(name, one, 1 if name == "wintriage" else a.workers, a.pyevtx_records)))
+    d, files = workload(a.gb)
+    try:
+        gb = len(files) * SAMPLE.stat().st_size / (1 << 30)
+        for name in ("wheel", "libevtx", "wintriage"):
+            rows.append((f"{gb:.2f} GB ({len(files)} files)", name, run_stage(name, files, a.workers, 0)))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    ceiling = {w: r["rate"] for w, n, r in rows if n == "wheel"}
+    print(f"{'workload':<22} {'parser':<12} {'records':>9} {'seconds':>8} {'records/s':>10} {'vs wheel':>8} {'peak RSS MB':>11}")
+    for w, name, r in rows:
+        ratio = r["rate"] / ceiling[w] if ceiling.get(w) else 0.0
+        note = " (extrapolated from a prefix)" if name == "python-evtx" else ""
+        print(f"{w:<22} {name:<12} {r['records']:>9} {r['seconds']:>8.2f} {r['rate']:>10.0f} {ratio:>8.2f} "
+              f"{r['rss_mb']:>11.0f}{note}")
+    print(f"(wintriage = parse + EvtxECmd maps + case store + timeline, {a.workers} worker processes on the workload;"
+          f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()
