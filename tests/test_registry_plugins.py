@@ -372,6 +372,7 @@ def test_usb(system: Path) -> None:
     assert (stor["vendor"], stor["product"], stor["revision"]) == ("HP", "v100w", "1024")
     assert stor["serial"] == "AA951D0000007252&0" and stor["friendly_name"] == "HP v100w USB Device"
     assert stor["container_id"] == "{198d50c0-8236-5bd2-a6d0-1064a25ce769}"
+    assert stor["mounted_as"] == "E:, Volume{eba74da6-5bb2-11e0-95d1-000c2971073c}"  # from MountedDevices
     assert stor["first_install"] == T("2011-04-01T04:52:38.686Z") == stor["last_install"]
     hp = one(recs, bus="USB", device_key="VID_03F0&PID_3207", control_set="ControlSet001")
     assert (hp["vid"], hp["pid"]) == ("03F0", "3207")

@@ -45,6 +45,7 @@ TABLES = {
         ("last_install", "INTEGER"),
         ("last_connected", "INTEGER"),
         ("last_removed", "INTEGER"),
+        ("mounted_as", "TEXT"),  # MountedDevices names whose device path holds this serial (E:, Volume{...})
     )
 }
 CSV = {
@@ -64,6 +65,7 @@ CSV = {
             tcol("LastInstalled", "last_install"),
             tcol("LastConnected", "last_connected"),
             tcol("LastRemoved", "last_removed"),
+            col("MountedAs", "mounted_as"),
             tcol("KeyLastWriteTimestamp", "last_write"),
         ],
     )
@@ -100,7 +102,24 @@ def _split(device_key: str, bus: str) -> dict[str, Any]:
     return d
 
 
+def mounted_map(root: Any) -> dict[str, list[str]]:
+    """USB serial (lower case) -> mount points from MountedDevices (``E:``, ``Volume{...}``)."""
+    out: dict[str, list[str]] = {}
+    for v in u.values(u.subkey(root, "MountedDevices")):
+        data = u.vdata(v)
+        if len(data) < 16 or data[1] != 0:
+            continue
+        dev = u.utf16z(data)
+        parts = dev.split("#")
+        if len(parts) >= 3 and "usbstor" in parts[0].lower():
+            name = u.vname(v)
+            mp = name[12:] if name.lower().startswith("\\dosdevices\\") else name.removeprefix("\\??\\")
+            out.setdefault(parts[2].lower(), []).append(mp)
+    return out
+
+
 def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
+    mounts = mounted_map(root)
     for cs_name, cs in u.control_sets(root, hive, ctx):
         for bus in ("USBSTOR", "USB"):
             base = u.subkey(cs, f"Enum\\{bus}")
@@ -123,6 +142,8 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
                     rec.update(_split(dname, bus))
                     for pid, field in TIMES.items():
                         rec[field] = _prop_time(inst, pid)
+                    m = mounts.get(iname.lower())
+                    rec["mounted_as"] = ", ".join(sorted(m)) if m else None
                     yield Record(TABLE, rec)
 
 
