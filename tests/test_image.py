@@ -211,6 +211,26 @@ def test_segment_from_another_image(td: TD, tmp_path: Path) -> None:
         open_image(tmp_path / "mix.E01")
 
 
+def test_truncated_middle_segment(td: TD, tmp_path: Path) -> None:
+    """ntfs-ptrn.E02 cut in half: E01's chunks verify, everything after reads as zeros and is reported missing."""
+    first = _copy_set(td("ewf/derived/ntfs-ptrn.E01"), tmp_path)
+    e02 = tmp_path / "ntfs-ptrn.E02"
+    e02.write_bytes(e02.read_bytes()[:500_000])
+    with open_image(first) as img:
+        assert isinstance(img, EwfImage)
+        assert any("ntfs-ptrn.E02" in w and "truncated" in w for w in img.warnings)
+        assert any("chunks 12841..32767" in w for w in img.warnings)
+        with open_image(td("ewf/derived/ntfs-ptrn.E01")) as good:
+            assert img.read(0, 1 << 20) == good.read(0, 1 << 20)
+        assert img.read(12841 * 32768, 100) == bytes(100)
+    res = verify_image(first)
+    assert res["ok"] is False
+    assert res["bad_chunks"] == [{"chunk": 12841, "offset": 12841 * 32768, "count": 32768 - 12841, "segment": "",
+                                  "file_offset": None,
+                                  "reason": "no table entry (segment missing or truncated)"}]
+    assert res["errors"][-1] == f"{32768 - 12841} bad chunk(s); their sectors were hashed as zeros"
+
+
 def test_first_segment_not_first(td: TD, tmp_path: Path) -> None:
     shutil.copyfile(td("ewf/image-split.E02"), tmp_path / "x.E01")
     with pytest.raises(EvidenceError, match="says segment 2"):

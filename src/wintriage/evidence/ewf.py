@@ -672,9 +672,10 @@ class EwfImage(Image):
             s = self.stored.get(k)
             if s and s != computed[k]:
                 errors.append(f"{k.upper()} mismatch: stored {s}, computed {computed[k]}")
-        bad = [self.bad[c].as_dict() for c in sorted(self.bad)]
+        nbad = len(self.bad)
+        bad = self._bad_list()
         if bad:
-            errors.append(f"{len(bad)} bad chunk(s); their sectors were hashed as zeros")
+            errors.append(f"{nbad} bad chunk(s); their sectors were hashed as zeros")
         warnings = list(self.warnings)
         if not self.stored:
             warnings.append("the image stores no MD5/SHA1: nothing to compare, hashes computed only")
@@ -694,6 +695,21 @@ class EwfImage(Image):
             "seconds": round(secs, 3),
             "mb_per_s": round(self.size / secs / 1e6, 1) if secs > 0 else None,
         }
+
+    def _bad_list(self) -> list[dict[str, Any]]:
+        """Bad chunks in order; a run of consecutive missing chunks is one entry with a ``count``."""
+        out: list[dict[str, Any]] = []
+        for c in sorted(self.bad):
+            b = self.bad[c]
+            prev = out[-1] if out else None
+            if (prev is not None and b.file_offset is None and prev["file_offset"] is None
+                    and prev["reason"] == b.reason and prev["chunk"] + prev["count"] == c):
+                prev["count"] += 1
+                continue
+            d = b.as_dict()
+            d["count"] = 1
+            out.append(d)
+        return out
 
     # --- metadata -----------------------------------------------------------------------------
     def header_dict(self) -> dict[str, str | None]:
