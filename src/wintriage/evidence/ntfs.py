@@ -178,8 +178,8 @@ class NtfsFS:
         entry, seq = split_ref(fe.file_reference)
         si: Any = None
         fn: Any = deleted.fn if deleted else None
-        want = None if deleted else fe.name_attribute_index
         try:
+            want = None if deleted else fe.name_attribute_index
             for i, a in enumerate(fe.attributes):
                 t = a.attribute_type
                 if t == 0x10 and si is None:
@@ -195,12 +195,19 @@ class NtfsFS:
             pe, ps = deleted.parent_entry, deleted.parent_sequence
             is_dir = deleted.is_dir
         else:
-            name = fe.get_name() or (fn.name if fn is not None else f"<entry {entry}>")
+            try:
+                name = fe.get_name() or ""
+            except OSError:
+                name = ""
+            name = name or (fn.name if fn is not None else f"<entry {entry}>")
             try:
                 pe, ps = split_ref(fe.get_parent_file_reference())
             except (OSError, TypeError):
                 pe, ps = (split_ref(fn.get_parent_file_reference()) if fn is not None else (None, None))
-            is_dir = bool(fe.has_directory_entries_index())
+            try:
+                is_dir = bool(fe.has_directory_entries_index())
+            except OSError:
+                is_dir = False
         try:
             size = int(fe.get_size()) if fe.has_default_data_stream() else 0
         except OSError:
@@ -210,8 +217,8 @@ class NtfsFS:
         except OSError:
             allocated = False
         info = FileInfo(
-            path=join(parent.path if parent else "/", name), name=name, entry=entry, sequence=seq, parent_entry=pe, parent_sequence=ps,
-            is_dir=is_dir, size=size, allocated=allocated, deleted=deleted is not None, handle=fe,
+            path=join(parent.path if parent else "/", name), name=name, entry=entry, sequence=seq,
+            parent_entry=pe, parent_sequence=ps, is_dir=is_dir, size=size, allocated=allocated, deleted=deleted is not None, handle=fe,
             parts=(parent.parts if parent else ()) + (name,),
         )
         if si is not None:
@@ -359,12 +366,13 @@ class NtfsFS:
             if hit is not None or not deleted:
                 return hit
         elif not d.deleted and d.entry != -1 and "\\" not in name and not any("\\" in x for x in d.parts):
+            ok = True
             try:
                 fe = self.vol.get_file_entry_by_path("\\" + "\\".join((*d.parts, name)))
-            except OSError:
-                fe = False
-            if fe is not False:
                 hit = self._info(fe, d) if fe is not None else None
+            except OSError:
+                ok = False  # damaged index or record: fall back to listing the directory
+            if ok:
                 if len(self._lookups) < 100_000:
                     self._lookups[key] = hit
                 if hit is not None or not deleted:
