@@ -640,6 +640,9 @@ def test_scenario_system(scenario: dict[str, Path]) -> None:
     assert len(bam_recs) == 12  # validation.json: regipy BAM plugin: 12
     k = one(bam_recs, program="\\Device\\HarddiskVolume2\\Users\\minji\\Downloads\\KMSPico_v11.2_Setup.exe")
     assert k["last_run"] == T("2024-12-12T04:33:27.432Z") and k["sid"] == MINJI and k["user"] == "minji"
+    ctx = ParseContext("bam", "SYSTEM", resources={"registry_profile_sids": {"minji": MINJI}})
+    again = list(bam.run(_root(scenario["SYSTEM"]), HiveInfo("SYSTEM", "SYSTEM"), ctx))
+    assert {r.data["user"] for r in again if r.data["sid"] == MINJI} == {"minji"}
 
 
 def test_scenario_ntuser(scenario: dict[str, Path]) -> None:

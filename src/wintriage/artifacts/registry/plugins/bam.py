@@ -38,7 +38,10 @@ META = {"sequencenumber", "version"}
 
 
 def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
-    users: dict[str, str] = ctx.resources.get("sid_users", {}) if isinstance(ctx.resources, dict) else {}
+    res = ctx.resources if isinstance(ctx.resources, dict) else {}
+    # SID -> user: "sid_users", or the registry artefact's ProfileList map (profile name -> SID) inverted
+    users: dict[str, str] = {sid: name for name, sid in (res.get("registry_profile_sids") or {}).items()}
+    users.update(res.get("sid_users") or {})
     for cs_name, cs in u.control_sets(root, hive, ctx):
         for svc in ("bam", "dam"):
             for rel in (f"Services\\{svc}\\State\\UserSettings", f"Services\\{svc}\\UserSettings"):
