@@ -365,7 +365,9 @@ class _Builder:
                 continue
             if len(r.data) < 32:
                 continue
-            redo_op = struct.unpack_from("<H", r.data, 0)[0]
+            redo_op = _U16(r.data, 0)[0]
+            if redo_op < 0x1C or redo_op > 0x1E:
+                continue
             if redo_op == 0x1C:
                 op = parse_op(r.data)
                 if op is None:
@@ -524,8 +526,6 @@ class _Builder:
                stale: int) -> dict[str, Any]:
         d: dict[str, Any] = {}
         ro = op.redo_op
-        if i % 64 == 0:
-            self._flush_pending(i)
         if ro == 0x02:  # InitializeFileRecordSegment
             fr = parse_file_record(op.redo)
             if fr:
@@ -770,9 +770,13 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     b.prescan(recs)
     if ctx.options.get("logfile_records", True):
         for i, r in enumerate(recs):
+            if not i & 63:
+                b._flush_pending(i)
             yield Record("logfile_records", b.row(r, i))
     else:  # events only (NLT's view): decode just the operations that make events or carry USN records
         for i, r in enumerate(recs):
+            if not i & 63:
+                b._flush_pending(i)
             d = r.data
             if r.record_type == 1 and len(d) >= 32 and _U16(d, 0)[0] in EVENT_OPS:
                 b.row(r, i)

@@ -461,5 +461,4 @@ class LogFile:
                     if r.lsn not in seen:
                         seen[r.lsn] = r
                 off += ps
-        for lsn in sorted(seen):
-            yield seen[lsn]
+        yield from (seen[lsn] for lsn in sorted(seen))
