@@ -106,3 +106,18 @@ def test_cli_csv(td, tmp_path: Path) -> None:
     assert nero["TargetCreated"] == "2009-06-05 20:13:20.0000000"
     assert nero["MachineMACAddress"] == "70:5a:b6:16:a5:f3"
     assert rows[1]["LocalPath"] == "C:\\test\\unicode_U+0000d800_\\U0000d800.exe"
+
+
+def test_source_times_only_when_restored(td, tmp_path: Path) -> None:
+    """Times of a fresh copy are our own activity (empty); times restored with utime are reported."""
+    import os
+    import shutil
+
+    p = tmp_path / "a.lnk"
+    shutil.copyfile(td("lnk/NeroInfoTool.lnk"), p)
+    d, _ = one(p)
+    assert d["source_modified"] is None and d["source_accessed"] is None
+    os.utime(p, (1_700_000_000, 1_600_000_000))
+    d, _ = one(p)
+    assert d["source_modified"] == from_iso("2020-09-13T12:26:40Z")
+    assert d["source_accessed"] == from_iso("2023-11-14T22:13:20Z")

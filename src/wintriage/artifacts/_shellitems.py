@@ -7,13 +7,14 @@ file reference of file-entry items carried in the 0xbeef0004 extension block).
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..timeutil import from_datetime
+from ..timeutil import from_datetime, from_unix
 
 # FILETIME values past 9999-12-31 cannot be shown as dates: treat them as not set
 FILETIME_LAST = 2650467743999999999
@@ -24,6 +25,18 @@ def safe_ft(v: int | None) -> int | None:
     if v is None or v <= 0 or v > FILETIME_LAST:
         return None
     return int(v)
+
+
+def source_times(st: os.stat_result) -> tuple[int | None, int | None]:
+    """(modified, accessed) of a loose evidence file, only when they predate its inode change time.
+
+    Extraction or copying sets times to "now"; a time that was restored (``cp -p``, the triage collector's
+    ``utime``) is older than the ctime that the restore itself set. Anything else is our own activity, not evidence.
+    """
+    limit = st.st_ctime - 1.0
+    mod = from_unix(st.st_mtime) if st.st_mtime < limit else None
+    acc = from_unix(st.st_atime) if st.st_atime < limit else None
+    return mod, acc
 
 
 def clean_text(s: str | None) -> str:

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Record, TimelineEvent
-from ..timeutil import from_unix
-from ._shellitems import safe_ft, utf16
+from ._shellitems import safe_ft, source_times, utf16
 from .base import CsvShape, ParseContext, col, tcol, user_from_path
 from .lnk import LNK_COLUMNS, LNK_CSV_COLUMNS, droid_info, lnk_fields, target_events
 
@@ -119,8 +118,9 @@ def _source(path: Path, ctx: ParseContext) -> dict[str, Any] | None:
         ctx.warn(None, f"cannot stat: {e}")
         return None
     app = path.name.split(".", 1)[0].lower()
-    return {"source_file": ctx.source or str(path), "source_created": None, "source_modified": from_unix(st.st_mtime),
-            "source_accessed": from_unix(st.st_atime), "app_id": app, "app_name": app_name(app)}
+    mod, acc = source_times(st)
+    return {"source_file": ctx.source or str(path), "source_created": None, "source_modified": mod,
+            "source_accessed": acc, "app_id": app, "app_name": app_name(app)}
 
 
 def _guid(b: bytes) -> str:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Record, TimelineEvent
-from ..timeutil import from_unix
-from ._shellitems import clean_text, parse_shell_items, safe_ft, shell_path
+from ._shellitems import clean_text, parse_shell_items, safe_ft, shell_path, source_times
 from .base import CsvShape, ParseContext, col, group_times, tcol, user_from_path
 
 NAME = "lnk"
@@ -231,8 +230,8 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
         return
     for problem in errors:
         ctx.warn(None, f"field unreadable: {problem}", skipped=False)
-    fields.update(source_file=ctx.source or str(path), source_created=None, source_modified=from_unix(st.st_mtime),
-                  source_accessed=from_unix(st.st_atime))
+    mod, acc = source_times(st)
+    fields.update(source_file=ctx.source or str(path), source_created=None, source_modified=mod, source_accessed=acc)
     yield Record("lnk", fields)
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Record, TimelineEvent
-from ..timeutil import fmt, from_unix
-from ._shellitems import clean_text, safe_ft
+from ..timeutil import fmt
+from ._shellitems import clean_text, safe_ft, source_times
 from .base import CsvShape, ParseContext, col, tcol, to_json, user_from_path
 
 NAME = "prefetch"
@@ -391,7 +391,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     except OSError as e:
         ctx.warn(None, f"cannot read: {e}")
         return
-    src_mod, src_acc = from_unix(st.st_mtime), from_unix(st.st_atime)
+    src_mod, src_acc = source_times(st)
     yield from records_from_bytes(data, path.name, ctx, modified=src_mod, accessed=src_acc,
                                   force_own=bool(ctx.options.get("prefetch_own_decoder")))
 
