@@ -254,9 +254,7 @@ def run_sigma(
     for d in ([BUNDLED] if include_bundled or rule_dirs is None else []) + [Path(d) for d in rule_dirs or []]:
         if d.resolve() not in [x.resolve() for x in dirs]:
             dirs.append(d)
-    rules, skipped, errors = load_rules(dirs)
-    st: dict[str, Any] = {"rules": len(rules), "skipped": skipped, "errors": errors, "matched_rules": 0,
-                          "failed_queries": 0}
+    st: dict[str, Any] = {"rules": 0, "skipped": 0, "errors": [], "matched_rules": 0, "failed_queries": 0}
     own = False
     if isinstance(db, sqlite3.Connection):
         src = db
@@ -268,7 +266,9 @@ def run_sigma(
         if src.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='evtx'").fetchone() is None:
             if stats is not None:
                 stats.update(st)
-            return []
+            return []  # no event logs in this case: nothing to load or run
+        rules, skipped, errors = load_rules(dirs)
+        st.update({"rules": len(rules), "skipped": skipped, "errors": errors})
         with tempfile.TemporaryDirectory(prefix="wintriage-sigma-") as tmp:
             dst = sqlite3.connect(str(Path(tmp) / "logs.sqlite"))
             try:

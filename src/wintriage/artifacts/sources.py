@@ -43,7 +43,7 @@ SOURCES: tuple[Source, ...] = (
         ),
         companions=(".LOG", ".LOG1", ".LOG2"),
     ),
-    Source("evtx", ("Windows/System32/winevt/Logs/*.evtx",)),
+    Source("evtx", ("Windows/System32/winevt/Logs/*.evtx", "**/*.evtx")),  # any other .evtx too (exported logs)
     Source("prefetch", ("Windows/Prefetch/*.pf",)),
     Source(
         "lnk",
