@@ -121,6 +121,17 @@ def test_path_hints_and_v31_full_name(td) -> None:
     assert r["directory_count"] == 10 and r["directories"].startswith("\\DEVICE\\HARDDISKVOLUME2\\")
 
 
+def test_fallback_when_libscca_fails(td, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(d: bytes, ctx: ParseContext) -> P.PrefetchInfo:
+        raise OSError("libscca_file_open: unsupported format version")
+
+    monkeypatch.setattr(P, "decode_libscca", boom)
+    r, files, runs, ctx = run(td("prefetch/AM_DELTA_PATCH_1.443.990.0.EX-7037CF86.pf"))
+    assert r["decoder"] == "own" and r["executable_name"] == "AM_DELTA_PATCH_1.443.990.0.EXE"
+    assert r["run_count"] == 1 and len(files) == 18 and len(runs) == 1
+    assert ctx.warning_count == 1 and ctx.skipped == 0 and "own decoder" in ctx.warnings[0].reason
+
+
 # --- the scenario image ------------------------------------------------------------------------
 SCEN_MAP = {"MAL": "KMSPICO_V11.2_SETUP.EXE-DE8FEE08.pf", "PAYLOAD": "WINUPDATESVC.EXE-200E270D.pf"}
 

@@ -58,12 +58,17 @@ def transition(t: int | None) -> tuple[str, str]:
 
 
 def chrome_time(v: Any) -> int | None:
-    """WebKit µs since 1601; very old History files (Chrome < ~20) stored download times as Unix seconds."""
-    if v.__class__ is not int or v <= 0:
+    """WebKit µs since 1601 -> FILETIME ticks (0, negative, past year 9999: None)."""
+    if v.__class__ is not int or v <= 0 or v >= 265046774399999999:
         return None
-    if v < 100_000_000_000:  # Unix seconds (up to year 5138) cannot be WebKit µs of any sane date
-        return from_unix(v)
-    return v * 10 if v < 265046774399999999 else None
+    return int(v) * 10
+
+
+def unix_time(v: Any) -> int | None:
+    """Unix seconds: download times of the old ``downloads`` layout (``full_path``, no ``target_path``)."""
+    if v.__class__ is not int or v <= 0 or v >= 253402300800:
+        return None
+    return from_unix(v)
 
 
 def _host(url: str | None) -> str:
@@ -132,6 +137,8 @@ def _downloads(con: sqlite3.Connection, have: set[str], base: dict[str, Any], ct
             "referrer", "site_url", "tab_url", "tab_referrer_url", "mime_type", "original_mime_type", "hash",
             "by_ext_name"]
     sql = "SELECT " + ", ".join(c if c in dc else "NULL" for c in want) + " FROM downloads ORDER BY id"
+    # feature detection: the pre-2012 layout (full_path, no target_path) stored Unix seconds
+    dtime = unix_time if "full_path" in dc and "target_path" not in dc else chrome_time
     for row in _rows(con, sql, ctx, "downloads"):
         r = dict(zip(want, row, strict=True))
         chain = chains.get(r["id"], [])
@@ -143,8 +150,8 @@ def _downloads(con: sqlite3.Connection, have: set[str], base: dict[str, Any], ct
         d.update(
             download_id=r["id"], guid=r["guid"], url=r["url"] or first, final_url=chain[-1] if chain else r["url"],
             url_chain=json.dumps(chain, ensure_ascii=False), target_path=r["target_path"] or r["full_path"],
-            current_path=r["current_path"] or r["full_path"], start_time=chrome_time(r["start_time"]),
-            end_time=chrome_time(r["end_time"]), received_bytes=r["received_bytes"], total_bytes=r["total_bytes"],
+            current_path=r["current_path"] or r["full_path"], start_time=dtime(r["start_time"]),
+            end_time=dtime(r["end_time"]), received_bytes=r["received_bytes"], total_bytes=r["total_bytes"],
             state=r["state"], state_name=DOWNLOAD_STATES.get(r["state"], str(r["state"])),
             danger_type=r["danger_type"],
             danger_name=DANGER_TYPES.get(r["danger_type"], "" if r["danger_type"] is None else str(r["danger_type"])),
