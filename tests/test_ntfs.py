@@ -337,3 +337,34 @@ def test_ntfs_index_listing(unpacked: TD) -> None:
         assert len(aaa) == 17 and "A" * 120 + ".txt" in aaa and "A" * 120 + " - Copy (16).txt" in aaa
         assert {"$AttrDef", "$Volume", "test_dir", "System Volume Information"} <= set(root)
         assert "BBBBBBBBBBBBB-del.txt" not in {r.name for r in fs.walk("/", deleted=True)}
+
+
+def test_random_damage_sweep(td: TD, tmp_path: Path) -> None:
+    """Seeded random byte damage in the boot sector and the first MFT records: every run either works
+    (walk with deleted entries, read every stream) or stops with a one-line NtfsError; nothing else escapes."""
+    import random
+
+    data = _raw_copy(td, tmp_path).read_bytes()
+    mft_off = struct.unpack_from("<q", data, 0x30)[0] * data[13] * struct.unpack_from("<H", data, 11)[0]
+    rnd = random.Random(7)
+    outcome = {"ok": 0, "error": 0}
+    for _ in range(16):
+        b = bytearray(data)
+        for _ in range(rnd.choice([1, 4, 16])):
+            off = rnd.randrange(512) if rnd.random() < 0.2 else mft_off + rnd.randrange(64 * 1024)
+            b[off] = rnd.randrange(256)
+        p = tmp_path / "fz.raw"
+        p.write_bytes(b)
+        try:
+            with open_fs(p) as fs:
+                for r in list(fs.walk("/", deleted=True)):
+                    if not r.is_dir or r.stream:
+                        try:
+                            for _c in fs.read_chunks(r):
+                                pass
+                        except NtfsError:
+                            pass
+            outcome["ok"] += 1
+        except NtfsError:
+            outcome["error"] += 1
+    assert outcome["ok"] + outcome["error"] == 16 and outcome["ok"] >= 8

@@ -136,7 +136,12 @@ class NtfsFS:
             self.vol.open_file_object(self._file)
         except OSError as e:
             raise NtfsError(f"no readable NTFS at byte offset {offset}: {e}") from None
-        self.label = self.vol.get_name() or ""
+        self.warnings: list[str] = []
+        try:
+            self.label = self.vol.get_name() or ""
+        except OSError as e:
+            self.label = ""
+            self.warn(f"volume label unreadable ($Volume, MFT entry 3): {e}")
         try:
             self.serial = f"{self.vol.get_serial_number():016X}"
         except OSError:
@@ -145,7 +150,6 @@ class NtfsFS:
         self.info.setdefault("serial", self.serial)
         self.info.setdefault("offset", offset)
         self.info.setdefault("size", self.size)
-        self.warnings: list[str] = []
         self._children: dict[int, list[FileInfo]] = {}
         self._deleted: dict[int, list[_Deleted]] | None = None
         self._deleted_by_entry: dict[int, _Deleted] = {}
