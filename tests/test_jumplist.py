@@ -54,6 +54,7 @@ def test_destlist_v3_url_entry(td) -> None:
     assert e["pin_status"] == -1 and e["interaction_count"] == 1
     assert e["file_droid"] == e["volume_droid"] == ""  # null droids
     assert e["has_lnk"] == 1 and e["shell_items"][-1]["kind"] == "uri"
+    assert e["shell_items"][-1]["name"] == e["path"] == e["target_idlist_path"]
 
 
 def test_custom_destinations(td) -> None:

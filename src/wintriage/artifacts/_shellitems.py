@@ -166,6 +166,19 @@ def _file_entry(item: bytes, ct: int) -> ShellItem:
     return si
 
 
+def _uri(item: bytes) -> str:
+    """The URL of a URI shell item (0x61): UTF-16 when flag 0x80 is set, else ASCII; found by its scheme."""
+    wide = bool(item[3] & 0x80) if len(item) > 3 else False
+    for scheme in ("http", "ftp", "file", "res", "ms-"):
+        needle = scheme.encode("utf-16-le") if wide else scheme.encode("ascii")
+        i = item.find(needle, 4)
+        if i >= 0:
+            if wide:
+                return utf16z(item, i)[0]
+            return item[i:].split(b"\x00", 1)[0].decode("cp1252", "replace")
+    return ""
+
+
 def parse_shell_items(data: bytes | None) -> Iterator[ShellItem]:
     """Shell items of an ID list (stops quietly at the first malformed item)."""
     if not data:
@@ -191,7 +204,7 @@ def parse_shell_items(data: bytes | None) -> Iterator[ShellItem]:
             elif ct & 0x70 == 0x40:
                 yield ShellItem("network", ct, name=item[5:].split(b"\x00", 1)[0].decode("cp1252", "replace"))
             elif ct == 0x61:
-                yield ShellItem("uri", ct)
+                yield ShellItem("uri", ct, name=_uri(item))
             else:
                 yield ShellItem("unknown", ct)
         except (struct.error, ValueError, IndexError):
