@@ -35,7 +35,9 @@ def stage_progress(enabled: bool = True) -> Iterator[Callable[[str, str], None]]
                   console=Console(stderr=True), transient=True) as p:
         task = p.add_task("starting")
 
-        def cb(stage: str, detail: str) -> None:
-            p.update(task, description=f"[bold]{stage}[/] {detail[:100]}")
+        from rich.markup import escape
+
+        def cb(stage: str, detail: str) -> None:  # details carry evidence names: never read them as markup
+            p.update(task, description=f"[bold]{escape(stage)}[/] {escape(detail[:100])}")
 
         yield cb
