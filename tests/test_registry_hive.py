@@ -238,3 +238,18 @@ def test_plugin_isolation(unpacked: Callable[[str], Path], monkeypatch: pytest.M
     assert any("plugin boom stopped after 1 records: RuntimeError: plugin bug" in w.reason for w in ctx.warnings)
     assert the_hive_row(recs)["keys"] == 1812
 
+
+
+def test_key_tree_cycle_does_not_hang(unpacked: Callable[[str], Path], tmp_path: Path) -> None:
+    raw = bytearray(unpacked(R + "NTUSER.DAT.xz").read_bytes())
+    root_rec = 4096 + 32 + 4
+    lst = 4096 + int.from_bytes(raw[root_rec + 28:root_rec + 32], "little") + 4
+    assert raw[lst:lst + 2] == b"lf"
+    raw[lst + 4:lst + 8] = (32).to_bytes(4, "little")  # the root's first sub key is now the root itself
+    q = tmp_path / "NTUSER.DAT"
+    q.write_bytes(bytes(raw))
+    t0 = time.monotonic()
+    recs, ctx = hives_rows(q)
+    assert time.monotonic() - t0 < 20
+    assert any(w.offset == root_rec and "reached twice" in w.reason for w in ctx.warnings)
+    assert the_hive_row(recs)["keys"] < 1812

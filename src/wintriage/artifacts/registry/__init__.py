@@ -267,9 +267,7 @@ def _walk(hive: Hive, ctx: ParseContext) -> tuple[int, int, dict[int, str]]:
     nkeys = 0
     nvals = 0
     live: dict[int, str] = {}
-    stack: list[tuple[str, Any]] = [("", hive.root)]
-    while stack:
-        p, k = stack.pop()
+    for p, k in hive.walk(ctx):
         nkeys += 1
         off = key_offset(k)
         if off is not None:
@@ -278,9 +276,6 @@ def _walk(hive: Hive, ctx: ParseContext) -> tuple[int, int, dict[int, str]]:
             nvals += k.number_of_values
         except LIBREGF_ERRORS as e:
             ctx.warn(off, f"values of {p or 'ROOT'!r} unreadable: {e}")
-        for sk in iter_subkeys(k, ctx):
-            n = key_name(sk)
-            stack.append((f"{p}\\{n}" if p else n, sk))
     return nkeys, nvals, live
 
 

@@ -25,7 +25,17 @@ from typing import Any
 import yaml
 
 from ...timeutil import EPOCH_AS_FILETIME, TICKS_PER_SECOND, fmt
-from .hive import Hive, iter_subkeys, iter_values, key_name, key_time, sid_text, type_name, value_text
+from .hive import (
+    MAX_DEPTH,
+    Hive,
+    iter_subkeys,
+    iter_values,
+    key_name,
+    key_time,
+    sid_text,
+    type_name,
+    value_text,
+)
 from .recover import DeletedKey, Recovered
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "batches"
@@ -204,6 +214,15 @@ class BKey:
         self._tree = tree
         self._values: list[tuple[str, int, bytes]] | None = None
         self._subkeys: list[BKey] | None = None
+
+    @property
+    def offset(self) -> int | None:
+        if self._deleted is not None:
+            return self._deleted.offset
+        try:
+            return int(self._live.offset)
+        except (OSError, ValueError, TypeError):
+            return None
 
     @property
     def is_deleted(self) -> bool:
@@ -410,13 +429,23 @@ def run_batch(
 
 
 def _process(key: BKey, bk: BatchKey, hive: Hive, ctx: Any, plugin_rows: PluginRows | None) -> Iterator[dict[str, Any]]:
-    stack = [key]
+    stack = [(key, 0)]
+    seen: set[int] = set()
     while stack:
-        k = stack.pop()
+        k, depth = stack.pop()
+        off = k.offset
+        if off is not None:
+            if off in seen:
+                ctx.warn(off, f"key {_join('ROOT', k.path)[:200]!r} reached twice (cycle in the key tree); skipped",
+                         skipped=False)
+                continue
+            seen.add(off)
+        if depth > MAX_DEPTH:
+            continue
         if not bk.value_name or k.has_value(bk.value_name):
             yield from _dump(k, bk, hive, ctx, plugin_rows)
         if bk.recursive:
-            stack.extend(reversed(k.subkeys()))
+            stack.extend((sk, depth + 1) for sk in reversed(k.subkeys()))
 
 
 def _base_row(k: BKey, bk: BatchKey, hive: Hive) -> dict[str, Any]:

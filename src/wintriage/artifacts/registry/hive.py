@@ -55,6 +55,7 @@ TYPE_NAMES: dict[int, str] = {
 
 HIVE_TYPES = ("SYSTEM", "SOFTWARE", "SAM", "SECURITY", "NTUSER", "USRCLASS", "AMCACHE", "DEFAULT", "BCD")
 LOG_SUFFIXES = (".LOG1", ".LOG2", ".LOG")
+MAX_DEPTH = 512  # Windows limits key paths to 512 levels
 
 
 def type_name(t: int) -> str:
@@ -261,16 +262,29 @@ class Hive:
                 break
         return found
 
-    def walk(self) -> Iterator[tuple[str, Any]]:
-        """Every key, depth first: (path relative to the root, key)."""
-        stack: list[tuple[str, Any]] = [("", self.root)]
+    def walk(self, ctx: ParseContext | None = None) -> Iterator[tuple[str, Any]]:
+        """Every key, depth first: (path relative to the root, key). A key reached twice (a cycle in a
+        corrupt key tree) or deeper than ``MAX_DEPTH`` is skipped, with a warning when ``ctx`` is given."""
+        stack: list[tuple[str, Any, int]] = [("", self.root, 0)]
+        seen: set[int] = set()
         while stack:
-            p, k = stack.pop()
+            p, k, depth = stack.pop()
+            off = key_offset(k)
+            if off is not None:
+                if off in seen:
+                    if ctx is not None:
+                        ctx.warn(off, f"key {p!r} at offset {off} reached twice (cycle in the key tree); skipped")
+                    continue
+                seen.add(off)
+            if depth > MAX_DEPTH:
+                if ctx is not None:
+                    ctx.warn(off, f"key {p[:200]!r} deeper than {MAX_DEPTH} levels; not descended")
+                continue
             yield p, k
-            subs = list(iter_subkeys(k))
+            subs = list(iter_subkeys(k, ctx))
             for sk in reversed(subs):
                 n = key_name(sk)
-                stack.append((f"{p}\\{n}" if p else n, sk))
+                stack.append((f"{p}\\{n}" if p else n, sk, depth + 1))
 
     def owner_sid(self, key: Any) -> str:
         """Owner SID of a key's security descriptor (read from the ``sk`` cell)."""
