@@ -116,3 +116,34 @@ def test_run_on_connection_without_evtx(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "empty.sqlite")
     assert sigma.run_sigma(con) == []
     con.close()
+
+
+def test_correlation_rule(td: TD, tmp_path: Path) -> None:
+    db = case([td("evtx/evtx-rs/new-user-security.evtx")], tmp_path)
+    con = sqlite3.connect(db)
+    ids = []
+    for i, user in enumerate(["bob", "bob", "bob", "alice"]):
+        cur = con.execute(
+            "INSERT INTO evtx (event_id, provider, channel, time_created, event_data) VALUES "
+            "(4625, 'Microsoft-Windows-Security-Auditing', 'Security', ?, ?)",
+            (133000000000000000 + i * 600_000_000, json.dumps({"TargetUserName": user, "LogonType": 3})),
+        )
+        ids.append(cur.lastrowid)
+    con.commit()
+    con.close()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "corr.yml").write_text(
+        "title: Failed logon\nid: 33333333-1111-1111-1111-111111111111\nname: failed_logon\n"
+        "logsource: {product: windows, service: security}\ndetection: {selection: {EventID: 4625}, condition: selection}\n"
+        "level: low\n---\n"
+        "title: Many failed logons for one user\nid: 44444444-1111-1111-1111-111111111111\n"
+        "correlation: {type: event_count, rules: [failed_logon], group-by: [TargetUserName], timespan: 5m,"
+        " condition: {gte: 3}}\nlevel: high\n"
+    )
+    st: dict[str, object] = {}
+    found = {f.title: f for f in sigma.run_sigma(db, [rules], include_bundled=False, stats=st)}
+    f = found["Many failed logons for one user"]
+    assert [e.row_id for e in f.evidence] == ids[:3]  # bob's three within 5 minutes; alice's one is not enough
+    assert f.details["correlation_alerts"] >= 1 and f.severity == "high"
+    assert st["skipped"] == 0

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import EvidenceRef, Finding
+from ..timeutil import fmt
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "sigma"
 SEVERITY = {"informational": "info", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
@@ -132,15 +133,16 @@ _COL_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def _rows(src: sqlite3.Connection) -> Iterator[tuple[int, dict[str, Any]]]:
     cols = ", ".join(SYSTEM_FIELDS.values())
-    for row in src.execute(f"SELECT id, {cols}, event_data FROM evtx"):
+    for row in src.execute(f"SELECT id, {cols}, time_created, event_data FROM evtx"):
         flat: dict[str, Any] = {}
         if row[-1]:
             try:
                 _flatten(json.loads(row[-1]), flat)
             except ValueError:
                 pass
-        for name, v in zip(SYSTEM_FIELDS, row[1:-1], strict=True):
+        for name, v in zip(SYSTEM_FIELDS, row[1:-2], strict=True):
             flat[name] = v
+        flat["_ts"] = row[-2]
         yield row[0], flat
 
 
@@ -157,11 +159,13 @@ def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
     names: dict[str, str] = {}  # lower -> spelling
     for _rid, flat in _rows(src):
         for k in flat:
-            if _COL_OK.match(k) and k.lower() not in names:
+            if _COL_OK.match(k) and k != "_ts" and k.lower() not in names:
                 names[k.lower()] = k
-    cols = ["row_id", *names.values()]
+    names.pop("timestamp", None)
+    cols = ["row_id", "timestamp", *names.values()]
     defs = ", ".join(
-        f'"{c}" INTEGER' if c in ("row_id", "EventID") else f'"{c}" TEXT COLLATE NOCASE' for c in cols
+        '"row_id" INTEGER PRIMARY KEY' if c == "row_id" else f'"{c}" INTEGER' if c == "EventID"
+        else f'"{c}" TEXT COLLATE NOCASE' for c in cols
     )
     dst.execute("DROP TABLE IF EXISTS logs")
     dst.execute(f"CREATE TABLE logs ({defs})")
@@ -170,7 +174,8 @@ def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
     n = 0
     for rid, flat in _rows(src):
         low = {k.lower(): _scalar(v) for k, v in flat.items()}
-        batch.append([rid, *(low.get(c.lower()) for c in cols[1:])])
+        ts = flat.get("_ts")
+        batch.append([rid, fmt(ts) if ts else None, *(low.get(c.lower()) for c in cols[2:])])
         if len(batch) >= 5000:
             dst.executemany(sql, batch)
             n += len(batch)
@@ -225,6 +230,26 @@ def convert(rule: Any) -> list[str]:
     return out
 
 
+def _is_correlation(rule: Any) -> bool:
+    return type(rule).__name__ == "SigmaCorrelationRule"
+
+
+def convert_correlation(rule: Any) -> list[str]:
+    """SQL for a correlation rule (with the rules it references), from the sysmon/windows-logsource variant."""
+    from sigma.collection import SigmaCollection
+    from sigma.exceptions import SigmaError
+
+    main, _audit = _backends()
+    try:
+        base = [copy.deepcopy(ref.rule) for ref in rule.rules if getattr(ref, "rule", None) is not None]
+        col = SigmaCollection([*base, copy.deepcopy(rule)])
+        col.resolve_rule_references()
+        qs = main.convert(col)
+    except (SigmaError, NotImplementedError, ValueError, TypeError, KeyError, AttributeError):
+        return []
+    return [q for q in qs if isinstance(q, str) and "event_ids" in q]
+
+
 def _rule_meta(rule: Any) -> dict[str, Any]:
     tags = [str(t) for t in getattr(rule, "tags", []) or []]
     level = getattr(rule, "level", None)
@@ -275,22 +300,37 @@ def run_sigma(
                 dst.create_function("REGEXP", 2, _regexp, deterministic=True)
                 st["events"] = build_logs(src, dst)
                 for rule in rules:
-                    queries = convert(rule)
+                    corr = _is_correlation(rule)
+                    queries = convert_correlation(rule) if corr else convert(rule)
                     if not queries:
-                        st["skipped"] += 1
+                        if getattr(rule, "_output", True) is not False:  # a correlation's base rule is no skip
+                            st["skipped"] += 1
                         continue
                     ids: set[int] = set()
+                    alerts = 0
                     for q in queries:
-                        sql = q.replace("SELECT * FROM logs", "SELECT row_id FROM logs", 1)
+                        sql = q if corr else q.replace("SELECT * FROM logs", "SELECT row_id FROM logs", 1)
                         try:
-                            ids.update(r[0] for r in dst.execute(sql))
+                            cur = dst.execute(sql)
+                            if corr:
+                                names = [d[0] for d in cur.description]
+                                k = names.index("event_ids") if "event_ids" in names else -1
+                                for r in cur:
+                                    alerts += 1
+                                    if k >= 0 and r[k]:
+                                        ids.update(int(str(e).rsplit(":", 1)[-1]) for e in json.loads(r[k]))
+                            else:
+                                ids.update(r[0] for r in cur)
                         except sqlite3.OperationalError as e:
                             if "no such column" not in str(e):
                                 st["failed_queries"] += 1
                                 st["errors"].append(f"{getattr(rule, 'title', '?')}: {e}")
-                    if not ids:
+                    if not ids and not alerts:
                         continue
-                    findings.append(_finding(rule, sorted(ids), src, queries))
+                    f = _finding(rule, sorted(ids), src, queries)
+                    if corr:
+                        f.details["correlation_alerts"] = alerts
+                    findings.append(f)
             finally:
                 dst.close()
     finally:
