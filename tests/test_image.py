@@ -231,6 +231,23 @@ def test_truncated_middle_segment(td: TD, tmp_path: Path) -> None:
     assert res["errors"][-1] == f"{32768 - 12841} bad chunk(s); their sectors were hashed as zeros"
 
 
+def test_table_count_damaged_in_both_copies(td: TD, tmp_path: Path) -> None:
+    """Entry count of image-split.E01's table and table2 both changed: E02's chunks must not be misplaced."""
+    first = _copy_set(td("ewf/image-split.E01"), tmp_path)
+    b = bytearray(first.read_bytes())
+    for sec in (1017988, 1018216):  # 'table' and 'table2' sections (31 entries each)
+        assert b[sec + 76] == 31
+        b[sec + 76] = 30
+    first.write_bytes(bytes(b))
+    with open_image(first) as img:
+        assert isinstance(img, EwfImage)
+        assert any("cannot be placed" in w for w in img.warnings)
+    with open_image(td("ewf/image-split.E01")) as good_img:
+        _never_wrong(first, good_img.read(0, good_img.size))
+    res = verify_image(first)
+    assert res["ok"] is False and res["bad_chunks"][0]["chunk"] == 30
+
+
 def test_first_segment_not_first(td: TD, tmp_path: Path) -> None:
     shutil.copyfile(td("ewf/image-split.E02"), tmp_path / "x.E01")
     with pytest.raises(EvidenceError, match="says segment 2"):
@@ -276,9 +293,25 @@ def _check_damaged(path: Path) -> str:
     return "flagged"
 
 
+def _never_wrong(path: Path, good: bytes) -> None:
+    """Every chunk of a damaged image reads as the original bytes, or is reported bad (and reads as zeros)."""
+    with open_image(path) as img:
+        assert isinstance(img, EwfImage)
+        if img.size != len(good):
+            assert img.warnings
+            return
+        cs = img.chunk_size
+        for c in range(img.n_chunks):
+            data = img.chunk(c)
+            if data != good[c * cs:(c + 1) * cs]:
+                assert c in img.bad and data == bytes(len(data)), f"{path}: chunk {c} silently wrong"
+
+
 @pytest.mark.parametrize("rel", ["ewf/test.ntfs.dd.E01", "ewf/image.E01"])
 def test_corruption_sweep_truncate(td: TD, tmp_path: Path, rel: str) -> None:
     data = td(rel).read_bytes()
+    with open_image(td(rel)) as img:
+        good = img.read(0, img.size)
     outcomes = []
     for cut in (0, 5, 13, 50, 300, 800, 1900, 2100, len(data) // 2, len(data) - 4000, len(data) - 200,
                 len(data) - 50, len(data) - 1):
@@ -288,7 +321,10 @@ def test_corruption_sweep_truncate(td: TD, tmp_path: Path, rel: str) -> None:
         if cut < 8:  # too short for the EWF signature: it is only a (tiny) raw image
             assert verify_image(p)["format"] == "raw"
             continue
-        outcomes.append(_check_damaged(p))
+        outcome = _check_damaged(p)
+        if outcome != "error":
+            _never_wrong(p, good)
+        outcomes.append(outcome)
     assert "flagged" in outcomes
 
 
@@ -300,6 +336,8 @@ def test_corruption_sweep_flip(td: TD, tmp_path: Path, rel: str) -> None:
         seg = img.segments[0]
         starts = list(seg.section_starts)
     data = src.read_bytes()
+    with open_image(src) as img:
+        good = img.read(0, img.size)
     targets = set()
     for s in starts:  # every section header, some of each section's data
         targets.update({s, s + 20, s + 75, s + 80})
@@ -313,7 +351,8 @@ def test_corruption_sweep_flip(td: TD, tmp_path: Path, rel: str) -> None:
         b = bytearray(data)
         b[off] ^= 1 << rng.randrange(8)
         first.write_bytes(bytes(b))
-        _check_damaged(first)
+        if _check_damaged(first) != "error":
+            _never_wrong(first, good)
         shutil.rmtree(d)
         n += 1
     assert n > 30

@@ -209,6 +209,7 @@ class EwfImage(Image):
         self.set_identifier = ""
         self._volume_seen = False
         self._have_header2 = False
+        self._stop_placing = False
         self.chunk_size = 0
         self.size = 0
         self.n_chunks = 0
@@ -257,7 +258,7 @@ class EwfImage(Image):
                     extra.fd = -1
                 del self.segments[i + 1:]
                 break
-            if seg.truncated and i + 1 < len(self.segments):
+            if (seg.truncated or self._stop_placing) and i + 1 < len(self.segments):
                 self._warn(f"{seg.path.name}: segment is damaged or truncated; chunks of the following "
                            f"segments cannot be placed and read as missing")
                 break
@@ -290,7 +291,7 @@ class EwfImage(Image):
     def _walk(self, si: int, seg: _Segment) -> None:
         pos = FILE_HEADER
         seen: set[int] = set()
-        groups: list[list[tuple[str, int, array, int, bool, int]]] = []
+        groups: list[list[tuple[str, int, array, int, bool, int, bool]]] = []
         count = 0
         while True:
             count += 1
@@ -317,6 +318,8 @@ class EwfImage(Image):
             seg.section_starts.append(pos)
             seg.last_section = stype
             data_len = (size - SECTION_HEADER) if size >= SECTION_HEADER else max(0, nxt - pos - SECTION_HEADER)
+            if pos < nxt <= seg.size:  # sections are back to back: never read past the next one
+                data_len = min(data_len, nxt - pos - SECTION_HEADER)
             dpos = pos + SECTION_HEADER
             if stype in ("done", "next"):
                 break
@@ -339,7 +342,7 @@ class EwfImage(Image):
         self._place_tables(si, seg, groups)
 
     def _section(self, si: int, seg: _Segment, stype: str, dpos: int, dlen: int,
-                 groups: list[list[tuple[str, int, array, int, bool, int]]], where: int) -> None:
+                 groups: list[list[tuple[str, int, array, int, bool, int, bool]]], where: int) -> None:
         name = seg.path.name
         if stype in ("header2", "header"):
             if si != 0 and self.header:
@@ -408,19 +411,19 @@ class EwfImage(Image):
             th = _pread(seg.fd, 24, dpos)
             n, base = struct.unpack_from("<I4xQ", th, 0)
             (ck,) = struct.unpack_from("<I", th, 20)
-            ok = zlib.adler32(th[:20]) == ck
+            ok = hdr_ok = zlib.adler32(th[:20]) == ck
             if not ok:
                 self._warn(f"{name}: '{stype}' header at offset {dpos} has a bad Adler-32")
             if n * 4 > dlen - 24 or n > 1 << 24:
                 self._warn(f"{name}: '{stype}' at offset {where}: {n} entries need {n * 4} bytes, section has "
                            f"{max(0, dlen - 24)}")
                 n = max(0, (dlen - 24) // 4) if ok else 0
-                ok = False
+                ok = hdr_ok = False
             body = _pread(seg.fd, n * 4 + 4, dpos + 24)
             if len(body) < n * 4:
                 self._warn(f"{name}: '{stype}' at offset {where}: entries cut short by end of file")
                 n = len(body) // 4
-                ok = False
+                ok = hdr_ok = False
             entries = array("I")
             entries.frombytes(body[: n * 4])
             if struct.pack("<I", 1) != array("I", [1]).tobytes():  # pragma: no cover - big-endian hosts
@@ -432,7 +435,7 @@ class EwfImage(Image):
                     ok = False
             if stype == "table" or not groups:
                 groups.append([])
-            groups[-1].append((stype, base, entries, where, ok, dpos))
+            groups[-1].append((stype, base, entries, where, ok, dpos, hdr_ok))
         elif stype == "hash":
             raw = _pread(seg.fd, min(dlen, 36), dpos)
             if len(raw) >= 16 and any(raw[:16]):
@@ -457,13 +460,23 @@ class EwfImage(Image):
         # sectors, session, ltree, ltypes, map, incomplete, xheader...: nothing needed here
 
     def _place_tables(self, si: int, seg: _Segment,
-                      groups: list[list[tuple[str, int, array, int, bool, int]]]) -> None:
+                      groups: list[list[tuple[str, int, array, int, bool, int, bool]]]) -> None:
         for grp in groups:
+            if self._stop_placing:
+                return
             good = [g for g in grp if g[4]]
-            stype, base, entries, where, ok, dpos = (good[0] if good else max(grp, key=lambda g: len(g[2])))
+            counted = [g for g in grp if g[6]]
+            stype, base, entries, where, _ok, _dpos, _h = (good or counted or grp)[0]
             if not good:
-                self._warn(f"{seg.path.name}: no intact table at offset {where}; its {len(entries)} entries are "
-                           f"used as they are (each chunk is still checked)")
+                if not counted:
+                    # the entry count itself is in doubt: chunks after this table cannot be placed reliably
+                    self._stop_placing = True
+                    self._warn(f"{seg.path.name}: table at offset {where} is damaged and has no intact mirror; "
+                               f"its {len(entries)} entries are used (each chunk is still checked), the chunks "
+                               f"after them cannot be placed and read as missing")
+                else:
+                    self._warn(f"{seg.path.name}: table entries at offset {where} fail their checksum (no intact "
+                               f"mirror); used as they are, each chunk is still checked")
             elif stype == "table2":
                 self._warn(f"{seg.path.name}: table at offset {grp[0][3]} damaged; its mirror 'table2' is used")
             if not entries:
