@@ -202,6 +202,32 @@ def test_wal_applied_on_copy_and_evidence_untouched(td, tmp_path: Path) -> None:
     assert run(ev / "History-wal")[0] == []
 
 
+def test_hot_journal_rolled_back_on_copy(td, tmp_path: Path) -> None:
+    """A History with a hot -journal (browser killed mid-transaction): read as rolled back, evidence untouched."""
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(td("browser/plaso/chrome/History-59.0.3071.86"), work / "History")
+    con = sqlite3.connect(work / "History", isolation_level=None)
+    con.execute("PRAGMA cache_size=1")
+    con.execute("BEGIN")
+    con.execute("UPDATE urls SET title = 'uncommitted'")
+    con.execute("CREATE TABLE filler (b)")
+    con.execute("INSERT INTO filler VALUES (randomblob(500000))")
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    shutil.copy(work / "History", ev / "History")
+    shutil.copy(work / "History-journal", ev / "History-journal")
+    con.execute("ROLLBACK")
+    con.close()
+    before = {p.name: _sha(p) for p in ev.iterdir()}
+    recs, ctx = run(ev / "History")
+    (v,) = rows(recs, "browser_visits")
+    assert v["title"] == ""  # the committed state (empty title), not 'uncommitted'
+    assert len(rows(recs, "browser_downloads")) == 1
+    assert [w.reason for w in ctx.warnings] == ["hot rollback journal: rolled back on the working copy"]
+    assert {p.name: _sha(p) for p in ev.iterdir()} == before
+
+
 def test_cookies_and_logins_metadata(td, tmp_path: Path) -> None:
     prof = tmp_path / "Users/minji/AppData/Local/Google/Chrome/User Data/Default"
     (prof / "Network").mkdir(parents=True)

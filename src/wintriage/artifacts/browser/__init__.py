@@ -206,8 +206,13 @@ def browser_info(path: str, kind: str) -> tuple[str, str, str]:
 
 
 @contextlib.contextmanager
-def open_copy(path: Path) -> Iterator[sqlite3.Connection]:
-    """Copy ``path`` and its -wal/-journal into a temp dir and open the copy read-only (WAL applied)."""
+def open_copy(path: Path, ctx: ParseContext | None = None) -> Iterator[sqlite3.Connection]:
+    """Copy ``path`` and its -wal/-journal into a temp dir and open the copy read-only (WAL applied).
+
+    A hot rollback journal cannot be applied by a read-only connection ("attempt to write a readonly
+    database"); then the COPY is opened read-write so SQLite rolls the unfinished transaction back, which is
+    the state the browser itself would see. The evidence files are never opened by SQLite.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="wintriage-db-"))
     try:
         dst = tmp / "db.sqlite"
@@ -217,6 +222,15 @@ def open_copy(path: Path) -> Iterator[sqlite3.Connection]:
             if comp.is_file():
                 shutil.copyfile(comp, Path(str(dst) + suf))
         con = sqlite3.connect(f"file:{dst}?mode=ro", uri=True)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as e:
+            if "readonly" not in str(e) or not Path(str(dst) + "-journal").exists():
+                raise
+            con.close()
+            if ctx is not None:
+                ctx.warn(None, "hot rollback journal: rolled back on the working copy", skipped=False)
+            con = sqlite3.connect(f"file:{dst}?mode=rw", uri=True)
         con.text_factory = lambda b: b.decode("utf-8", "replace")
         try:
             yield con
@@ -262,7 +276,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
 
     label = ctx.source or str(path)
     try:
-        with open_copy(path) as con:
+        with open_copy(path, ctx) as con:
             have = tables(con)
             if "moz_places" in have or "moz_downloads" in have:
                 yield from firefox.parse_db(con, have, label, ctx)

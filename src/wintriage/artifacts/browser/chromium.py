@@ -215,7 +215,7 @@ def parse_siblings(history: Path, label: str, ctx: ParseContext) -> Iterator[Rec
             continue
         sub_label = f"{lab_dir}/{rel}" if lab_dir else rel
         try:
-            with open_copy(p) as con:
+            with open_copy(p, ctx) as con:
                 yield from parse_other(con, tables(con), sub_label, ctx)
         except (sqlite3.Error, OSError) as e:
             ctx.warn(None, f"{rel}: unreadable: {e}", skipped=False)
