@@ -39,9 +39,10 @@ def _first(con: sqlite3.Connection, table: str, cands: tuple[str, ...], order: s
     c = pick(columns(con, table), *cands)
     if not c:
         return None
+    # plugins emit the current control set first, so the lowest id is the live configuration
     row = con.execute(f"SELECT {ident(c)} FROM {ident(table)} WHERE {ident(c)} IS NOT NULL AND {ident(c)} != '' "
-                      + (f"ORDER BY {ident(order)} DESC " if order and order in columns(con, table) else "")
-                      + "LIMIT 1").fetchone()
+                      + (f"ORDER BY {ident(order)} DESC" if order and order in columns(con, table) else "ORDER BY id")
+                      + " LIMIT 1").fetchone()
     return row[0] if row else None
 
 
@@ -49,7 +50,9 @@ def system_overview(con: sqlite3.Connection) -> dict[str, Any]:
     users = []
     if "reg_profilelist" in tables(con):
         c = columns(con, "reg_profilelist")
-        sid, user, path = pick(c, "sid"), pick(c, "user", "user_name", "username"), pick(c, "profile_path", "profile_image_path", "path")
+        sid = pick(c, "profile_sid", "sid")
+        user = pick(c, "user_name", "username", "user")
+        path = pick(c, "profile_path", "profile_image_path", "path")
         if sid:
             for row in con.execute(f"SELECT {ident(sid)}, " + (ident(user) if user else "NULL") + ", "
                                    + (ident(path) if path else "NULL") + " FROM reg_profilelist"):

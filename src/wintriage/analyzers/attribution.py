@@ -16,6 +16,7 @@ from .common import (
     USN_FILE_CREATE,
     Execution,
     basename,
+    best_path,
     columns,
     ext_of,
     is_system_path,
@@ -72,6 +73,21 @@ def mentions(con: sqlite3.Connection, table: str, needle: str) -> list[tuple[int
     return out
 
 
+def mft_path(con: sqlite3.Connection, key: str) -> str | None:
+    """The file's path as the $MFT spells it (original case), when the file is still there."""
+    if "mft" not in tables(con) or not key.startswith("\\"):
+        return None
+    c = columns(con, "mft")
+    fp, nm = pick(c, "full_path", "path"), pick(c, "name", "file_name")
+    if not (fp and nm):
+        return None
+    name = key.rsplit("\\", 1)[-1]
+    for (p,) in con.execute(f"SELECT {ident(fp)} FROM mft WHERE {ident(nm)} = ? COLLATE NOCASE", (name,)):
+        if norm_path(p) == key:
+            return win_path(p)
+    return None
+
+
 def created_time(con: sqlite3.Connection, path: str) -> tuple[int | None, tuple[str, int, str] | None]:
     """When the file appeared: the journal's FILE_CREATE (immune to $SI backdating), else $FN created."""
     name = basename(path)
@@ -112,7 +128,7 @@ def rank(con: sqlite3.Connection, evidence: list[Execution], start: int, end: in
             continue
         before = [r for r in near if r.ts <= start]
         w = before[-1] if before else near[0]
-        path = w.path or key
+        path = mft_path(con, key) or best_path([(p.source, p.path) for r in rs for p in r.proofs]) or w.path or key
         name = basename(path).lower() or w.name
         c = Candidate(key, name, path, rs[0].ts, w.ts, proofs=[p for r in rs for p in r.proofs])
         delta = start - w.ts

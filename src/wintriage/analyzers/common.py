@@ -84,6 +84,7 @@ def win_path(p: str | None, drive: str = "C:") -> str:
     s = re.sub(r"^\.(?=\\)", "", s)
     s = re.sub(r"^\\\\\?\\|^\\\?\?\\", "", s)
     s = re.sub(r"^\\device\\harddiskvolume\d+", "", s, flags=re.IGNORECASE)
+    s = re.sub(r"^\\?volume\{[0-9a-f-]+\}", "", s, flags=re.IGNORECASE)
     if re.match(r"^[a-zA-Z]:", s):
         return s
     if not s.startswith("\\"):
@@ -135,3 +136,15 @@ def _rows(con: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> Iter
         yield from con.execute(sql, tuple(params))
     finally:
         con.row_factory = None
+
+
+# Which source spells a path best (original case, no device prefix): lower index wins.
+PATH_QUALITY = ("bam", "userassist", "evtx-4688", "sysmon-1", "amcache", "shimcache", "prefetch")
+
+
+def best_path(paths: list[tuple[str, str]]) -> str:
+    """From (source, path) pairs, the path as the most faithful source spells it."""
+    full = [(PATH_QUALITY.index(src) if src in PATH_QUALITY else 99, p) for src, p in paths if p and ("\\" in p or "/" in p)]
+    if not full:
+        return next((p for _s, p in paths if p), "")
+    return min(full)[1]

@@ -48,7 +48,7 @@ def collect(con: sqlite3.Connection) -> list[Execution]:
     # UserAssist
     found = _table_with(
         con, ("reg_userassist",),
-        (("last_run", "last_executed", "last_run_time", "ts"), ("program", "path", "name", "value_name"),
+        (("last_run", "last_executed", "last_run_time", "ts"), ("program_name", "program", "path", "name", "value_name"),
          ("run_count", "count"), ("user",)),
     )
     if found:
@@ -68,7 +68,8 @@ def collect(con: sqlite3.Connection) -> list[Execution]:
                 out.append(Execution(p or "", basename(p).lower(), when, "bam", "last_run", t, rid))
     # Amcache: first seen / file modified; not a run, but proof the file was there (and its SHA1)
     found = _table_with(
-        con, ("reg_amcache",), (("key_last_write", "last_write", "timestamp", "ts"), ("full_path", "path", "lower_case_long_path")),
+        con, ("reg_amcache_file", "reg_amcache"),
+        (("key_last_write", "last_write", "timestamp", "ts"), ("full_path", "path", "lower_case_long_path")),
     )
     if found:
         t, (ts, path) = found
