@@ -147,3 +147,22 @@ def test_correlation_rule(td: TD, tmp_path: Path) -> None:
     assert [e.row_id for e in f.evidence] == ids[:3]  # bob's three within 5 minutes; alice's one is not enough
     assert f.details["correlation_alerts"] >= 1 and f.severity == "high"
     assert st["skipped"] == 0
+
+
+def test_regex_and_keywords_modifiers(td: TD, tmp_path: Path) -> None:
+    db = case([td("evtx/evtx-rs/new-user-security.evtx")], tmp_path)
+    con = sqlite3.connect(db)
+    rid = con.execute(
+        "INSERT INTO evtx (event_id, provider, channel, event_data) VALUES (7045, 'Service Control Manager', 'System', ?)",
+        (json.dumps({"ServiceName": "x", "ImagePath": "C:\\Users\\Public\\evil.exe -k run"}),),
+    ).lastrowid
+    con.commit()
+    con.close()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "re.yml").write_text(
+        "title: Regex service path\nid: 55555555-2222-3333-4444-555555555555\nlogsource: {product: windows, service: system}\n"
+        "detection: {sel: {EventID: 7045, ImagePath|re: '(?i)\\\\users\\\\public\\\\.*\\.EXE'}, condition: sel}\nlevel: medium\n"
+    )
+    found = sigma.run_sigma(db, [rules], include_bundled=False)
+    assert [(f.title, [e.row_id for e in f.evidence]) for f in found] == [("Regex service path", [rid])]
