@@ -337,3 +337,19 @@ def test_cli_parse_ntfs_folder(td: TD, h1: Path, tmp_path: Path) -> None:
         con.close()
     assert n_ev > 100
     assert "\\test_dir\\file_1.txt" in full
+
+
+def test_events_only_mode_and_timeline(td: TD) -> None:
+    path = td("logfile/LogFile_7.bin")
+    full, _ = _parse(path)
+    ctx = ParseContext("logfile", str(path), options={"logfile_records": False})
+    lean = [r for r in logfile.parse(path, ctx)]
+    assert {r.table for r in lean} == {"logfile_restart", "logfile_events"}
+    assert [r.data for r in lean if r.table == "logfile_events"] == full["logfile_events"]
+    from wintriage.model import Record
+
+    evs = [ev for e in full["logfile_events"] for ev in logfile.timeline(Record("logfile_events", e))]
+    assert len(evs) == sum(1 for e in full["logfile_events"] if e["event_time"])
+    created = [ev for ev in evs if ev.ts_desc == "$LogFile File Creation" and ev.path == "\\find_me.txt"]
+    assert len(created) == 1 and created[0].summary.startswith("File Creation: find_me.txt")
+    assert all(len(ev.summary) <= 300 for ev in evs)

@@ -206,11 +206,15 @@ class _Paths:
         self.resolver = resolver
         self.names: dict[int, tuple[str, int]] = {}
         self._cache: dict[tuple[int, int], str | None] = {}
+        self._dirs: dict[int, str] = {}  # directory paths, valid until a name changes
 
     def learn(self, entry: int, name: str, parent: int, namespace: str = "Win32") -> None:
         if namespace == "DOS" and entry in self.names:
             return
-        self.names[entry] = (name, parent)
+        if self.names.get(entry) != (name, parent):
+            self.names[entry] = (name, parent)
+            if self._dirs:
+                self._dirs.clear()
 
     def _resolve(self, entry: int, seq: int) -> str | None:
         if self.resolver is None:
@@ -240,6 +244,12 @@ class _Paths:
 
     def directory(self, entry: int) -> str:
         """Path of a directory (``""`` for the root)."""
+        d = self._dirs.get(entry)
+        if d is None:
+            d = self._dirs[entry] = self._directory(entry)
+        return d
+
+    def _directory(self, entry: int) -> str:
         parts: list[str] = []
         cur = entry
         for _ in range(64):
@@ -464,6 +474,19 @@ class _Builder:
             pre = detail.get("_json")
             base["detail"] = pre if pre is not None and len(detail) == 1 else to_json(detail)
         return base
+
+    def feed(self, r: LogRecord, i: int) -> None:
+        """Events-only: the stateful decoding of one operation record, without building its row."""
+        op = parse_op(r.data)
+        if op is None or (op.problems and r.flags & 0x6):
+            return
+        entry: int | None = None
+        info = None
+        if op.redo_op in MFT_OPS or op.undo_op in MFT_OPS:
+            entry = self.mft_entry(op)
+        elif op.redo_op in ATTR_OPS or op.undo_op in ATTR_OPS:
+            info = self.oat.get(op.target_attribute, r.lsn)
+        self.decode(r, i, op, entry, info, 1 if r.lsn > self.current_lsn > 0 else 0)
 
     def event(self, r: LogRecord, op: Any, ev: str, detail: str, *, fn: dict[str, Any] | None = None,
               entry: int | None = None, seq: int | None = None, time: int | None = None, tsrc: str = "",
@@ -779,7 +802,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
                 b._flush_pending(i)
             d = r.data
             if r.record_type == 1 and len(d) >= 32 and _U16(d, 0)[0] in EVENT_OPS:
-                b.row(r, i)
+                b.feed(r, i)
     b._flush_pending(len(recs), final=True)
     usn_j: dict[int, list[dict[str, Any]]] = {}
     usn_path = ctx.resources.get("usn_path")
