@@ -169,6 +169,7 @@ def test_scenario_prefetch(td, tmp_path: Path) -> None:
     assert mal["run_count"] == md["exec_count"] == 1
     assert mal["last_run"] == T(md["first_exec_utc"]) == T("2024-12-12T04:33:27.412000Z")
     assert mal["executable_path"] == vol + "\\USERS\\MINJI\\DOWNLOADS\\KMSPICO_V11.2_SETUP.EXE"
+    assert mal["executable_rel_path"].lower() == md["file_path"][2:].lower()
     pay = by_stem[rw["payload_prefetch"]]
     assert pay["last_run"] == T(rw["payload_first_exec_utc"]) == T("2024-12-12T06:02:14.412Z")
     assert pay["executable_path"] == vol + "\\" + rw["payload_path"][3:].upper()

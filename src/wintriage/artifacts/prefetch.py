@@ -58,6 +58,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("files_loaded", "TEXT"),
         ("file_count", "INTEGER"),
         ("executable_path", "TEXT"),
+        ("executable_rel_path", "TEXT"),  # executable_path without its VOLUME{..} or DEVICE prefix
         ("decoder", "TEXT"),
         ("parsing_error", "TEXT"),
     ],
@@ -74,6 +75,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("run_time", "INTEGER"),
         ("executable_name", "TEXT"),
         ("executable_path", "TEXT"),
+        ("executable_rel_path", "TEXT"),
         ("source_filename", "TEXT"),
         ("is_last_run", "INTEGER"),
     ],
@@ -438,6 +440,7 @@ def records_from_bytes(
         "files_loaded": ", ".join(names),
         "file_count": len(names),
         "executable_path": exe_path,
+        "executable_rel_path": strip_volume(exe_path) if exe_path else "",
         "decoder": info.decoder,
         "parsing_error": "",
     }
@@ -457,7 +460,9 @@ def records_from_bytes(
         })
     for j, t in enumerate(runs):
         yield Record("prefetch_runs", {"run_time": t, "executable_name": exe_name,
-                                       "executable_path": exe_path or exe_name, "source_filename": filename,
+                                       "executable_path": exe_path or exe_name,
+                                       "executable_rel_path": strip_volume(exe_path) if exe_path else "",
+                                       "source_filename": filename,
                                        "is_last_run": int(j == 0)})
 
 
