@@ -188,9 +188,14 @@ def parse_auto(path: Path, ctx: ParseContext, base: dict[str, Any]) -> Iterator[
         ctx.warn(0, f"not an OLE compound file (libolecf: {e})")
         return
     try:
-        root = f.root_item
+        try:
+            root = f.root_item
+            nitems = root.number_of_sub_items
+        except (OSError, ValueError) as e:
+            ctx.warn(None, f"OLE root directory unreadable: {e}")
+            return
         streams: dict[str, Any] = {}
-        for i in range(root.number_of_sub_items):
+        for i in range(nitems):
             try:
                 it = root.get_sub_item(i)
                 streams[it.name] = it
