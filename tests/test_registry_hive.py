@@ -253,3 +253,23 @@ def test_key_tree_cycle_does_not_hang(unpacked: Callable[[str], Path], tmp_path:
     assert time.monotonic() - t0 < 20
     assert any(w.offset == root_rec and "reached twice" in w.reason for w in ctx.warnings)
     assert the_hive_row(recs)["keys"] < 1812
+
+
+@pytest.mark.parametrize("name", ["SAM", "SECURITY", "amcache.hve", "UsrClass.dat"])
+def test_corruption_sweep_other_hives(unpacked: Callable[[str], Path], tmp_path: Path, name: str) -> None:
+    import random
+
+    raw = unpacked(R + name + ".xz").read_bytes()
+    rnd = random.Random(name)
+    q = tmp_path / name
+    t0 = time.monotonic()
+    for i in range(12 if len(raw) < 1_000_000 else 5):
+        b = bytearray(raw[: len(raw) if i % 4 else rnd.randrange(4096, len(raw))])
+        for _ in range(1 + 10 * (i % 3)):
+            o = rnd.randrange(4096, len(b) - 4)
+            b[o:o + 4] = rnd.choice([b"\xff\xff\xff\x7f", b"\x00\x00\x00\x00", b"\x20\x00\x00\x00"])
+        q.write_bytes(bytes(b))
+        ctx = ParseContext("registry", str(q))
+        list(registry.parse(q, ctx))  # never raises
+        assert all(w.offset is None or 0 <= w.offset <= len(raw) for w in ctx.warnings)
+    assert time.monotonic() - t0 < 25
