@@ -198,7 +198,8 @@ def parse_auto(path: Path, ctx: ParseContext, base: dict[str, Any]) -> Iterator[
         for i in range(nitems):
             try:
                 it = root.get_sub_item(i)
-                streams[it.name] = it
+                if hasattr(it, "read"):  # streams only; storages have no data
+                    streams[it.name] = it
             except (OSError, ValueError) as e:
                 ctx.warn(None, f"OLE item {i} unreadable: {e}")
         head: dict[str, Any] = {}

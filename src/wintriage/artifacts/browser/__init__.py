@@ -288,7 +288,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
                     yield from chromium.parse_other(con, have, label, ctx)
             else:
                 ctx.warn(None, f"SQLite database without known browser tables ({', '.join(sorted(have)[:8])})")
-    except sqlite3.Error as e:
+    except (sqlite3.Error, ValueError) as e:  # ValueError: text that is not UTF-8 in the schema or messages
         ctx.warn(None, f"database unreadable: {e}")
     except OSError as e:
         ctx.warn(None, f"cannot copy/open database: {e}")

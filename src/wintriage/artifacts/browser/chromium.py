@@ -89,15 +89,17 @@ def _rows(con: sqlite3.Connection, sql: str, ctx: ParseContext, what: str) -> It
         for row in cur:
             n += 1
             yield row
-    except sqlite3.Error as e:
+    except (sqlite3.Error, ValueError) as e:
         ctx.warn(None, f"{what}: query stopped after {n} rows: {e}")
 
 
 def parse_history(con: sqlite3.Connection, have: set[str], label: str, ctx: ParseContext) -> Iterator[Record]:
     base = base_fields(label, "chromium")
-    yield from _visits(con, have, base, ctx)
-    yield from _downloads(con, have, base, ctx)
-    yield from _searches(con, have, base, ctx)
+    for section in (_visits, _downloads, _searches):  # one broken table does not stop the others
+        try:
+            yield from section(con, have, base, ctx)
+        except (sqlite3.Error, ValueError) as e:
+            ctx.warn(None, f"{section.__name__.strip('_')}: unreadable: {e}")
 
 
 def _visits(con: sqlite3.Connection, have: set[str], base: dict[str, Any], ctx: ParseContext) -> Iterator[Record]:
@@ -217,5 +219,5 @@ def parse_siblings(history: Path, label: str, ctx: ParseContext) -> Iterator[Rec
         try:
             with open_copy(p, ctx) as con:
                 yield from parse_other(con, tables(con), sub_label, ctx)
-        except (sqlite3.Error, OSError) as e:
+        except (sqlite3.Error, OSError, ValueError) as e:
             ctx.warn(None, f"{rel}: unreadable: {e}", skipped=False)

@@ -37,12 +37,17 @@ def _host(rev_host: str | None) -> str:
 
 def parse_db(con: sqlite3.Connection, have: set[str], label: str, ctx: ParseContext) -> Iterator[Record]:
     base = base_fields(label, "firefox")
-    if "moz_places" in have:
-        yield from _visits(con, have, base, ctx)
-        yield from _bookmarks(con, have, base, ctx)
-        yield from _anno_downloads(con, have, base, ctx)
+    sections = [_visits, _bookmarks, _anno_downloads] if "moz_places" in have else []
+    for section in sections:  # one broken table does not stop the others
+        try:
+            yield from section(con, have, base, ctx)
+        except (sqlite3.Error, ValueError) as e:
+            ctx.warn(None, f"{section.__name__.strip('_')}: unreadable: {e}")
     if "moz_downloads" in have:
-        yield from _old_downloads(con, base, ctx)
+        try:
+            yield from _old_downloads(con, base, ctx)
+        except (sqlite3.Error, ValueError) as e:
+            ctx.warn(None, f"moz_downloads: unreadable: {e}")
 
 
 def _visits(con: sqlite3.Connection, have: set[str], base: dict[str, Any], ctx: ParseContext) -> Iterator[Record]:
