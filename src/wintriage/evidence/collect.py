@@ -124,14 +124,17 @@ def unsafe_name(safe: str) -> str:
     return _ESCAPE_LIKE.sub(rep, safe)
 
 
-def safe_join(root: Path, parts: Iterable[str]) -> Path:
+def safe_join(root: Path | str, parts: Iterable[str]) -> Path:
     """``root`` joined with sanitised components; raises ValueError if the result could leave ``root``."""
-    root_abs = os.path.abspath(root)
-    p = os.path.join(root_abs, *[safe_name(x) for x in parts])
-    full = os.path.abspath(p)
-    if full != p or os.path.commonpath([root_abs, full]) != root_abs:
-        raise ValueError(f"refusing a path outside {root_abs}: {p!r}")
-    return Path(full)
+    return Path(_safe_join(os.path.abspath(root), parts))
+
+
+def _safe_join(root_abs: str, parts: Iterable[str]) -> str:
+    names = [safe_name(x) for x in parts]
+    for n in names:  # safe_name guarantees this; checked again because it is the one thing that must hold
+        if n in ("", ".", "..") or "/" in n or "\\" in n or (os.altsep and os.altsep in n) or ":" in n:
+            raise ValueError(f"refusing a path component {n!r} under {root_abs}")
+    return os.path.join(root_abs, *names)
 
 
 # --- manifest ----------------------------------------------------------------------------------------
@@ -175,27 +178,28 @@ def _ticks_to_ns(t: int | None) -> int | None:
     return (t - EPOCH_AS_FILETIME) * 100 if t else None
 
 
-def _open_new(dest: Path, made: set[Path] | None = None) -> int:
+def _open_new(dest: str, made: set[str] | None = None) -> int:
     """A fresh file at ``dest`` (an older copy is replaced; symlinks are never followed).
 
     ``made`` remembers the folders already created, to skip one mkdir per file."""
-    if made is None or dest.parent not in made:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+    parent = os.path.dirname(dest)
+    if made is None or parent not in made:
+        os.makedirs(parent, exist_ok=True)
         if made is not None:
-            made.add(dest.parent)
+            made.add(parent)
     if os.path.lexists(dest):
-        if dest.is_dir() and not dest.is_symlink():
+        if os.path.isdir(dest) and not os.path.islink(dest):
             raise OSError(f"{dest} is a directory")
         try:
             os.chmod(dest, stat.S_IWUSR | stat.S_IRUSR, follow_symlinks=False)
         except (NotImplementedError, OSError):
             pass
-        dest.unlink()
+        os.unlink(dest)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     return os.open(dest, flags, 0o644)
 
 
-def _finish(dest: Path, info: FileInfo) -> None:
+def _finish(dest: str, info: FileInfo) -> None:
     m, a = _ticks_to_ns(info.si_modified), _ticks_to_ns(info.si_accessed)
     try:
         if m is not None:
@@ -218,7 +222,7 @@ def _hash_pool() -> ThreadPoolExecutor:
 
 @dataclass
 class _Written:
-    dest: Path
+    dest: str
     written: int
     md5: str
     sha256: str
@@ -236,21 +240,27 @@ class Extractor:
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     done: dict[str, _Written] = field(default_factory=dict)
-    made: set[Path] = field(default_factory=set)
+    made: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.root_abs = os.path.abspath(self.out_root)
+        self.base = os.path.abspath(self.manifest.path.parent)
 
     def warn(self, msg: str) -> None:
         self.warnings.append(msg)
 
-    def rel(self, p: Path) -> str:
-        return p.relative_to(self.manifest.path.parent).as_posix()
+    def rel(self, p: str) -> str:
+        """``p`` relative to the manifest's folder, with ``/`` separators."""
+        r = p[len(self.base) + 1:] if p.startswith(self.base + os.sep) else os.path.relpath(p, self.base)
+        return r.replace(os.sep, "/")
 
     def write(self, info: FileInfo, parts: list[str], skip_sparse: bool | None = None) -> _Written | None:
         try:
-            dest = safe_join(self.out_root, parts)
+            dest = _safe_join(self.root_abs, parts)
         except ValueError as e:
             self.warn(str(e))
             return None
-        key = str(dest)
+        key = dest
         if key in self.done:
             return self.done[key]
         skip = is_usn_j(info.path) if skip_sparse is None else skip_sparse
@@ -297,8 +307,8 @@ class Extractor:
     def copy(self, src: _Written, info: FileInfo, parts: list[str]) -> None:
         """A second name for an already extracted file (REGA's ``<user>.NTUSER.DAT``)."""
         try:
-            dest = safe_join(self.out_root, parts)
-            if str(dest) in self.done:
+            dest = _safe_join(self.root_abs, parts)
+            if dest in self.done:
                 return
             fd = _open_new(dest, self.made)
             with os.fdopen(fd, "wb") as fo, open(src.dest, "rb") as fi:
@@ -307,7 +317,7 @@ class Extractor:
             self.warn(f"{info.path}: cannot copy to {parts}: {e}")
             return
         _finish(dest, info)
-        self.done[str(dest)] = src
+        self.done[dest] = src
         self.manifest.add(self.volume, info, self.rel(dest), src.written, 0, src.md5, src.sha256, "ok")
         self.files += 1
         self.bytes += src.written
