@@ -128,3 +128,23 @@ def test_cli_csv(td, tmp_path: Path) -> None:
     with open(out / "JLECmd_CustomDestinations.csv", encoding="utf-8-sig", newline="") as fh:
         custom = list(csv.DictReader(fh))
     assert len(custom) == 9 and custom[0]["LocalPath"] == "C:\\Windows\\System32\\GettingStarted.exe"
+
+
+def test_random_mutations(td, tmp_path: Path) -> None:
+    """Seeded random byte damage (found: OLE storages mistaken for streams). No exception may escape."""
+    import random
+
+    rnd = random.Random(5)
+    for rel in (AUTO1, AUTO3, CUSTOM):
+        raw = td(rel).read_bytes()
+        for k in range(40):
+            b = bytearray(raw)
+            for _ in range(rnd.randint(1, 30)):
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+            p = tmp_path / f"{Path(rel).stem}{k}" / Path(rel).name
+            p.parent.mkdir()
+            p.write_bytes(bytes(b))
+            ctx = ParseContext("jumplist", str(p))
+            for r in J.parse(p, ctx):
+                list(J.timeline(r))
+                json.dumps(r.data, default=str).encode("utf-8")
