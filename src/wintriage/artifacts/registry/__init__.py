@@ -300,10 +300,24 @@ def _deleted_records(hive: Hive, rec: Recovered) -> Iterator[Record]:
 
 
 # --- the artefact --------------------------------------------------------------------------------
+_HIVE_NAME = re.compile(
+    r"(^|\.)(system|software|sam|security|default|bcd|components|drivers|elam)$|\.(dat|hve|hiv)$|^ntuser|^usrclass",
+    re.IGNORECASE,
+)
+
+
 def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     name = Path(path).name.lower()
     if re.search(r"\.(log|log1|log2)$", name):
         return  # transaction logs are read with their hive
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as e:
+        ctx.warn(None, f"cannot read hive: {e}")
+        return
+    if head != b"regf" and not _HIVE_NAME.search(name):
+        return  # not a hive and not named like one (e.g. other files in a folder given to `parse registry`)
     for msg in PLUGIN_LOAD_ERRORS:
         ctx.warn(None, msg, skipped=False)
     sids = ctx.resources.setdefault("registry_profile_sids", {})
