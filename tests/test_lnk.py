@@ -121,3 +121,6 @@ def test_source_times_only_when_restored(td, tmp_path: Path) -> None:
     d, _ = one(p)
     assert d["source_modified"] == from_iso("2020-09-13T12:26:40Z")
     assert d["source_accessed"] == from_iso("2023-11-14T22:13:20Z")
+    evs = list(L.timeline(L.Record("lnk", d)))
+    assert [e.ts_desc for e in evs] == ["Target MB", "Target A", "Shortcut Modified"]
+    assert evs[-1].ts == d["source_modified"] and evs[-1].path == d["local_path"]

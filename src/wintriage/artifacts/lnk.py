@@ -248,4 +248,9 @@ def target_events(d: dict[str, Any], what: str) -> list[TimelineEvent]:
 def timeline(rec: Record) -> Iterable[TimelineEvent]:
     d = rec.data
     name = (d.get("source_file") or "").replace("\\", "/").rsplit("/", 1)[-1]
-    return target_events(d, f"shortcut {name}")
+    out = target_events(d, f"shortcut {name}")
+    if d.get("source_modified"):  # Windows rewrites a Recent shortcut each time its target is opened
+        user = user_from_path((d.get("source_file") or "").replace("\\", "/"))
+        out.append(TimelineEvent(d["source_modified"], "Shortcut Modified", d.get("target_path") or "",
+                                 f"shortcut {name} updated (target opened) -> {d.get('target_path')}", user))
+    return out
