@@ -253,3 +253,16 @@ def test_kroll_csv_over_regipy_hives(unpacked: Callable[[str], Path], td: Callab
     assert types >= {"NtUser", "Sam", "Security", "UsrClass"}
     assert {r[11] for r in rows[1:]} <= {"True", "False"} and {r[12] for r in rows[1:]} <= {"True", "False"}
     assert registry.CSV["registry_batch"].filename == "RECmd_Batch_Output.csv"
+
+
+def test_batch_timeline(unpacked: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from wintriage.timeutil import fmt
+
+    monkeypatch.setattr(registry, "PLUGINS", [])
+    p = unpacked(R + "SYSTEM.xz")
+    recs = list(registry.parse(p, ParseContext("registry", str(p))))
+    evs = [e for r in recs if r.table == "registry_batch" for e in registry.timeline(r)]
+    shut = [e for e in evs if e.ts_desc == "Shutdown Time"]
+    assert [fmt(e.ts) for e in shut] == ["2012-04-04 01:58:40.8392499"] * 2  # ControlSet001 and 002
+    keys = [e.path.lower() for e in evs if e.ts_desc == "Key Last Write"]
+    assert len(keys) == len(set(keys)) > 100  # one event per key, not one per batch row

@@ -378,13 +378,21 @@ def _parse_hive(hive: Hive, ctx: ParseContext) -> Iterator[Record]:
 def timeline(rec: Record) -> Iterable[TimelineEvent]:
     d = rec.data
     if rec.table == "registry_batch":
-        t = d.get("last_write")
-        if not t or d.get("value_type") == "(plugin)":
-            return ()
+        if d.get("value_type") == "(plugin)":
+            return ()  # the plugin's own records carry the timeline
+        out = []
         what = f"{d.get('category', '')}/{d.get('description', '')}"
-        val = f" {d['value_name']}={str(d.get('value_data', ''))[:120]}" if d.get("value_name") else ""
-        deleted = " (deleted key)" if d.get("deleted") else ""
-        return (TimelineEvent(t, "Key Last Write", d.get("key_path", ""), f"{what}: {d.get('key_path', '')}{val}{deleted}"),)
+        kp = d.get("key_path", "")
+        vts = d.get("_value_ts")
+        if vts:
+            out.append(TimelineEvent(vts, d.get("description") or "Value Time", kp,
+                                     f"{what}: {kp}\\{d.get('value_name', '')} = {d.get('value_data', '')}"))
+        t = d.get("last_write")
+        if t and d.get("_key_event", True):
+            val = f" {d['value_name']}={str(d.get('value_data', ''))[:120]}" if d.get("value_name") else ""
+            deleted = " (deleted key)" if d.get("deleted") else ""
+            out.append(TimelineEvent(t, "Key Last Write", kp, f"{what}: {kp}{val}{deleted}"))
+        return out
     if rec.table == "registry_deleted":
         t = d.get("last_write")
         if not t or d.get("kind") != "key":

@@ -378,6 +378,24 @@ def convert(conv: str, vtype: int, data: bytes) -> str:
     return value_text(vtype, data)
 
 
+def convert_ticks(conv: str, data: bytes) -> int | None:
+    """The FILETIME ticks behind a FILETIME/EPOCH/SYSTEMTIME conversion (for the timeline), else None."""
+    try:
+        if conv == "FILETIME" and len(data) >= 8:
+            t = struct.unpack_from("<Q", data)[0]
+            return t if 0 < t <= 0x7FFFFFFFFFFFFFFF else None
+        if conv == "EPOCH" and len(data) >= 4:
+            secs = struct.unpack_from("<I", data)[0]
+            return EPOCH_AS_FILETIME + secs * TICKS_PER_SECOND if secs else None
+        if conv == "SYSTEMTIME" and len(data) >= 16:
+            y, mo, _dow, d, h, mi, s, ms = struct.unpack_from("<8H", data)
+            dt = datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=UTC)
+            return int((dt - datetime(1601, 1, 1, tzinfo=UTC)).total_seconds()) * TICKS_PER_SECOND + ms * 10000
+    except (ValueError, OverflowError, struct.error):
+        return None
+    return None
+
+
 # --- running -------------------------------------------------------------------------------------
 PluginRows = Callable[[str, BKey, BatchKey], list[dict[str, Any]] | None]
 
@@ -410,6 +428,7 @@ def run_batch(
     """Rows of RECmd's batch CSV for one hive (dicts keyed by our registry_batch column names)."""
     rtype = OUR_TO_RECMD.get(hive.hive_type, "Other")
     tree = _Tree(hive, deleted, ctx)
+    seen_keys: set[str] = set()
     for bk in batch.keys:
         if bk.hive_type != rtype:
             continue
@@ -425,7 +444,12 @@ def run_batch(
             k0 = tree.get(bk.key_path)
             starts = [k0] if k0 is not None else []
         for k in starts:
-            yield from _process(k, bk, hive, ctx, plugin_rows)
+            for row in _process(k, bk, hive, ctx, plugin_rows):
+                # one timeline event per key, however many batch rows show it
+                kp = row["key_path"].lower()
+                row["_key_event"] = kp not in seen_keys
+                seen_keys.add(kp)
+                yield row
 
 
 def _process(key: BKey, bk: BatchKey, hive: Hive, ctx: Any, plugin_rows: PluginRows | None) -> Iterator[dict[str, Any]]:
@@ -498,6 +522,7 @@ def _value_row(k: BKey, bk: BatchKey, hive: Hive, ctx: Any, name: str, vtype: in
         if bk.include_binary:
             try:
                 text = convert(conv, vtype, data) if conv != "NONE" else value_text(vtype, data)
+                row["_value_ts"] = convert_ticks(conv, data)
             except (ValueError, struct.error, OverflowError) as e:
                 ctx.warn(None, f"{_join('ROOT', k.path)}\\{name}: {conv} conversion failed ({e}); bytes kept",
                          skipped=False)
@@ -508,6 +533,7 @@ def _value_row(k: BKey, bk: BatchKey, hive: Hive, ctx: Any, name: str, vtype: in
         if conv in ("EPOCH", "FILETIME"):
             try:
                 text = convert(conv, vtype, data)
+                row["_value_ts"] = convert_ticks(conv, data)
             except (ValueError, struct.error, OverflowError) as e:
                 ctx.warn(None, f"{_join('ROOT', k.path)}\\{name}: {conv} conversion failed ({e}); value kept",
                          skipped=False)
