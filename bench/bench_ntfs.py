@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import tarfile
@@ -33,14 +34,22 @@ PUBLIC = TESTDATA / "scenario" / "public-1.E01"
 C_SECTOR = 105906176 // 512
 
 
-def best(fn: Callable[[], object], runs: int) -> tuple[float, object]:
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children: independent of machine load."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def best(fn: Callable[[], object], runs: int) -> tuple[float, float, object]:
+    """(best wall seconds, CPU seconds of that run, result)."""
     out: object = None
-    times = []
+    runs_: list[tuple[float, float]] = []
     for _ in range(runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+        runs_.append((time.perf_counter() - t, _cpu() - c))
+    wall, cpu = min(runs_)
+    return wall, cpu, out
 
 
 def sh(*cmd: str) -> Callable[[], int]:
@@ -58,15 +67,15 @@ def main() -> None:
                     "dominates both tools' export times).")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_ntfs_", dir=a.tmp))
-    rows: list[tuple[str, str, float, float | None, str]] = []
+    rows: list[tuple[str, str, float, float, float | None, float | None, str]] = []
     try:
         def walk() -> int:
             with open_fs(PUBLIC) as fs:
                 return sum(1 for _ in fs.walk("/"))
 
-        t_ours, n = best(walk, a.runs)
-        t_tsk, _ = best(sh("fls", "-r", "-p", "-o", str(C_SECTOR), str(PUBLIC)), a.runs)
-        rows.append(("list C: (walk vs fls -r)", f"{n} rows", t_ours, t_tsk, ""))
+        t_ours, c_ours, n = best(walk, a.runs)
+        t_tsk, c_tsk, _ = best(sh("fls", "-r", "-p", "-o", str(C_SECTOR), str(PUBLIC)), a.runs)
+        rows.append(("list C: (walk vs fls -r)", f"{n} rows", t_ours, c_ours, t_tsk, c_tsk, ""))
 
         def export() -> dict[str, object]:
             out = tmp / "export"
@@ -79,11 +88,11 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
             return sh("tsk_recover", "-a", "-o", str(C_SECTOR), str(PUBLIC), str(out))()
 
-        t_ours, res = best(export, a.runs)
-        t_tsk, _ = best(tsk_export, a.runs)
+        t_ours, c_ours, res = best(export, a.runs)
+        t_tsk, c_tsk, _ = best(tsk_export, a.runs)
         mb = res["bytes"] / 1e6  # type: ignore[index]
         rows.append(("export C: (+MD5/SHA-256) vs tsk_recover -a", f"{res['files']} files, {mb:.1f} MB",  # type: ignore[index]
-                     t_ours, t_tsk, f"{mb / t_ours:.0f} MB/s"))
+                     t_ours, c_ours, t_tsk, c_tsk, f"{mb / t_ours:.0f} MB/s"))
 
         def triage() -> int:
             out = tmp / "triage"
@@ -91,8 +100,8 @@ def main() -> None:
             vols = collect_evidence(PUBLIC, out)
             return sum(v.info["files"] for v in vols)
 
-        t_ours, n = best(triage, a.runs)
-        rows.append(("triage collect public-1.E01 (2 volumes)", f"{n} files", t_ours, None, ""))
+        t_ours, c_ours, n = best(triage, a.runs)
+        rows.append(("triage collect public-1.E01 (2 volumes)", f"{n} files", t_ours, c_ours, None, None, ""))
 
         with tarfile.open(TESTDATA / "ntfs" / "ntfs20h1.tgz") as tf:
             tf.extractall(tmp, filter="data")
@@ -102,18 +111,21 @@ def main() -> None:
             with open_fs(raw) as fs:
                 return sum(len(c) for c in fs.read_chunks("/$LogFile"))
 
-        t_ours, n = best(cat_ours, a.runs)
-        t_tsk, _ = best(sh("icat", "-o", "2048", str(raw), "2"), a.runs)
-        rows.append(("cat $LogFile 64 MiB (raw) vs icat", f"{n} bytes", t_ours, t_tsk, f"{n / 1e6 / t_ours:.0f} MB/s"))
+        t_ours, c_ours, nb = best(cat_ours, a.runs)
+        t_tsk, c_tsk, _ = best(sh("icat", "-o", "2048", str(raw), "2"), a.runs)
+        mb = int(nb) / 1e6  # type: ignore[call-overload]
+        rows.append(("cat $LogFile 64 MiB (raw) vs icat", f"{nb} bytes", t_ours, c_ours, t_tsk, c_tsk,
+                     f"{mb / t_ours:.0f} MB/s"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"best of {a.runs} runs")
-    print("| task | size | wintriage s | TSK s | TSK/wintriage | throughput |")
-    print("|---|---|---|---|---|---|")
-    for task, size, ours, peer, extra in rows:
-        ratio = f"{peer / ours:.2f}x" if peer else "-"
-        print(f"| {task} | {size} | {ours:.3f} | {peer:.3f} | {ratio} | {extra} |" if peer is not None
-              else f"| {task} | {size} | {ours:.3f} | - | - | {extra} |")
+    print(f"best of {a.runs} runs; load average {os.getloadavg()[0]:.1f}")
+    print("| task | size | wintriage s | TSK s | TSK/wintriage | CPU s wintriage | CPU s TSK | throughput |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for task, size, ours, cpu, peer, peer_cpu, extra in rows:
+        if peer is None or peer_cpu is None:
+            print(f"| {task} | {size} | {ours:.3f} | - | - | {cpu:.3f} | - | {extra} |")
+        else:
+            print(f"| {task} | {size} | {ours:.3f} | {peer:.3f} | {peer / ours:.2f} | {cpu:.3f} | {peer_cpu:.3f} | {extra} |")
 
 
 if __name__ == "__main__":
