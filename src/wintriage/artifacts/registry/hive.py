@@ -20,7 +20,16 @@ from typing import Any
 import pyregf
 
 from ..base import ParseContext
-from .replay import BASE_BLOCK_SIZE, BaseBlock, ReplayResult, parse_base_block, replay, set_checksum, xor32
+from .replay import (
+    BASE_BLOCK_SIZE,
+    BaseBlock,
+    ReplayResult,
+    check_bins,
+    parse_base_block,
+    replay,
+    set_checksum,
+    xor32,
+)
 
 
 @dataclass(frozen=True)
@@ -467,6 +476,8 @@ def open_hive_bytes(
 
         rep = replay(raw, logs or [], warn)
         data = rep.data
+        if rep.replayed:
+            check_bins(data, warn)  # pages from the logs must leave well-formed hive bins
     else:
         data = bytearray(raw)
         if base0.dirty:
