@@ -154,8 +154,22 @@ def test_firefox_moz_annos_downloads(tmp_path: Path) -> None:
     )
     con.commit()
     con.close()
+    c = sqlite3.connect(db.parent / "cookies.sqlite")
+    c.executescript(
+        "CREATE TABLE moz_cookies (id INTEGER PRIMARY KEY, originAttributes TEXT NOT NULL DEFAULT '', name TEXT,"
+        " value TEXT, host TEXT, path TEXT, expiry INTEGER, lastAccessed INTEGER, creationTime INTEGER,"
+        " isSecure INTEGER, isHttpOnly INTEGER, inBrowserElement INTEGER DEFAULT 0, sameSite INTEGER DEFAULT 0,"
+        " rawSameSite INTEGER DEFAULT 0, schemeMap INTEGER DEFAULT 0);"
+        "INSERT INTO moz_cookies (name, value, host, path, expiry, lastAccessed, creationTime, isSecure, isHttpOnly)"
+        " VALUES ('sid', 'SECRET', '.evil.example', '/', 1800000000, 1700000001000000, 1700000000000000, 1, 0);")
+    c.commit()
+    c.close()
     recs, ctx = run(db, "Users/kim/AppData/Roaming/Mozilla/Firefox/Profiles/ab12.default-release/places.sqlite")
     assert ctx.warning_count == 0
+    (ck,) = rows(recs, "browser_cookies")
+    assert (ck["host"], ck["name"], ck["browser"], ck["user"]) == (".evil.example", "sid", "Firefox", "kim")
+    assert ck["created"] == T("2023-11-14T22:13:20Z") and ck["expires"] == T("2027-01-15T08:00:00Z")
+    assert "SECRET" not in json.dumps(ck) and ck["source_path"].endswith("/cookies.sqlite")
     (d,) = rows(recs, "browser_downloads")
     assert d["target_path"] == "file:///C:/Users/kim/Downloads/a.exe"
     assert d["start_time"] == T("2023-11-14T22:13:20.5Z") and d["end_time"] == T("2023-11-14T22:13:22Z")

@@ -2,13 +2,14 @@
 
 One artefact, ``browser``, dispatching by what the database holds (so renamed copies still parse):
 Chromium ``History`` (urls/visits), ``Cookies``, ``Login Data``; Firefox ``places.sqlite``
-(moz_places) and the old ``downloads.sqlite`` (moz_downloads).
+(moz_places), ``cookies.sqlite`` (moz_cookies) and the old ``downloads.sqlite`` (moz_downloads).
 
 Evidence is never opened in place: the database and its ``-wal``/``-journal`` companions are copied
 into a temporary folder and opened there with ``mode=ro`` (so a WAL is applied to the copy).
 Schema differences are handled by looking at which columns exist (``PRAGMA table_info``).
 When a ``History`` file is parsed, the ``Cookies`` (also ``Network/Cookies``) and ``Login Data``
-beside it are read too (metadata only: no cookie values, no passwords).
+beside it are read too, and ``cookies.sqlite`` beside a ``places.sqlite`` (metadata only: no cookie values,
+no passwords).
 """
 
 from __future__ import annotations
@@ -280,6 +281,11 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
             have = tables(con)
             if "moz_places" in have or "moz_downloads" in have:
                 yield from firefox.parse_db(con, have, label, ctx)
+                if "moz_places" in have:
+                    yield from firefox.parse_cookies_beside(path, label, ctx)
+            elif "moz_cookies" in have:
+                if not (path.parent / "places.sqlite").exists():
+                    yield from firefox.parse_cookies(con, label, ctx)
             elif "urls" in have or "downloads" in have:
                 yield from chromium.parse_history(con, have, label, ctx)
                 yield from chromium.parse_siblings(path, label, ctx)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from ...model import Record
 from ...timeutil import from_unix_us
 from ..base import ParseContext
-from . import base_fields, columns, pick
+from . import base_fields, columns, open_copy, pick, tables
 from .chromium import _rows
 
 VISIT_TYPES = {
@@ -166,3 +167,34 @@ def _old_downloads(con: sqlite3.Connection, base: dict[str, Any], ctx: ParseCont
             referrer=r["referrer"], mime_type=r["mimeType"],
         )
         yield Record("browser_downloads", d)
+
+
+def parse_cookies(con: sqlite3.Connection, label: str, ctx: ParseContext) -> Iterator[Record]:
+    """moz_cookies metadata (no values): creationTime/lastAccessed in µs, expiry in seconds (ms in 2023+)."""
+    base = base_fields(label, "firefox")
+    cc = columns(con, "moz_cookies")
+    sql = (f"SELECT {pick(cc, 'host')}, {pick(cc, 'name')}, {pick(cc, 'path')}, {pick(cc, 'creationTime')},"
+           f" {pick(cc, 'lastAccessed')}, {pick(cc, 'expiry')}, {pick(cc, 'isSecure')}, {pick(cc, 'isHttpOnly')}"
+           " FROM moz_cookies")
+    for host, name, path, created, accessed, expiry, secure, httponly in _rows(con, sql, ctx, "moz_cookies"):
+        exp = None
+        if isinstance(expiry, int) and expiry > 0:
+            secs = expiry / 1000 if expiry > 100_000_000_000 else expiry  # Firefox 115+ stores milliseconds
+            exp = prtime(int(secs * 1_000_000))
+        d = dict(base)
+        d.update(host=host, name=name, path=path, created=prtime(created), last_access=prtime(accessed), expires=exp,
+                 last_update=None, secure=secure, httponly=httponly, persistent=None)
+        yield Record("browser_cookies", d)
+
+
+def parse_cookies_beside(places: Path, label: str, ctx: ParseContext) -> Iterator[Record]:
+    p = places.parent / "cookies.sqlite"
+    if not p.is_file():
+        return
+    lab_dir = label.replace("\\", "/").rsplit("/", 1)[0] if "/" in label.replace("\\", "/") else ""
+    try:
+        with open_copy(p, ctx) as con:
+            if "moz_cookies" in tables(con):
+                yield from parse_cookies(con, f"{lab_dir}/cookies.sqlite" if lab_dir else "cookies.sqlite", ctx)
+    except (sqlite3.Error, OSError, ValueError) as e:
+        ctx.warn(None, f"cookies.sqlite: unreadable: {e}", skipped=False)
