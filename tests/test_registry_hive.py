@@ -273,3 +273,18 @@ def test_corruption_sweep_other_hives(unpacked: Callable[[str], Path], tmp_path:
         list(registry.parse(q, ctx))  # never raises
         assert all(w.offset is None or 0 <= w.offset <= len(raw) for w in ctx.warnings)
     assert time.monotonic() - t0 < 25
+
+
+def test_cli_all_dumps_every_value(unpacked: Callable[[str], Path], tmp_path: Path) -> None:
+    d = tmp_path / "h"
+    d.mkdir()
+    shutil.copy(unpacked(R + "NTUSER.DAT.xz"), d / "NTUSER.DAT")
+    out = tmp_path / "csv"
+    res = CliRunner().invoke(main, ["parse", "registry", str(d), "--all", "--csv", str(out)])
+    assert res.exit_code == 0, res.output
+    with open(out / "registry_keys.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sum(1 for r in rows if r["value_type"]) == 4094
+    assert len({r["key_path"] for r in rows}) == 1812
+    run = [r for r in rows if r["key_path"] == r"ROOT\Software\Microsoft\Windows\CurrentVersion\Run"]
+    assert (run[0]["value_name"], run[0]["value_type"]) == ("Sidebar", "RegExpandSz")

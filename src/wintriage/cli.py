@@ -187,6 +187,7 @@ def extract(image: Path, paths: tuple[str, ...], out: Path, partition: int | Non
 @click.option("--carve", is_flag=True, help="Carve records from slack/unallocated areas too.")
 @click.option("--batch", "batch", type=click.Path(exists=True, path_type=Path), help="RECmd .reb batch file.")
 @click.option("--replay-out", "replay_out", type=click.Path(path_type=Path), help="Write replayed (clean) hives here.")
+@click.option("--all", "dump_all", is_flag=True, help="registry: also write every key and value (registry_keys).")
 @click.option("--maps", "maps", type=click.Path(exists=True, path_type=Path), multiple=True, help="EvtxECmd map folder.")
 @click.option("--sigma", "sigma", type=click.Path(exists=True, path_type=Path), multiple=True, help="Sigma rules folder.")
 @click.option("--encoding", default="utf-8-sig", show_default=True, help="CSV encoding (cp949 for NLT-style).")
@@ -194,14 +195,14 @@ def extract(image: Path, paths: tuple[str, ...], out: Path, partition: int | Non
 @json_option
 @guarded
 def parse(artifact: str, inputs: tuple[Path, ...], csv_dir: Path | None, db: Path | None, mft: Path | None,
-          usn: Path | None, carve: bool, batch: Path | None, replay_out: Path | None, maps: tuple[Path, ...],
-          sigma: tuple[Path, ...], encoding: str, tz: str, as_json: bool) -> None:
+          usn: Path | None, carve: bool, batch: Path | None, replay_out: Path | None, dump_all: bool,
+          maps: tuple[Path, ...], sigma: tuple[Path, ...], encoding: str, tz: str, as_json: bool) -> None:
     """Parse one artefact from loose files: mft, usnjrnl, logfile, registry, evtx, prefetch, lnk, jumplist,
     recyclebin, browser; or ``ntfs DIR`` ($MFT + $J + $LogFile together, like NTFS Log Tracker)."""
     from .parsecmd import run_parse
 
     options = {"carve": carve, "batch": batch, "replay_out": replay_out, "maps": list(maps), "sigma": list(sigma),
-               "mft": mft, "usn": usn}
+               "mft": mft, "usn": usn, "all": dump_all}
     res = run_parse(artifact, list(inputs), csv_dir=csv_dir, db=db, options=options, tz=_tz(tz), encoding=encoding,
                     quiet=as_json)
     if as_json:

@@ -71,6 +71,10 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("deleted_keys", "INTEGER"), ("deleted_values", "INTEGER"), ("batch", "TEXT"), ("batch_rows", "INTEGER"),
         ("plugin_records", "INTEGER"), ("replay_out", "TEXT"),
     ],
+    "registry_keys": [  # only with `parse registry --all` (ctx.options["all"]): every key and value
+        ("hive_path", "TEXT"), ("hive_type", "TEXT"), ("key_path", "TEXT"), ("last_write", "INTEGER"),
+        ("value_name", "TEXT"), ("value_type", "TEXT"), ("value_data", "TEXT"), ("data_size", "INTEGER"),
+    ],
     "registry_deleted": [
         ("hive_path", "TEXT"), ("hive_type", "TEXT"), ("kind", "TEXT"), ("key_path", "TEXT"),
         ("value_name", "TEXT"), ("value_type", "TEXT"), ("value_data", "TEXT"), ("data_recovered", "INTEGER"),
@@ -279,6 +283,24 @@ def _walk(hive: Hive, ctx: ParseContext) -> tuple[int, int, dict[int, str]]:
     return nkeys, nvals, live
 
 
+def _all_keys(hive: Hive, ctx: ParseContext) -> Iterator[Record]:
+    """Every key and value (``--all``), RECmd-style value text."""
+    for p, k in hive.walk(ctx):
+        base = {"hive_path": hive.label, "hive_type": hive.hive_type, "key_path": "ROOT\\" + p if p else "ROOT",
+                "last_write": key_time(k)}
+        any_value = False
+        for n, t, d in iter_values(k, ctx):
+            any_value = True
+            text = value_text(t, d)
+            if len(text) > 32000:  # Excel's cell limit is 32767 characters; data_size keeps the real size
+                text = text[:32000] + f"...(truncated; {len(d)} bytes)"
+            yield Record("registry_keys", {**base, "value_name": n, "value_type": type_name(t),
+                                           "value_data": text, "data_size": len(d)})
+        if not any_value:
+            yield Record("registry_keys", {**base, "value_name": "", "value_type": "", "value_data": "",
+                                           "data_size": None})
+
+
 def _deleted_records(hive: Hive, rec: Recovered) -> Iterator[Record]:
     base = {"hive_path": hive.label, "hive_type": hive.hive_type, "user": hive.info.user}
     for k in rec.keys:
@@ -359,6 +381,8 @@ def _parse_hive(hive: Hive, ctx: ParseContext) -> Iterator[Record]:
             nplug += 1
             yield r
     yield from _deleted_records(hive, deleted)
+    if ctx.options.get("all"):
+        yield from _all_keys(hive, ctx)
     b0 = hive.original_base or hive.base
     yield Record("registry_hives", {
         "path": hive.label, "hive_type": hive.hive_type, "user": hive.info.user, "sid": hive.info.sid,
