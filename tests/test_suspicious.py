@@ -188,3 +188,21 @@ def test_user_rule_file(tmp_path: Path) -> None:
     bad.write_text("version: 1\nrules: []\n", encoding="utf-8")
     with pytest.raises(sus.RuleError, match="non-empty list"):
         sus.load_rules(bad)
+
+
+def test_clock_change_events_filtered(tmp_path: Path) -> None:
+    w = CaseWriter(tmp_path / "e.sqlite")
+    w.ensure_table("evtx", EVTX_COLS + [("event_data", "TEXT")])
+
+    def ev(prev: str, new: str, proc: str) -> None:
+        w.add(Record("evtx", {"time_created": T0, "event_id": 4616, "channel": "Security",
+                              "event_data": json.dumps({"PreviousTime": prev, "NewTime": new, "ProcessName": proc})}),
+              None)
+
+    ev("2024-03-05T10:00:00.1234567Z", "2024-03-05T10:00:01.000000Z", "C:\\Windows\\System32\\svchost.exe")
+    ev("2024-03-05T12:00:00Z", "2023-01-01T00:00:00.123456789Z", "C:\\Windows\\System32\\rundll32.exe")
+    w.close()
+    found = [f for f in sus.run(sqlite3.connect(tmp_path / "e.sqlite")) if f.details["rule"] == "system_time_change_event"]
+    assert len(found) == 1
+    assert found[0].details["seconds"] == pytest.approx(-37540800 + 0.0123457, abs=1e-6)
+    assert "rundll32.exe" in found[0].description

@@ -12,6 +12,7 @@ reversal (timestomping), mass renames to a new extension (ransomware).
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import sqlite3
 from collections import defaultdict
@@ -25,7 +26,7 @@ import yaml
 
 from ..model import EvidenceRef, Finding
 from ..store.case import ident
-from ..timeutil import fmt
+from ..timeutil import fmt, from_iso
 from .common import columns, ext_of, norm_path, pick, tables
 
 ANALYZER = "suspicious"
@@ -38,7 +39,8 @@ MAX_EVIDENCE = 50
 # detector -> {param: (type(s), required)}
 _PARAMS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "time_rollback": {"min_seconds": ((int, float), True)},
-    "event_id": {"events": ((list,), True)},
+    "event_id": {"events": ((list,), True), "min_seconds": ((int, float), False),
+                 "ignore_processes": ((list,), False)},
     "file_name": {"names": ((list,), True), "kinds": ((list,), False), "exclude_paths": ((list,), False)},
     "prefetch": {"names": ((list,), True)},
     "rename_pattern": {"patterns": ((list,), True), "min_count": ((int,), True), "window_seconds": ((int,), True)},
@@ -271,14 +273,30 @@ def d_time_rollback(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEv
     return out
 
 
+def _iso_ticks(v: Any) -> int | None:
+    """``2016-07-08T18:16:31.108103Z`` (up to 9 fractional digits, as EVTX renders them) -> ticks."""
+    if not isinstance(v, str) or not v:
+        return None
+    try:
+        return from_iso(re.sub(r"(\.\d{7})\d+", r"\1", v.strip()))
+    except ValueError:
+        return None
+
+
 def d_event_id(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+    """Clock-change events; with ``min_seconds`` only changes at least that large (when the event says how
+    large), ``ignore_processes`` drops changes made by those programs (e.g. the time service's small steps)."""
     if "evtx" not in tables(con):
         return []
     cols = columns(con, "evtx")
     if not {"event_id", "channel", "time_created"} <= set(cols):
         return []
+    p = rule["params"]
+    gap = float(p.get("min_seconds") or 0)
+    ignore = {x.lower() for x in p.get("ignore_processes") or []}
+    data_col = "event_data" if "event_data" in cols else None
     out = []
-    for spec in rule["params"]["events"]:
+    for spec in p["events"]:
         where = "event_id = ?"
         args: list[Any] = [spec["event_id"]]
         if spec.get("channel"):
@@ -287,10 +305,26 @@ def d_event_id(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent])
         if spec.get("provider") and "provider" in cols:
             where += " AND provider = ?"
             args.append(spec["provider"])
-        rows = con.execute(f"SELECT id, time_created FROM evtx WHERE {where} ORDER BY time_created", args).fetchall()
-        for rid, ts in rows[:MAX_EVIDENCE]:
-            out.append(_finding(rule, ts, f"{spec.get('channel', '')} event {spec['event_id']} at {fmt(ts)} UTC",
-                                [EvidenceRef("evtx", rid, f"event {spec['event_id']}")]))
+        sel = f"SELECT id, time_created, {data_col or 'NULL'} FROM evtx WHERE {where} ORDER BY time_created"
+        for rid, ts, raw in con.execute(sel, args).fetchall():
+            try:
+                data = json.loads(raw) if raw else {}
+            except ValueError:
+                data = {}
+            data = data if isinstance(data, dict) else {}
+            proc = str(data.get("ProcessName") or "")
+            if proc and proc.replace("/", "\\").rsplit("\\", 1)[-1].lower() in ignore:
+                continue
+            old = _iso_ticks(data.get("PreviousTime") or data.get("OldTime"))
+            new = _iso_ticks(data.get("NewTime"))
+            delta = (new - old) / TICKS if old and new else None
+            if gap and delta is not None and abs(delta) < gap:
+                continue
+            what = f"from {fmt(old)} to {fmt(new)} UTC ({delta:+,.0f} s)" if delta is not None else "changed"
+            by = f" by {proc}" if proc else ""
+            out.append(_finding(rule, ts, f"{spec.get('channel', '')} event {spec['event_id']} at {fmt(ts)} UTC: "
+                                f"clock set {what}{by}", [EvidenceRef("evtx", rid, f"event {spec['event_id']}")],
+                                seconds=delta, process=proc))
     return out
 
 
@@ -400,8 +434,6 @@ def d_si_fn_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsE
 def d_si_time_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
     if "logfile_events" not in tables(con) or "logfile_records" not in tables(con):
         return []
-    import json
-
     fields = set(rule["params"]["fields"])
     gap = int(rule["params"]["min_seconds"] * TICKS)
     out = []
