@@ -167,28 +167,60 @@ def transformations(con: sqlite3.Connection, j: JCols) -> list[Transformation]:
         seen_del.add((entry, seq))
         deletes[pentry].append((ts, usn, name, entry, seq))
     if deletes:
-        q = j.select() + f" WHERE ({ident(j.reason)} & {USN_FILE_CREATE}) != 0 ORDER BY {ident(j.usn)}"
-        seen_new: set[tuple[int, int]] = set()
-        used: set[tuple[int, int]] = set()
-        for rid, usn, ts, name, entry, seq, pentry, ppath, _r in con.execute(q):
-            if (entry, seq) in seen_new or pentry not in deletes:
-                continue
-            seen_new.add((entry, seq))
-            best = None
-            for dts, dusn, dname, dentry, dseq in deletes[pentry]:
-                if (dentry, dseq) in used or dusn < usn or dts - ts > MINUTE or dname == name:
-                    continue
-                c = classify(dname, name)
-                if c and c[0] != "random":
-                    best = (c, dname, dentry, dseq)
-                    break
-                if best is None and c:
-                    best = (c, dname, dentry, dseq)
-            if best:
-                c, dname, dentry, dseq = best
-                used.add((dentry, dseq))
-                out.append(Transformation(dname, name, dentry, dseq, pentry, ppath or "", ts, usn, c[0], c[1], c[2], rid,
-                                          new_entry=entry, new_seq=seq))
+        out += _copy_pairs(con, j, deletes)
+    return out
+
+
+def _copy_pairs(con: sqlite3.Connection, j: JCols, deletes: dict[int, list[tuple[int, int, str, int, int]]]) -> list[Transformation]:
+    """Copy-then-delete: a new file created next to an original that is deleted within a minute.
+
+    Pass 1 pairs by name (``a.pdf`` + ``a.pdf.x`` or ``a.x``). Pass 2 pairs random new names, but only for a new
+    extension shared by many such creations, and never a name created in several folders (a ransom note)."""
+    q = j.select() + f" WHERE ({ident(j.reason)} & {USN_FILE_CREATE}) != 0 ORDER BY {ident(j.usn)}"
+    creates: list[tuple[Any, ...]] = []
+    seen_new: set[tuple[int, int]] = set()
+    for row in con.execute(q):
+        key = (row[4], row[5])
+        if key in seen_new or row[6] not in deletes:
+            continue
+        seen_new.add(key)
+        creates.append(row)
+    used: set[tuple[int, int]] = set()
+    out: list[Transformation] = []
+
+    def following(row: tuple[Any, ...]) -> list[tuple[int, int, str, int, int]]:
+        _rid, usn, ts, name = row[:4]
+        return [d for d in deletes[row[6]] if (d[3], d[4]) not in used and d[1] >= usn and d[0] - ts <= MINUTE and d[2] != name]
+
+    def emit(row: tuple[Any, ...], d: tuple[int, int, str, int, int], c: tuple[str, str, str]) -> None:
+        rid, usn, ts, name, entry, seq, pentry, ppath, _r = row
+        used.add((d[3], d[4]))
+        out.append(Transformation(d[2], name, d[3], d[4], pentry, ppath or "", ts, usn, c[0], c[1], c[2], rid,
+                                  new_entry=entry, new_seq=seq))
+
+    rest = []
+    for row in creates:
+        for d in following(row):
+            c = classify(d[2], row[3])
+            if c and c[0] != "random":
+                emit(row, d, c)
+                break
+        else:
+            rest.append(row)
+    # pass 2: random names
+    folders_per_name: dict[str, set[int]] = defaultdict(set)
+    for row in rest:
+        folders_per_name[row[3].lower()].add(row[6])
+    cand = [row for row in rest if len(folders_per_name[row[3].lower()]) == 1 and following(row)]
+    ext_count = Counter(ext_of(row[3]) for row in cand)
+    for row in cand:
+        if ext_count[ext_of(row[3])] < MIN_FILES:
+            continue
+        nxt = following(row)
+        if nxt:
+            c = classify(nxt[0][2], row[3])
+            if c:
+                emit(row, nxt[0], c)
     return out
 
 
