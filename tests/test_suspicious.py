@@ -204,5 +204,5 @@ def test_clock_change_events_filtered(tmp_path: Path) -> None:
     w.close()
     found = [f for f in sus.run(sqlite3.connect(tmp_path / "e.sqlite")) if f.details["rule"] == "system_time_change_event"]
     assert len(found) == 1
-    assert found[0].details["seconds"] == pytest.approx(-37540800 + 0.0123457, abs=1e-6)
+    assert found[0].details["seconds"] == pytest.approx(-37108800 + 0.1234567, abs=1e-6)  # 429 days + 12 h back
     assert "rundll32.exe" in found[0].description
