@@ -238,6 +238,16 @@ def test_collect_public1(td: TD, tmp_path: Path) -> None:
     rows = _read_manifest(tmp_path / MANIFEST)
     assert {r["Volume"] for r in rows} == {"C", "vol1"}
     assert all(r["Status"] == "ok" for r in rows)
+    # the tree feeds the pipeline's source table; the REGA copies are not parsed a second time
+    from collections import Counter
+
+    from wintriage.pipeline import discover
+
+    found = list(discover(c))
+    assert Counter(a for a, _r, _p in found) == Counter(
+        {"mft": 1, "usnjrnl": 1, "logfile": 1, "registry": 10, "evtx": 6, "prefetch": 12, "browser": 1})
+    assert ("usnjrnl", "$Extend/$J") in {(a, r) for a, r, _p in found}
+    assert not any(r.startswith("REGA/") for _a, r, _p in found)
 
 
 def test_collect_folder_in_place(tmp_path: Path) -> None:
