@@ -110,6 +110,27 @@ def test_extract_velo(td: TD, tmp_path: Path) -> None:
         assert extract_paths(fs, ["/another_file.txt"], out)["files"] == 1
 
 
+def test_case_only_collision(td: TD, tmp_path: Path) -> None:
+    """Two names that differ only in case (possible in the NTFS POSIX namespace) never overwrite each other."""
+    import dataclasses
+
+    from wintriage.evidence.collect import Extractor, Manifest
+
+    with open_fs(td(VELO)) as fs:
+        a = fs.stat("/just_a_file.txt")
+        b = dataclasses.replace(fs.stat("/another_file.txt"), name="JUST_A_FILE.txt", path="/JUST_A_FILE.txt",
+                                parts=("JUST_A_FILE.txt",))
+        man = Manifest(tmp_path / MANIFEST)
+        ex = Extractor(fs, tmp_path, man)
+        wa, wb = ex.write(a, list(a.parts)), ex.write(b, list(b.parts))
+        assert ex.write(a, list(a.parts)) is wa  # the same file twice is written once
+        man.close()
+    assert wa is not None and wb is not None
+    assert Path(wa.dest).name == "just_a_file.txt" and Path(wb.dest).name == "JUST_A_FILE~2.txt"
+    assert (Path(wa.dest).stat().st_size, Path(wb.dest).stat().st_size) == (12, 14)
+    assert ex.files == 2 and any("differs only in case" in w for w in ex.warnings)
+
+
 def test_cli_extract_paths(td: TD, tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["extract", str(td(VELO)), "/ones.bin", "-o", str(tmp_path), "--json"])
     assert r.exit_code == 0, r.output

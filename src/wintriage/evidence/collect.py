@@ -3,15 +3,17 @@
 Output names. Every path component from the evidence goes through ``safe_name``, so nothing can land outside
 the output folder whatever the image holds. The scheme is percent-encoding, reversible with ``unsafe_name``:
 - the characters Windows or POSIX refuse in a name (``/ \\ : * ? " < > |``, NUL and other control characters)
-  become ``%XX``, and so does a ``%`` that would otherwise read as an escape (``%41``, ``%u0041``); a ``%``
-  that cannot (``Defender%4Operational.evtx``) stays as it is, so common names keep their usual spelling (so the stream ``a.txt:Zone.Identifier`` is saved as
-  ``a.txt%3AZone.Identifier``);
+  become ``%XX`` (so the stream ``a.txt:Zone.Identifier`` is saved as ``a.txt%3AZone.Identifier``), and so does
+  a ``%`` that would otherwise read as an escape (``%41``, ``%u0041``); a ``%`` that cannot
+  (``Defender%4Operational.evtx``) stays as it is, so common names keep their usual spelling;
 - unpaired UTF-16 surrogates (NTFS allows them) become ``%uXXXX``;
 - ``.``/``..``, trailing dots and spaces, and reserved device names (``CON``, ``PRN``, ``AUX``, ``NUL``,
   ``COM0-9``, ``LPT0-9``, ``CONIN$``, ``CONOUT$``, also with an extension) get the offending character encoded
-  (``CON.txt`` -> ``%43ON.txt``, ``a.`` -> ``a%2E``);
-- a name longer than 240 UTF-8 bytes is cut and suffixed with ``~`` and 8 hex digits of its SHA-1 (the one
-  non-reversible case; the manifest keeps the original path).
+  (``CON.txt`` -> ``%43ON.txt``, ``a.`` -> ``a%2E``).
+Two cases are not reversible from the name alone (the manifest keeps the original path for both): a name longer
+than 240 UTF-8 bytes is cut and suffixed with ``~`` and 8 hex digits of its SHA-1; and a file whose output path
+differs only in case from one already written (NTFS POSIX-namespace names can) is saved as ``stem~N.ext``, so
+nothing is overwritten on a case-insensitive output disk.
 A triage tree keeps the KAPE names for the metafile streams: ``$Extend/$J``, ``$Extend/$Max``, ``$Secure_$SDS``.
 
 Every written file is hashed (MD5 + SHA-256) while it is written, made read-only, given the $SI modified and
@@ -241,6 +243,23 @@ class Extractor:
     warnings: list[str] = field(default_factory=list)
     done: dict[str, _Written] = field(default_factory=dict)
     made: set[str] = field(default_factory=set)
+    copied: set[str] = field(default_factory=set)
+    claimed: dict[str, str] = field(default_factory=dict)  # case-folded output path -> what was written there
+
+    def _claim(self, dest: str, owner: str) -> str:
+        """``dest``, or ``stem~N.ext`` when another file already took a name that differs only in case (NTFS
+        POSIX-namespace names can; Windows and macOS output folders cannot hold both)."""
+        folded = dest.casefold()
+        if self.claimed.setdefault(folded, owner) == owner:
+            return dest
+        stem, ext = os.path.splitext(dest)
+        n = 2
+        while f"{stem}~{n}{ext}".casefold() in self.claimed:
+            n += 1
+        dest = f"{stem}~{n}{ext}"
+        self.claimed[dest.casefold()] = owner
+        self.warn(f"{owner.split(':', 1)[1]}: name differs only in case from another file; saved as {dest}")
+        return dest
 
     def __post_init__(self) -> None:
         self.root_abs = os.path.abspath(self.out_root)
@@ -260,9 +279,10 @@ class Extractor:
         except ValueError as e:
             self.warn(str(e))
             return None
-        key = dest
+        key = f"{info.entry}-{info.sequence}:{info.path}"
         if key in self.done:
             return self.done[key]
+        dest = self._claim(dest, key)
         skip = is_usn_j(info.path) if skip_sparse is None else skip_sparse
         md5, sha = hashlib.md5(), hashlib.sha256()
         n = 0
@@ -307,8 +327,8 @@ class Extractor:
     def copy(self, src: _Written, info: FileInfo, parts: list[str]) -> None:
         """A second name for an already extracted file (REGA's ``<user>.NTUSER.DAT``)."""
         try:
-            dest = _safe_join(self.root_abs, parts)
-            if dest in self.done:
+            dest = self._claim(_safe_join(self.root_abs, parts), f"{info.entry}-{info.sequence}:{info.path}")
+            if dest in self.copied:
                 return
             fd = _open_new(dest, self.made)
             with os.fdopen(fd, "wb") as fo, open(src.dest, "rb") as fi:
@@ -317,7 +337,7 @@ class Extractor:
             self.warn(f"{info.path}: cannot copy to {parts}: {e}")
             return
         _finish(dest, info)
-        self.done[dest] = src
+        self.copied.add(dest)
         self.manifest.add(self.volume, info, self.rel(dest), src.written, 0, src.md5, src.sha256, "ok")
         self.files += 1
         self.bytes += src.written
