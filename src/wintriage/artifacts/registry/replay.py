@@ -150,7 +150,25 @@ class LogEntry:
     seq: int
     hbins_size: int
     pages: list[tuple[int, int, int]]  # (offset in hive bins data, size, offset of the page bytes in the log)
-    hash_ok: bool
+    hash1: int
+    hash2: int
+    hash_ok: bool | None = None  # checked lazily, only for entries about to be applied
+
+
+def verify_entry(log: LogFile, e: LogEntry, warn: Warn = _nowarn) -> bool:
+    """Check an entry's two Marvin32 hashes (once); a mismatch is warned about at the entry's offset."""
+    if e.hash_ok is None:
+        mv = memoryview(log.data)
+        why = ""
+        if marvin32(mv[e.offset + 40:e.offset + e.size]) != e.hash1:
+            why = "Hash-1 (Marvin32) mismatch"
+        elif marvin32(mv[e.offset:e.offset + 32]) != e.hash2:
+            why = "Hash-2 (Marvin32) mismatch"
+        e.hash_ok = not why
+        if why:
+            log.bad_entry = f"{log.name}: log entry at offset {e.offset} (sequence {e.seq}) rejected: {why}"
+            warn(e.offset, log.bad_entry)
+    return bool(e.hash_ok)
 
 
 @dataclass
@@ -168,7 +186,9 @@ class LogFile:
 
 
 def parse_log(name: str, data: bytes, warn: Warn = _nowarn) -> LogFile:
-    """Read a transaction log; corrupt entries end the entry list (with a warning at their offset)."""
+    """Read a transaction log; structurally corrupt entries end the entry list (with a warning at their
+    offset). Hashes are checked when an entry is about to be applied (``verify_entry``), so stale logs and
+    old, already-applied entries cost nothing."""
     if len(data) == 0:
         return LogFile(name, data, None, "empty")
     base = parse_base_block(data)
@@ -200,11 +220,6 @@ def _parse_entries(log: LogFile, warn: Warn) -> None:
             why = f"hive bins data size {hbins} is not a multiple of 4096"
         elif 40 + 8 * count > size:
             why = f"{count} page references need {40 + 8 * count} bytes, entry has {size}"
-        if not why:
-            if marvin32(memoryview(data)[off + 40:off + size]) != h1:
-                why = "Hash-1 (Marvin32) mismatch"
-            elif marvin32(memoryview(data)[off:off + 32]) != h2:
-                why = "Hash-2 (Marvin32) mismatch"
         if why:
             log.bad_entry = f"{log.name}: log entry at offset {off} (sequence {seq}) rejected: {why}"
             warn(off, log.bad_entry)
@@ -226,7 +241,7 @@ def _parse_entries(log: LogFile, warn: Warn) -> None:
             pos += psize
         if not ok:
             break
-        log.entries.append(LogEntry(off, size, flags, seq, hbins, pages, True))
+        log.entries.append(LogEntry(off, size, flags, seq, hbins, pages, h1, h2))
         off += size
 
 
@@ -342,8 +357,8 @@ def _replay_new(res: ReplayResult, base: BaseBlock, logs: list[LogFile], warn: W
                 if e.seq < expected:
                     continue
                 break
-            if not _apply_entry(res, e, lg, warn):
-                break
+            if not verify_entry(lg, e, warn) or not _apply_entry(res, e, lg, warn):
+                break  # recovery stops for this log; the next log must continue the sequence
             applied_here += 1
             expected = e.seq + 1
         if applied_here:
