@@ -110,6 +110,9 @@ def compile_xpath(xpath: str) -> Getter:
     if not steps or steps[0][0] != "Event":
         raise MapError(f"XPath must start at /Event: {xpath!r}")
     steps = steps[1:]
+    fast = _fast_getter(steps, attr)
+    if fast is not None:
+        return fast
 
     def get(ev: dict[str, Any]) -> Any:
         cur: Any = ev.get("Event", ev) if "Event" in ev else ev
@@ -146,6 +149,33 @@ def compile_xpath(xpath: str) -> Getter:
         return cur
 
     return get
+
+
+def _fast_getter(steps: list[tuple[str, str | None, int | None]], attr: str | None) -> Getter | None:
+    """Direct dict lookups for the shapes nearly every map uses (the hot path of map application)."""
+    if attr is None and len(steps) == 2 and steps[0] == ("EventData", None, None) and steps[1][0] == "Data" \
+            and steps[1][1] is not None:
+        name = steps[1][1]
+
+        def data_named(ev: dict[str, Any]) -> Any:
+            d = ev.get("Event", ev).get("EventData")
+            return d.get(name) if type(d) is dict else None
+
+        return data_named
+    if attr is None and steps and all(i is None and n is None for _s, n, i in steps) \
+            and steps[0][0] in ("System", "UserData", "EventData") and all(s != "Data" for s, _n, _i in steps):
+        names = [s for s, _n, _i in steps]
+
+        def path(ev: dict[str, Any]) -> Any:
+            cur: Any = ev.get("Event", ev)
+            for n in names:
+                if type(cur) is not dict:
+                    return None
+                cur = cur.get(n)
+            return cur
+
+        return path
+    return None
 
 
 @dataclass(frozen=True)
