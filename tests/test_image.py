@@ -424,3 +424,18 @@ def test_cli_info_json(td: TD) -> None:
         [(1, 0, "NTFS", "Test Volume")]
     r = CliRunner().invoke(main, ["info", str(td("ewf/image-split.E01"))])
     assert r.exit_code == 0 and "Linux (0x83)" in r.output and "DOS Extended (0x05)" in r.output
+
+
+def test_header_text_variants() -> None:
+    from wintriage.evidence.ewf import parse_header_text
+
+    ftk = "1\nmain\nc\tn\ta\te\tt\tav\tov\tm\tu\tp\tr\n7\tE1\tdisk\tme\tnote\t2.9\tWin\t2002 3 4 10 19 59\t" \
+          "2002 3 4 10 19 59\t0\tf\n\n"
+    h = parse_header_text(ftk, False)
+    assert (h["case_number"], h["evidence_number"], h["description"], h["examiner_name"], h["notes"]) == \
+        ("7", "E1", "disk", "me", "note")
+    assert h["acquiry_date"] == "2002-03-04T10:19:59 (acquisition machine local time)"
+    assert h["compression_level"] == "f"
+    h2 = parse_header_text("3\nmain\na\tc\tm\n\tX\t1142163845\n\nsrce\n", True)
+    assert h2 == {"description": "", "case_number": "X", "acquiry_date": "2006-03-12T11:44:05+00:00"}
+    assert parse_header_text("garbage\x00\nno main here", False) == {}
