@@ -25,6 +25,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 
 SECTOR = 512
 RECORD_HEADER = 0x30
@@ -37,6 +38,7 @@ _CHKD = b"CHKD"
 WarnFn = Callable[[int | None, str], None]
 _Q = struct.Struct("<Q").unpack_from
 _HDR = struct.Struct("<QQQIHHIIH").unpack_from
+_new = tuple.__new__
 
 
 class LogFileError(ValueError):
@@ -137,29 +139,43 @@ class RestartPage:
         return bool(self.flags & 0x2)
 
 
-class LogRecord:
-    """One LFS log record (header fields + its client data)."""
+_FIELDS = ("lsn", "prev_lsn", "undo_next_lsn", "client_data_length", "client_seq", "client_index", "record_type",
+           "transaction_id", "flags", "offset", "page_kind", "data", "truncated", "continues_to")
 
-    __slots__ = ("lsn", "prev_lsn", "undo_next_lsn", "client_data_length", "client_seq", "client_index",
-                 "record_type", "transaction_id", "flags", "offset", "page_kind", "data", "truncated", "continues_to")
 
-    def __init__(self, lsn: int, prev_lsn: int, undo_next_lsn: int, client_data_length: int, client_seq: int,
-                 client_index: int, record_type: int, transaction_id: int, flags: int, offset: int,
-                 page_kind: str, data: bytes = b"") -> None:
-        self.lsn = lsn
-        self.prev_lsn = prev_lsn
-        self.undo_next_lsn = undo_next_lsn
-        self.client_data_length = client_data_length
-        self.client_seq = client_seq
-        self.client_index = client_index
-        self.record_type = record_type  # 1 client record, 2 client restart
-        self.transaction_id = transaction_id
-        self.flags = flags
-        self.offset = offset  # file offset of the header (physical)
-        self.page_kind = page_kind  # "log" | "tail"
-        self.data = data
-        self.truncated = False
-        self.continues_to = -1  # physical page where the client data ends, when it spans pages
+class LogRecord(tuple):
+    """One LFS log record: header fields, where it was found, its client data.
+
+    A tuple (cheap to create by the hundred thousand, not tracked by the cycle collector) with named fields:
+    ``lsn prev_lsn undo_next_lsn client_data_length client_seq client_index record_type`` (1 client record,
+    2 client restart) ``transaction_id flags offset`` (file offset of the header) ``page_kind`` ("log" | "tail")
+    ``data truncated continues_to`` (physical page where spanning client data ends, else -1).
+    """
+
+    __slots__ = ()
+    lsn: int
+    prev_lsn: int
+    undo_next_lsn: int
+    client_data_length: int
+    client_seq: int
+    client_index: int
+    record_type: int
+    transaction_id: int
+    flags: int
+    offset: int
+    page_kind: str
+    data: bytes
+    truncated: bool
+    continues_to: int
+
+
+for _i, _f in enumerate(_FIELDS):
+    setattr(LogRecord, _f, property(itemgetter(_i), doc=_f))
+
+
+def _record(h: tuple[int, ...], offset: int, kind: str, data: bytes, truncated: bool = False,
+            continues_to: int = -1) -> LogRecord:
+    return tuple.__new__(LogRecord, (*h, offset, kind, data, truncated, continues_to))
 
 
 def parse_restart_page(buf: bytes, offset: int, warn: WarnFn) -> RestartPage | None:
@@ -363,62 +379,60 @@ class LogFile:
             return [], None
         ps = self.page_size
         dofs = self.data_offset
-        logical = off if kind == "log" else None
-        out: list[LogRecord] = []
         last = ps - RECORD_HEADER
         mask = self._mask
         log_start = self.log_start
+        logical = off if kind == "log" else None
+        out: list[LogRecord] = []
+        append = out.append
         pos = start if start is not None and start >= dofs else dofs
         if not (pos <= last and self._valid_header(page, pos, logical)):
             pos = self._scan(page, dofs, logical)
         carry: int | None = None
         while 0 <= pos <= last:
-            (lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags) = _HDR(page, pos)
+            (lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags) = h = _HDR(page, pos)
             if logical is None:
                 logical = ((lsn & mask) << 3) - pos
-            avail = ps - pos - RECORD_HEADER
-            if dlen <= avail:
-                out.append(LogRecord(lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags, off + pos, kind,
-                                     page[pos + RECORD_HEADER:pos + RECORD_HEADER + dlen]))
-                nxt = pos + ((RECORD_HEADER + dlen + 7) & ~7)
-                if nxt > last:
+            elif ((lsn & mask) << 3) != logical + pos or (rtype != 1 and rtype != 2) or dlen > MAX_CLIENT_DATA \
+                    or logical + pos < log_start or lsn == 0xFFFFFFFFFFFFFFFF:
+                # end of chain in this page: the rest is free space or older leftovers
+                pos = self._scan(page, pos + 8, logical)
+                continue
+            end = pos + RECORD_HEADER + dlen
+            if end <= ps:
+                append(_new(LogRecord, (*h, off + pos, kind, page[pos + RECORD_HEADER:end], False, -1)))
+                pos += (RECORD_HEADER + dlen + 7) & ~7
+                if pos > last:
                     carry = dofs
                     break
-                nl, _p, _u, ndlen, _s, _c, nrt = _HDR(page, nxt)[:7]
-                if ((nl & mask) << 3) == logical + nxt and (nrt == 1 or nrt == 2) and ndlen <= MAX_CLIENT_DATA \
-                        and logical + nxt >= log_start:
-                    pos = nxt
-                    continue
-                # end of chain in this page: the rest is free space or older leftovers
-                pos = self._scan(page, nxt + 8, logical)
                 continue
-            rec = LogRecord(lsn, prev, undo_next, dlen, cseq, cidx, rtype, tid, flags, off + pos, kind)
             # the client data continues in following pages
+            truncated = False
             parts = [page[pos + RECORD_HEADER:ps]]
-            need = dlen - avail
+            need = end - ps
             cur_off, cur_logical = off, logical
             visited = 0
             last_used = 0
             while need > 0:
-                nxt_pg = self._next_page(cur_off, kind if cur_off < self.log_start else "log", cur_logical + ps)
+                nxt_pg = self._next_page(cur_off, kind if cur_off < log_start else "log", cur_logical + ps)
                 visited += 1
                 if nxt_pg is None or visited > (dlen // max(ps - dofs, 1)) + 2:
-                    rec.truncated = True
+                    truncated = True
                     self._warn(off + pos, f"record LSN {lsn:#x}: client data runs past the readable pages "
                                f"({dlen} bytes needed, {dlen - need} available)")
                     break
                 cur_off, npage = nxt_pg
-                cur_logical = cur_off if cur_off >= self.log_start else cur_logical + ps
+                cur_logical = cur_off if cur_off >= log_start else cur_logical + ps
                 take = min(need, ps - dofs)
                 parts.append(npage[dofs:dofs + take])
                 need -= take
                 last_used = dofs + take
-            rec.data = b"".join(parts)
-            out.append(rec)
-            if not rec.truncated and cur_off != off:
+            cont = -1
+            if not truncated and cur_off != off:
                 nxt = (last_used + 7) & ~7
-                carry = nxt if nxt <= ps - RECORD_HEADER else None
-                rec.continues_to = cur_off
+                carry = nxt if nxt <= last else None
+                cont = cur_off
+            append(_record(h, off + pos, kind, b"".join(parts), truncated, cont))
             break
         return out, carry
 
