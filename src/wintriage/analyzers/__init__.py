@@ -24,7 +24,8 @@ FINDING_ANALYZERS: tuple[tuple[str, str], ...] = (
 
 def _load(mod: str, fn: str) -> Callable[..., Any] | None:
     try:
-        return getattr(importlib.import_module(mod, __name__), fn)  # type: ignore[no-any-return]
+        f: Callable[..., Any] = getattr(importlib.import_module(mod, __name__), fn)
+        return f
     except (ImportError, AttributeError):
         return None
 
@@ -43,8 +44,8 @@ def run_all(store: CaseWriter, options: dict[str, Any] | None = None) -> dict[st
         t0 = time.perf_counter()
         try:
             found = f(con, (options or {}).get("sigma") or None) if fn == "run_sigma" else f(con)
-            for finding in found or []:
-                store.add_finding(finding)
+            for item in found or []:
+                store.add_finding(item)
         except Exception as e:  # noqa: BLE001 - analyzer isolation boundary, recorded as a warning
             store.add_warnings([ParseWarning(f"analyzer{mod}", "case", None, f"{type(e).__name__}: {e}")], None)
         timings[mod.strip(".")] = round(time.perf_counter() - t0, 3)
@@ -55,8 +56,8 @@ def run_all(store: CaseWriter, options: dict[str, Any] | None = None) -> dict[st
         store.add_warnings([ParseWarning("analyzer.answers", "case", None, f"{type(e).__name__}: {e}")], None)
         ans = {"schema": answers.SCHEMA, "error": str(e)}
     timings["answers"] = round(time.perf_counter() - t0, 3)
-    for f in answer_findings(ans):
-        store.add_finding(f)
+    for finding in answer_findings(ans):
+        store.add_finding(finding)
     store.set_meta("answers", json.dumps(ans, ensure_ascii=False, default=str))
     store.set_meta("analyzer_seconds", timings)
     return ans

@@ -111,16 +111,16 @@ def collect(con: sqlite3.Connection) -> list[Download]:
             for rid, path, zone, host, ref in con.execute(f"SELECT id, {sel} FROM zone_identifier"):
                 p = (path or "").split(":Zone.Identifier")[0]
                 k = norm_path(p)
-                d = out.get(k)
-                if d is None:
-                    d = Download(p, basename(p), url=host or "", url_chain=[host] if host else [], referrer=ref or "")
-                    out[k] = d
-                d.zone_id = str(zone or "")
-                d.zone_host_url = host or ""
-                d.zone_referrer = ref or ""
-                if not d.url and host:
-                    d.url = host
-                d.refs.append(("zone_identifier", rid, "Zone.Identifier stream"))
+                z = out.get(k)
+                if z is None:
+                    z = Download(p, basename(p), url=host or "", url_chain=[host] if host else [], referrer=ref or "")
+                    out[k] = z
+                z.zone_id = str(zone or "")
+                z.zone_host_url = host or ""
+                z.zone_referrer = ref or ""
+                if not z.url and host:
+                    z.url = host
+                z.refs.append(("zone_identifier", rid, "Zone.Identifier stream"))
     return list(out.values())
 
 

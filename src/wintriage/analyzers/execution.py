@@ -20,7 +20,8 @@ RUN_SOURCES = ("prefetch", "userassist", "bam", "evtx-4688", "sysmon-1")
 RECONCILE_WINDOW = 5 * TICKS_PER_SECOND
 
 
-def _table_with(con: sqlite3.Connection, names: tuple[str, ...], needed: tuple[tuple[str, ...], ...]) -> tuple[str, list[str | None]] | None:
+def _table_with(con: sqlite3.Connection, names: tuple[str, ...], needed: tuple[tuple[str, ...], ...]) -> tuple[str, list[Any]] | None:
+    """The first table present with the first two needed columns; the picked names (later ones may be None)."""
     have = tables(con)
     for t in names:
         if t in have:

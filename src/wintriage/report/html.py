@@ -55,10 +55,7 @@ def _activity(con: sqlite3.Connection, ans: dict[str, Any], tz: timezone) -> str
     if rows:
         cats = [c for c, _ in Counter({r[1]: r[2] for r in rows}).most_common()]
         lo, hi = rows[0][0], rows[-1][0]
-        if hi - lo > 400:  # keep the busiest 400 days
-            busiest = Counter()
-            for d, _c, n in rows:
-                busiest[d] += n
+        if hi - lo > 400:  # keep the last 400 days with events
             lo = max(lo, hi - 400)
         bins: dict[int, dict[str, int]] = defaultdict(dict)
         for d, c, n in rows:

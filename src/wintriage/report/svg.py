@@ -22,7 +22,7 @@ def bar_chart(
     n = max(len(bins), 1)
     left, right, top, bottom = 48, 12, 24, 42
     pw, ph = width - left - right, height - top - bottom
-    peak = max((sum(v.values()) for _, v in bins), default=1) or 1
+    peak: float = max((sum(v.values()) for _, v in bins), default=1) or 1
     bw = pw / n
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
            f'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="10">']
@@ -33,7 +33,7 @@ def bar_chart(
         out.append(f'<rect x="{x0:.1f}" y="{top}" width="{max((shade[1] - shade[0] + 1) * bw, 2):.1f}" height="{ph}" '
                    'fill="#e15759" opacity="0.15"><title>encryption burst</title></rect>')
     for i, (label, vals) in enumerate(bins):
-        y = top + ph
+        y: float = top + ph
         for s_i, s in enumerate(series):
             v = vals.get(s, 0)
             if not v:
@@ -66,7 +66,7 @@ def bar_chart(
 def hbar_chart(items: list[tuple[str, int]], *, width: int = 480, title: str = "") -> str:
     rows = len(items)
     height = 24 + rows * 18
-    peak = max((v for _, v in items), default=1) or 1
+    peak: float = max((v for _, v in items), default=1) or 1
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
            f'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="11">']
     if title:
