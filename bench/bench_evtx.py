@@ -33,7 +33,14 @@ def _rss_mb() -> float:
     ).ru_maxrss / 1024
 
 
+def _cpu() -> float:
+    a = resource.getrusage(resource.RUSAGE_SELF)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, Any]:
+    c0 = _cpu()
     t0 = time.perf_counter()
     n = 0
     if name == "wheel":
@@ -75,7 +82,9 @@ def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, A
         n = res["records"]
         shutil.rmtree(db.parent, ignore_errors=True)
     dt = time.perf_counter() - t0
-    return {"stage": name, "records": n, "seconds": dt, "rate": n / dt if dt else 0.0, "rss_mb": _rss_mb()}
+    cpu = _cpu() - c0  # all threads and worker processes: independent of how busy the machine is
+    return {"stage": name, "records": n, "seconds": dt, "rate": n / dt if dt else 0.0, "cpu": cpu,
+            "per_cpu_s": n / cpu if cpu else 0.0, "rss_mb": _rss_mb()}
 
 
 def run_stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, Any]:
@@ -126,12 +135,15 @@ def main() -> None:
     finally:
         shutil.rmtree(d, ignore_errors=True)
     ceiling = {w: r["rate"] for w, n, r in rows if n == "wheel"}
-    print(f"{'workload':<22} {'parser':<12} {'records':>9} {'seconds':>8} {'records/s':>10} {'vs wheel':>8} {'peak RSS MB':>11}")
+    cpu_ceiling = {w: r["per_cpu_s"] for w, n, r in rows if n == "wheel"}
+    print(f"{'workload':<22} {'parser':<12} {'records':>9} {'seconds':>8} {'records/s':>10} {'vs wheel':>8} "
+          f"{'CPU s':>7} {'rec/CPU-s':>10} {'vs wheel':>8} {'peak RSS MB':>11}")
     for w, name, r in rows:
         ratio = r["rate"] / ceiling[w] if ceiling.get(w) else 0.0
+        cratio = r["per_cpu_s"] / cpu_ceiling[w] if cpu_ceiling.get(w) else 0.0
         note = " (extrapolated from a prefix)" if name == "python-evtx" else ""
         print(f"{w:<22} {name:<12} {r['records']:>9} {r['seconds']:>8.2f} {r['rate']:>10.0f} {ratio:>8.2f} "
-              f"{r['rss_mb']:>11.0f}{note}")
+              f"{r['cpu']:>7.2f} {r['per_cpu_s']:>10.0f} {cratio:>8.2f} {r['rss_mb']:>11.0f}{note}")
     print(f"(wintriage = parse + EvtxECmd maps + case store + timeline, {a.workers} worker processes on the workload;"
           f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 

@@ -202,25 +202,52 @@ class EventMap:
     props: list[_Prop] = field(default_factory=list)
     lookups: dict[str, tuple[dict[str, str], str | None]] = field(default_factory=dict)
 
-    def apply(self, event: dict[str, Any]) -> dict[str, str]:
-        out: dict[str, str] = {"map_description": self.description}
+    _plan: list[tuple[str, str, list[tuple[Getter, re.Pattern[str] | None, dict[str, str] | None, str | None]]]] = \
+        field(default_factory=list, repr=False)
+
+    def compile(self) -> None:
+        """Per property: a ``str.format`` template and, per distinct variable, (getter, refine, lookup table,
+        lookup default). Called once after loading; ``apply`` then does no name lookups."""
+        self._plan = []
         for prop in self.props:
-            vals: dict[str, str] = {}
+            by_name: dict[str, _Var] = {}
             for var in prop.variables:
+                by_name[var.name] = var  # a repeated name: the last definition wins
+            names = list(by_name)
+            parts = []
+            for piece in _split_template(prop.template):
+                if piece[:1] == "\x00":
+                    n = piece[1:]
+                    parts.append(f"{{{names.index(n)}}}" if n in by_name else "")
+                else:
+                    parts.append(piece.replace("{", "{{").replace("}", "}}"))
+            steps = []
+            for n in names:
+                v = by_name[n]
+                lk = self.lookups.get(n)
+                steps.append((v.get, v.refine, lk[0] if lk else None, lk[1] if lk else None))
+            self._plan.append((prop.column, "".join(parts), steps))
+
+    def apply(self, event: dict[str, Any]) -> dict[str, str]:
+        if not self._plan and self.props:
+            self.compile()
+        out: dict[str, str] = {"map_description": self.description}
+        for column, fmt, steps in self._plan:
+            vals = []
+            for get, refine, table, default in steps:
                 try:
-                    v = text(var.get(event))
+                    v = get(event)
                 except (TypeError, AttributeError, IndexError, KeyError):
-                    v = ""
-                if var.refine is not None and v:
-                    m = var.refine.search(v)
+                    v = None
+                if type(v) is not str:
+                    v = text(v)
+                if refine is not None and v:
+                    m = refine.search(v)
                     v = m.group(0) if m else ""
-                lk = self.lookups.get(var.name)
-                if lk is not None:
-                    table, default = lk
+                if table is not None:
                     v = table.get(v.lower(), default if default is not None else v)
-                vals[var.name] = v
-            parts = _split_template(prop.template)
-            out[prop.column] = "".join(vals.get(p[1:], "") if p[:1] == "\x00" else p for p in parts)
+                vals.append(v)
+            out[column] = fmt.format(*vals)
         return out
 
 
@@ -305,6 +332,7 @@ def parse_map(doc: Any, source: str, notes: list[str] | None = None) -> EventMap
         table = {str(a).strip().lower(): str(b) for a, b in (lk.get("Values") or {}).items()}
         default = lk.get("Default")
         em.lookups[_str(lk, "Name", w)] = (table, None if default is None else str(default))
+    em.compile()
     return em
 
 
@@ -354,7 +382,7 @@ class MapSet:
     files: int = 0
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # loaded, with a part ignored (e.g. .NET-only regex)
-    _memo: dict[tuple[str, str, int], EventMap | None] = field(default_factory=dict, repr=False)
+    _memo: dict[str, dict[str, dict[int, EventMap | None]]] = field(default_factory=dict, repr=False)
 
     def add(self, em: EventMap) -> None:
         self._memo.clear()
@@ -364,9 +392,14 @@ class MapSet:
         return sum(len(v) for v in self.by_key.values())
 
     def find(self, channel: str, provider: str, event_id: int) -> EventMap | None:
-        key = (channel, provider, event_id)
+        memo = self._memo.get(channel)
+        if memo is None:
+            memo = self._memo[channel] = {}
+        by_eid = memo.get(provider)
+        if by_eid is None:
+            by_eid = memo[provider] = {}
         try:
-            return self._memo[key]
+            return by_eid[event_id]
         except KeyError:
             pass
         d = self.by_key.get((channel.lower(), event_id))
@@ -375,8 +408,8 @@ class MapSet:
             em = d.get(provider.lower())
             if em is None:
                 em = d.get("")  # a map without a provider matches any provider of the channel
-        if len(self._memo) < 100_000:
-            self._memo[key] = em
+        if len(by_eid) < 10_000:
+            by_eid[event_id] = em
         return em
 
     def apply(self, channel: str, provider: str, event_id: int, event: dict[str, Any]) -> dict[str, str] | None:
