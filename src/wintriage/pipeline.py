@@ -85,6 +85,7 @@ def run_file(
     options: dict[str, Any] | None = None,
     resources: dict[str, Any] | None = None,
     hash_input: bool = True,
+    sha256: str | None = None,
 ) -> SourceResult:
     """Parse one file into ``sink``. This is the isolation boundary: nothing escapes it."""
     label = label or str(path)
@@ -93,7 +94,7 @@ def run_file(
     t0 = time.perf_counter()
     try:
         size = path.stat().st_size
-        digest = sha256_file(path) if hash_input else None
+        digest = sha256 or (sha256_file(path) if hash_input else None)
     except OSError as e:
         size, digest = None, None
         ctx.warn(None, f"cannot stat/read input: {e}")
@@ -155,6 +156,7 @@ def parse_folder(
     options: dict[str, Any] | None = None,
     progress: Progress = _quiet,
     label_prefix: str = "",
+    hashes: dict[str, str] | None = None,
 ) -> list[SourceResult]:
     """Parse a folder that mirrors a volume (a triage collection, or files an analyst exported)."""
     resources: dict[str, Any] = {}
@@ -171,10 +173,26 @@ def parse_folder(
         results.append(
             run_file(
                 module, local, sink, label=label_prefix + rel, user=user_from_path(rel), host=host, volume=volume,
-                options=options, resources=resources,
+                options=options, resources=resources, sha256=(hashes or {}).get(os.path.abspath(local)),
             )
         )
     return results
+
+
+def manifest_hashes(files_dir: Path) -> dict[str, str]:
+    """SHA-256 of every collected file, from the collection manifest (so inputs are not hashed twice)."""
+    import csv
+
+    from .evidence.collect import MANIFEST
+
+    out: dict[str, str] = {}
+    p = Path(files_dir) / MANIFEST
+    if p.exists():
+        with open(p, encoding="utf-8-sig", newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("ExtractedPath") and row.get("SHA256"):
+                    out[os.path.abspath(Path(files_dir) / row["ExtractedPath"])] = row["SHA256"]
+    return out
 
 
 def analyze(
@@ -200,10 +218,11 @@ def analyze(
     summary.volumes = [c.info for c in collected]
     store.set_meta("evidence", str(evidence))
     store.set_meta("volumes", summary.volumes)
+    hashes = manifest_hashes(out / "files")
     for vol in collected:
         summary.sources += parse_folder(
             vol.root, sink, host=vol.info.get("host", ""), volume=vol.info.get("name", ""), options=options,
-            progress=progress, label_prefix=vol.info.get("prefix", ""),
+            progress=progress, label_prefix=vol.info.get("prefix", ""), hashes=hashes,
         )
         store.commit()
     store.set_meta("run", {"seconds_parse": round(time.perf_counter() - t0, 3)})
