@@ -353,3 +353,25 @@ def test_events_only_mode_and_timeline(td: TD) -> None:
     created = [ev for ev in evs if ev.ts_desc == "$LogFile File Creation" and ev.path == "\\find_me.txt"]
     assert len(created) == 1 and created[0].summary.startswith("File Creation: find_me.txt")
     assert all(len(ev.summary) <= 300 for ev in evs)
+
+
+def test_records_spanning_pages_and_tables(td: TD) -> None:
+    path = td("logfile/LogFile_7.bin")
+    lf = _lf(path)
+    spans = [r for r in lf.records(include_unused=False) if r.continues_to >= 0]
+    assert len(spans) == 28
+    rec = next(r for r in spans if r.lsn == 0x801FE5)
+    assert (rec.offset, rec.continues_to, len(rec.data), rec.truncated) == (65320, 65536, 312, False)
+    tables, _ = _parse(path)
+    row = next(r for r in tables["logfile_records"] if r["lsn"] == 0x801FE5)
+    detail = json.loads(row["detail"])
+    assert row["redo_op"] == "InitializeFileRecordSegment"
+    assert detail["attributes"] == ["$STANDARD_INFORMATION", "$FILE_NAME"] and detail["names"] == ["$RmMetadata"]
+    dumps = {r["redo_op"]: json.loads(r["detail"]) for r in tables["logfile_records"]
+             if r["redo_op"] in ("OpenAttributeTableDump", "DirtyPageTableDump", "AttributeNamesDump")}
+    assert dumps["OpenAttributeTableDump"]["open_attribute_table"]["entry_size"] == 44  # NTFS restart 0.0 layout
+    assert dumps["DirtyPageTableDump"]["dirty_pages"] > 0
+    assert "$I30" in dumps["AttributeNamesDump"]["attribute_names"].values()
+    opened = [json.loads(r["detail"])["open_attribute"] for r in tables["logfile_records"]
+              if r["redo_op"] == "OpenNonresidentAttribute"]
+    assert {"entry": 5, "attr_type": 0xA0, "name": "$I30"}.items() <= opened[1].items()
