@@ -15,7 +15,15 @@ Events are rebuilt from the operations, in LSN order:
 - ``Non-resident Data Write``: a file's cluster runs (mapping pairs) updated, with the runs;
 - ``Index Entry Added`` / ``Index Entry Deleted``: what is left unpaired (hard links, partial history).
 The log holds no clock: an event's time comes from the ``$FILE_NAME``/``$STANDARD_INFORMATION`` values it
-carries, else from the USN record of the same file nearest in LSN (recovered from the log), else from ``$J``.
+carries, else from the USN record of the same file nearest in LSN (recovered from the log), else from ``$J``
+(``ctx.resources["usn_path"]``, ``--usn``). Paths come from names learnt in the log, then the ``$MFT`` resolver
+(``ctx.resources["mft"]``).
+
+Tables: ``logfile_restart`` (both restart pages; ``empty=1`` for an unused log), ``logfile_records`` (every
+record, in LSN order; ``page_kind`` "log" for the circular area, "tail" for records only found in the v1.x tail
+pages / v2.0 buffer pages; ``stale`` when the LSN lies beyond the restart area's current LSN), ``logfile_events``
+(NLT's shape) and ``logfile_usn`` (USN records written to ``$J`` as logged). ``ctx.options["logfile_records"] =
+False`` skips the records table (events only, faster).
 """
 
 from __future__ import annotations
@@ -342,10 +350,6 @@ def _si_changes(op_redo: bytes, op_undo: bytes, rec_off: int) -> dict[str, tuple
     return out
 
 
-def _first_le(d: dict[int, Any], key: int) -> Any:
-    return d.get(key)
-
-
 class _Builder:
     def __init__(self, ctx: ParseContext, lf: LogFile) -> None:
         self.ctx = ctx
@@ -638,8 +642,9 @@ class _Builder:
                                stale=stale)
             elif atype == 0x80:
                 head = op.redo[:32]
-                self.event(r, op, "Resident Data Write",
-                           f"offset {op.attribute_offset} in the attribute, {len(op.redo)} bytes: {head.hex()}", entry=entry,
+                where = (f"at data offset {op.attribute_offset - SI_VALUE_OFFSET}"
+                         if op.attribute_offset >= SI_VALUE_OFFSET else f"at attribute offset {op.attribute_offset}")
+                self.event(r, op, "Resident Data Write", f"{len(op.redo)} bytes {where}: {head.hex()}", entry=entry,
                            stale=stale)
         elif ro == 0x05 and entry is not None:  # CreateAttribute
             a = parse_attribute(op.redo, 0)
