@@ -57,6 +57,17 @@ def pick(cols: Iterable[str], *candidates: str) -> str | None:
     return None
 
 
+_PREFIXES = re.compile(
+    r"^(?:\.(?=\\))?(?:\\\\\?\\|\\\?\?\\)?(?:\\device\\harddiskvolume\d+|\\?volume\{[0-9a-f-]+\})?", re.IGNORECASE
+)
+
+
+def _strip(p: str) -> str:
+    r"""Quotes, ``/``, and the prefixes that name a volume rather than a folder: ``.\``, ``\\?\``, ``\??\``,
+    ``\Device\HarddiskVolumeN``, ``\VOLUME{guid}``."""
+    return _PREFIXES.sub("", p.strip().strip('"').replace("/", "\\"), count=1)
+
+
 def norm_path(p: str | None) -> str:
     """Windows-style, no drive, no device prefix, lower-case: the join key across artefacts.
 
@@ -65,31 +76,18 @@ def norm_path(p: str | None) -> str:
     """
     if not p:
         return ""
-    s = p.strip().strip('"').replace("/", "\\")
-    s = re.sub(r"^\.(?=\\)", "", s)
-    s = re.sub(r"^\\\\\?\\|^\\\?\?\\", "", s)
-    s = re.sub(r"^\\device\\harddiskvolume\d+", "", s, flags=re.IGNORECASE)
-    s = re.sub(r"^\\?volume\{[0-9a-f-]+\}", "", s, flags=re.IGNORECASE)
-    s = re.sub(r"^[a-zA-Z]:", "", s)
-    if not s.startswith("\\"):
-        s = "\\" + s
-    return s.lower()
+    s = re.sub(r"^[a-zA-Z]:", "", _strip(p))
+    return (s if s.startswith("\\") else "\\" + s).lower()
 
 
 def win_path(p: str | None, drive: str = "C:") -> str:
     """Display form ``C:\\Users\\...`` (original case kept)."""
     if not p:
         return ""
-    s = p.strip().strip('"').replace("/", "\\")
-    s = re.sub(r"^\.(?=\\)", "", s)
-    s = re.sub(r"^\\\\\?\\|^\\\?\?\\", "", s)
-    s = re.sub(r"^\\device\\harddiskvolume\d+", "", s, flags=re.IGNORECASE)
-    s = re.sub(r"^\\?volume\{[0-9a-f-]+\}", "", s, flags=re.IGNORECASE)
+    s = _strip(p)
     if re.match(r"^[a-zA-Z]:", s):
         return s
-    if not s.startswith("\\"):
-        s = "\\" + s
-    return drive + s
+    return drive + (s if s.startswith("\\") else "\\" + s)
 
 
 def basename(p: str | None) -> str:

@@ -294,36 +294,20 @@ def assess(con: sqlite3.Connection, j: JCols, b: Burst) -> None:
         "note_folders": b.notes.get("folders", 0),
     }
     b.features = f
-    score = 0.0
-    reasons: list[str] = []
-    if n >= 50:
-        score += 2
-        reasons.append(f"{n} files changed to {b.new_ext}")
-    elif n >= MIN_FILES:
-        score += 1
-        reasons.append(f"{n} files changed to {b.new_ext}")
-    if f["overwritten_fraction"] >= 0.5:
-        score += 2
-        reasons.append(f"contents overwritten for {f['overwritten_fraction']:.0%} of them")
-    if f["originals_deleted_fraction"] >= 0.5:
-        score += 2
-        reasons.append(f"originals deleted for {f['originals_deleted_fraction']:.0%}")
-    if f["original_extensions"] >= 3:
-        score += 1
-        reasons.append(f"{f['original_extensions']} different original file types")
-    if f["note_folders"] >= 3:
-        score += 2
-        reasons.append(f"note {b.notes.get('name')!r} created in {f['note_folders']} folders")
-    if f["user_folder_fraction"] >= 0.5:
-        score += 1
-    else:
-        score -= 2
-        reasons.append("mostly outside user folders")
-    if b.new_ext in BENIGN_NEW_EXTS:
-        score -= 4
-        reasons.append(f"{b.new_ext} is an ordinary temporary/backup extension")
-    if f["files_per_second"] < 0.01 and f["note_folders"] < 3:
-        score -= 1
+    rules = [  # (holds, points, why)
+        (n >= 50, 2, f"{n} files changed to {b.new_ext}"),
+        (MIN_FILES <= n < 50, 1, f"{n} files changed to {b.new_ext}"),
+        (f["overwritten_fraction"] >= 0.5, 2, f"contents overwritten for {f['overwritten_fraction']:.0%} of them"),
+        (f["originals_deleted_fraction"] >= 0.5, 2, f"originals deleted for {f['originals_deleted_fraction']:.0%}"),
+        (f["original_extensions"] >= 3, 1, f"{f['original_extensions']} different original file types"),
+        (f["note_folders"] >= 3, 2, f"note {b.notes.get('name')!r} created in {f['note_folders']} folders"),
+        (f["user_folder_fraction"] >= 0.5, 1, ""),
+        (f["user_folder_fraction"] < 0.5, -2, "mostly outside user folders"),
+        (b.new_ext in BENIGN_NEW_EXTS, -4, f"{b.new_ext} is an ordinary temporary/backup extension"),
+        (f["files_per_second"] < 0.01 and f["note_folders"] < 3, -1, ""),
+    ]
+    score = float(sum(points for holds, points, _ in rules if holds))
+    reasons = [why for holds, _, why in rules if holds and why]
     b.score = score
     destructive = f["overwritten_fraction"] >= 0.5 or f["originals_deleted_fraction"] >= 0.5 or f["note_folders"] >= 3
     b.verdict = "ransomware" if score >= 5 and destructive else "bulk-activity"
