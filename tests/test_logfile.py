@@ -375,3 +375,43 @@ def test_records_spanning_pages_and_tables(td: TD) -> None:
     opened = [json.loads(r["detail"])["open_attribute"] for r in tables["logfile_records"]
               if r["redo_op"] == "OpenNonresidentAttribute"]
     assert {"entry": 5, "attr_type": 0xA0, "name": "$I30"}.items() <= opened[1].items()
+
+
+def _fn_entry(entry: int, parent: int, name: str, t: int) -> bytes:
+    raw = name.encode("utf-16le")
+    key = struct.pack("<QqqqqqqIIBB", (1 << 48) | parent, t, t, t, t, 0, 0, 0x20, 0, len(name), 1) + raw
+    body = struct.pack("<QHHI", (1 << 48) | entry, (16 + len(key) + 7) & ~7, len(key), 0) + key
+    return body + bytes((-len(body)) % 8)
+
+
+def _op(redo_op: int, undo_op: int, redo: bytes, undo: bytes, vcn: int = 0, cbo: int = 0) -> bytes:
+    hdr = struct.pack("<HHHHHHHHHHHHq", redo_op, undo_op, 40, len(redo), 40 + len(redo), len(undo), 24, 1, 0x98, 0,
+                      cbo, 2, vcn)
+    return hdr + struct.pack("<q", 1000) + redo + undo
+
+
+def test_move_and_delete_pairing() -> None:
+    """Synthetic records through the event builder: a move (delete in dir 5, add in dir 64) and a deletion."""
+    from wintriage.artifacts.logfile import _Builder
+    from wintriage.artifacts.logfile_lfs import _record
+
+    class _LF:
+        current = None
+
+    b = _Builder(ParseContext("logfile", "synthetic"), _LF())  # type: ignore[arg-type]
+    t = 133000000000000000
+    ops = [
+        _op(0x0C, 0x0D, _fn_entry(64, 5, "dir", t), b""),  # add 'dir' (entry 64) to the root (record 5)
+        _op(0x0D, 0x0C, b"", _fn_entry(70, 5, "a.txt", t)),  # remove a.txt from the root ...
+        _op(0x0C, 0x0D, _fn_entry(70, 64, "a.txt", t + 1), b""),  # ... and add it to \dir: a move
+        _op(0x0D, 0x0C, b"", _fn_entry(71, 64, "b.txt", t)),  # remove b.txt from \dir ...
+        _op(0x03, 0x02, b"", b"", vcn=71 // 4, cbo=(71 % 4) * 2),  # ... and free record 71: a deletion
+    ]
+    for i, data in enumerate(ops):
+        rec = _record((1000 + i, 0, 0, len(data), 0, 0, 1, 24, 0), 4096 + 64 * i, "log", data)
+        b.row(rec, i)
+    b._flush_pending(len(ops), final=True)
+    got = [(e["event"], e["full_path"], e["detail"]) for e in b.events]
+    assert ("File Moving", "\\dir\\a.txt", "\\a.txt -> \\dir\\a.txt") in got
+    assert any(ev == "File Deletion" and path == "\\dir\\b.txt" for ev, path, _d in got)
+    assert ("Index Entry Added", "\\dir", "directory 5") in got
