@@ -65,6 +65,7 @@ _V4 = struct.Struct("<IHH16s16sQIIIHH")  # 64 bytes, then extents
 _EXT = struct.Struct("<qq")
 _HEAD = struct.Struct("<IHH")
 _NONZERO = re.compile(rb"[^\x00]")
+_ZERO8 = bytes(8)
 REF_MASK = 0xFFFFFFFFFFFF
 _FT_MAX = 0x7FFFFFFFFFFFFFFF
 MIN_SANE = 119600064000000000  # 1980
@@ -186,9 +187,12 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
             m = nonzero(mm, pos)
             if m is None:
                 break
-            pos = m.start() & ~7
-            carved = False
-            continue
+            nxt = m.start() & ~7
+            if nxt > pos:
+                pos = nxt
+                carved = False
+                continue
+            # length 0 but a non-zero version: not padding, not a record -> handled as a bad record below
         # fast path: a V2 record that fits
         if major == 2 and 60 <= ln <= MAX_RECORD and not ln & 7 and pos + ln <= end:
             (_l, _ma, mi, fref, pref, usn, ts, reason, src, sec, attrs, nlen, noff) = v2(mm, pos)
@@ -227,7 +231,7 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
         start = pos
         pos = (pos + 8) & ~7
         while pos + 8 <= end:
-            if head(mm, pos)[0] == 0 or not check_header(mm, pos, end, True):
+            if mm[pos:pos + 8] == _ZERO8 or not check_header(mm, pos, end, True):
                 break
             pos += 8
         if not carve:
