@@ -415,3 +415,17 @@ def test_move_and_delete_pairing() -> None:
     assert ("File Moving", "\\dir\\a.txt", "\\a.txt -> \\dir\\a.txt") in got
     assert any(ev == "File Deletion" and path == "\\dir\\b.txt" for ev, path, _d in got)
     assert ("Index Entry Added", "\\dir", "directory 5") in got
+
+
+def test_ntfs20h1_cluster_runs_within_volume(h1: Path) -> None:
+    """Mapping-pairs updates are replayed onto the run list seen earlier in the log: absolute LCNs, on the volume
+    (134211584 sectors of 512 bytes = 16776448 clusters of 4096 bytes; TSK mmls/fsstat)."""
+    tables, _ = _parse(h1)
+    writes = [e for e in tables["logfile_events"] if e["event"] == "Non-resident Data Write"]
+    assert len(writes) == 645
+    import re
+
+    lcns = [int(x) for e in writes for x in re.findall(r"\d+@(-?\d+)", e["detail"])]
+    assert lcns and all(0 <= x < 16776448 for x in lcns)
+    partial = [json.loads(r["detail"]) for r in tables["logfile_records"] if r.get("redo_op") == "UpdateMappingPairs"]
+    assert {p["runs_known"] for p in partial} <= {"full", "from the first run", "partial update"}

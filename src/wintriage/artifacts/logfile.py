@@ -360,6 +360,7 @@ class _Builder:
         self.paths = _Paths(ctx.resources.get("mft"))
         self.oat = _OpenAttributes()
         self.layout: dict[int, dict[int, int]] = {}  # mft entry -> attribute offset -> type
+        self.runlists: dict[tuple[int, int], tuple[int, bytearray]] = {}  # (entry, attr offset) -> mapping pairs
         self.inits: dict[int, tuple[int, int]] = {}  # entry -> (record index, lsn)
         self.pending_del: dict[int, tuple[int, dict[str, Any], LogRecord]] = {}
         self.pending_add: dict[int, tuple[int, dict[str, Any], LogRecord]] = {}
@@ -564,6 +565,8 @@ class _Builder:
                 lay.clear()
                 for a in fr["attributes"]:
                     lay[a["offset"]] = a["type"]
+                    if "runs_raw" in a and entry is not None:
+                        self.runlists[(entry, a["offset"])] = (a["runs_offset"], bytearray(a.pop("runs_raw")))
                     fn = a.get("fn")
                     if fn and entry is not None:
                         self.paths.learn(entry, fn["name"], fn["parent_entry"], fn["namespace"])
@@ -650,6 +653,8 @@ class _Builder:
             a = parse_attribute(op.redo, 0)
             if a:
                 self.layout.setdefault(entry, {})[op.record_offset] = a["type"]
+                if "runs_raw" in a:
+                    self.runlists[(entry, op.record_offset)] = (a["runs_offset"], bytearray(a.pop("runs_raw")))
                 d["attribute"] = {k: v for k, v in a.items() if k not in ("si",)}
                 if a.get("fn"):
                     fn = a["fn"]
@@ -672,8 +677,22 @@ class _Builder:
         elif ro in (0x21, 0x22, 0x23, 0x24):  # UpdateRecordData*, UpdateRelativeDataInIndex*
             d["data"] = {"offset": op.attribute_offset, "bytes": len(op.redo), "head": op.redo[:32].hex()}
         elif ro == 0x09 and entry is not None:  # UpdateMappingPairs
-            runs = decode_runs(op.redo)
-            d["_json"] = '{"runs":[' + ",".join(f"[{n},{'null' if lcn is None else lcn}]" for n, lcn in runs) + "]}"
+            # the redo bytes replace part of the mapping pairs; absolute LCNs need the whole list, known when
+            # the attribute was seen earlier in the log (file record image or CreateAttribute)
+            mp = self.runlists.get((entry, op.record_offset))
+            runs: list[tuple[int, int | None]] = []
+            how = ""
+            if mp is not None and op.attribute_offset >= mp[0]:
+                rel = op.attribute_offset - mp[0]
+                buf = mp[1]
+                if len(buf) < rel + len(op.redo):
+                    buf.extend(bytes(rel + len(op.redo) - len(buf)))
+                buf[rel:rel + len(op.redo)] = op.redo
+                runs, how = decode_runs(bytes(buf)), "full"
+            elif op.attribute_offset in (0x40, 0x48):  # the update starts at the first run
+                runs, how = decode_runs(op.redo), "from the first run"
+            d["_json"] = ('{"runs":[' + ",".join(f"[{n},{'null' if lcn is None else lcn}]" for n, lcn in runs)
+                          + f'],"runs_known":"{how or "partial update"}","offset":{op.attribute_offset}}}')
             if runs:
                 txt = ", ".join(f"{n}@{lcn}" if lcn is not None else f"{n}@sparse" for n, lcn in runs)
                 self.event(r, op, "Non-resident Data Write", f"cluster runs (clusters@LCN): {txt}", entry=entry,

@@ -206,7 +206,9 @@ def parse_attribute(buf: bytes, off: int) -> dict[str, Any] | None:
         alloc, real, valid = struct.unpack_from("<qqq", buf, off + 40)
         a.update(start_vcn=start_vcn, last_vcn=last_vcn, allocated_size=alloc, size=real, valid_size=valid)
         if runs_off < alen:
-            a["runs"] = decode_runs(buf[off + runs_off:off + alen])
+            a["runs_offset"] = runs_off
+            a["runs_raw"] = bytes(buf[off + runs_off:off + alen])
+            a["runs"] = decode_runs(a["runs_raw"])
     return a
 
 
