@@ -955,3 +955,17 @@ def test_corruption_sweep(unpacked: Callable[[str], Path], tmp_path: Path, rel: 
             check_records(mod, recs[:100])
         f.close()
     assert opened >= 3
+
+
+def test_through_registry_artefact(unpacked: Callable[[str], Path]) -> None:
+    """The registry artefact runs the plugins for the detected hive type and dispatches their timeline."""
+    from wintriage.artifacts import registry
+
+    assert not registry.PLUGIN_LOAD_ERRORS
+    assert set(PLUGINS) <= set(registry.PLUGINS)
+    sam = unpacked("registry/regipy/SAM.xz")
+    ctx = ParseContext("registry", "SAM")
+    recs = [r for r in registry.parse(sam, ctx) if r.table == samusers.TABLE]
+    assert sorted(r.data["rid"] for r in recs) == [500, 501, 1000]
+    events = [e for r in recs for e in registry.timeline(r)]
+    assert any(e.ts_desc.startswith("Last Login") and "Administrator" in e.summary for e in events)
