@@ -805,6 +805,28 @@ def test_opensave_and_lastvisited_fake() -> None:
     assert (last["program"], last["path"], last["opened"]) == ("WINWORD.EXE", "My Computer\\C:\\", FT1)
 
 
+def test_legacy_opensave_fake() -> None:
+    """XP: OpenSaveMRU\\<ext> strings and LastVisitedMRU "program\\0folder" (MRUList letters)."""
+    osm = FK(
+        "txt",
+        [
+            FV("a", 1, _u16("C:\\notes.txt\0")),
+            FV("b", 1, _u16("D:\\x.txt\0")),
+            FV("MRUList", 1, _u16("ba\0")),
+        ],
+    )
+    lv = FK("LastVisitedMRU", [FV("a", 3, _u16("notepad.exe\0C:\\Docs\0")), FV("MRUList", 1, _u16("a\0"))])
+    com = FK("ComDlg32", subs=[FK("OpenSaveMRU", subs=[osm]), lv])
+    recs, ctx = frun(
+        opensavemru, tree("Software\\Microsoft\\Windows\\CurrentVersion\\Explorer\\ComDlg32", com), "NTUSER"
+    )
+    assert ctx.warning_count == 0
+    assert [(r.data["value_name"], r.data["mru_position"], r.data["path"]) for r in recs if r.data["mru_type"] == "OpenSaveMRU"] == [
+        ("b", 0, "D:\\x.txt"), ("a", 1, "C:\\notes.txt")]  # fmt: skip
+    d = one(recs, mru_type="LastVisitedMRU")
+    assert (d["program"], d["path"], d["opened"]) == ("notepad.exe", "C:\\Docs", FT1)
+
+
 def test_bam_fake_and_bad_values() -> None:
     sid = "S-1-5-21-1-2-3-1001"
     u_key = FK(sid, [FV("\\Device\\HarddiskVolume2\\x.exe", 3, struct.pack("<Q", FT1) + b"\0" * 16),

@@ -93,9 +93,9 @@ def _walk(
             item = u.decode_shell_item(data)
             rec.update(shell_type=item.kind, name=item.name, created=item.created, modified=item.modified,
                        accessed=item.accessed, mft_entry=item.mft_entry, mft_seq=item.mft_seq)  # fmt: skip
-            if item.kind.startswith("Unknown") and not item.name:
+            if not item.name:  # an item type we cannot name: keep its bytes, show a placeholder
                 rec["item_hex"] = data[:256].hex()
-                rec["name"] = f"?{name}"
+                rec["name"] = f"[{item.kind} {name}]"
         except (ValueError, IndexError) as e:
             ctx.warn(u.key_offset(key), f"{kp} value {name}: shell item: {e}", skipped=False)
             rec.update(shell_type="Corrupt", name=f"?{name}", item_hex=data[:256].hex())
