@@ -76,7 +76,8 @@ def _case(tmp_path: Path) -> sqlite3.Connection:
                                      "detail": json.dumps({"si_changes": {"created": [old, new]}})}), None)
     w.add(Record("logfile_events", {"lsn": 5000, "event_time": new, "event": "Time Change",
                                     "detail": "created: ... (UTC); reversal: created", "name": "evil.dll",
-                                    "full_path": "\\Users\\minji\\AppData\\evil.dll", "mft_entry": 700}), None)
+                                    "full_path": "\\Users\\minji\\AppData\\evil.dll", "mft_entry": 700,
+                                    "created": new, "old_created": old}), None)
     # 8) Security 4616
     w.add(Record("evtx", {"time_created": t + 900 * SEC, "event_id": 4616, "channel": "Security",
                           "provider": "Microsoft-Windows-Security-Auditing"}), None)

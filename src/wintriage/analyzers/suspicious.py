@@ -432,28 +432,32 @@ def d_si_fn_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsE
 
 
 def d_si_time_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
-    if "logfile_events" not in tables(con) or "logfile_records" not in tables(con):
+    """$SI times rewritten to earlier values, from ``logfile_events`` (``old_*`` columns = the values before)."""
+    if "logfile_events" not in tables(con):
         return []
-    fields = set(rule["params"]["fields"])
+    cols = set(columns(con, "logfile_events"))
+    fields = [f for f in rule["params"]["fields"] if f in cols and f"old_{f}" in cols]
+    if not fields:
+        return []
     gap = int(rule["params"]["min_seconds"] * TICKS)
+    sel = ", ".join(f"{ident(f)}, {ident('old_' + f)}" for f in fields)
     out = []
-    rows = con.execute(
-        "SELECT e.id, e.lsn, e.full_path, e.name, r.id, r.detail FROM logfile_events e JOIN logfile_records r "
-        "ON r.lsn = e.lsn WHERE e.event = 'Time Change' AND e.detail LIKE '%reversal%'"
-    ).fetchall()
-    for eid, lsn, path, name, rid, detail in rows:
-        try:
-            ch = json.loads(detail or "{}").get("si_changes") or {}
-        except ValueError:
-            continue
-        back = {k: v for k, v in ch.items() if k in fields and v[0] and v[1] and v[0] - v[1] >= gap}
+    rows = con.execute(f"SELECT id, lsn, full_path, name, {sel} FROM logfile_events WHERE event = 'Time Change'")
+    for row in rows.fetchall():
+        eid, lsn, path, name = row[:4]
+        vals = row[4:]
+        back = {f: (vals[2 * i + 1], vals[2 * i]) for i, f in enumerate(fields)
+                if vals[2 * i] and vals[2 * i + 1] and vals[2 * i + 1] - vals[2 * i] >= gap}
         if not back:
             continue
+        refs = [EvidenceRef("logfile_events", eid, "time change")]
+        if "logfile_records" in tables(con):
+            rec = con.execute("SELECT id FROM logfile_records WHERE lsn = ?", (lsn,)).fetchone()
+            if rec:
+                refs.append(EvidenceRef("logfile_records", rec[0], "UpdateResidentValue of $SI"))
         txt = "; ".join(f"{k}: {fmt(o)} -> {fmt(n)}" for k, (o, n) in back.items())
         ts = max(n for _o, n in back.values())
-        out.append(_finding(rule, ts, f"{path or name} (LSN {lsn}): {txt} UTC",
-                            [EvidenceRef("logfile_events", eid, "time change"),
-                             EvidenceRef("logfile_records", rid, "UpdateResidentValue of $SI")],
+        out.append(_finding(rule, ts, f"{path or name} (LSN {lsn}): {txt} UTC", refs,
                             title=f"{rule['title']}: {path or name}", path=path))
     return out
 

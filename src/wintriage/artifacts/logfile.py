@@ -84,7 +84,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("modified", "INTEGER"), ("mft_modified", "INTEGER"), ("accessed", "INTEGER"), ("redo", "TEXT"),
         ("target_vcn", "INTEGER"), ("cluster_index", "INTEGER"), ("mft_entry", "INTEGER"),
         ("sequence", "INTEGER"), ("parent_entry", "INTEGER"), ("old_name", "TEXT"), ("old_parent_entry", "INTEGER"),
-        ("stale", "INTEGER"),
+        ("stale", "INTEGER"), ("old_created", "INTEGER"), ("old_modified", "INTEGER"),
+        ("old_mft_modified", "INTEGER"), ("old_accessed", "INTEGER"),
     ],
     "logfile_usn": [
         ("lsn", "INTEGER"), ("usn", "INTEGER"), ("timestamp", "INTEGER"), ("name", "TEXT"),
@@ -643,6 +644,8 @@ class _Builder:
                         fn["name"], fn["parent_entry"] = known
                     self.event(r, op, "Time Change", det, fn=fn, entry=entry, time=t, tsrc="$SI new value",
                                stale=stale)
+                    for k, (o, _n) in ch.items():  # the values before: timestomp evidence without the records
+                        self.events[-1]["old_" + k] = o
             elif atype == 0x80:
                 head = op.redo[:32]
                 where = (f"at data offset {op.attribute_offset - SI_VALUE_OFFSET}"
