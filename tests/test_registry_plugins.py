@@ -710,6 +710,9 @@ def test_shell_items() -> None:
     assert _util.systemtime_at(struct.pack("<8H", 2024, 12, 4, 12, 13, 33, 27, 412)) == T(
         "2024-12-12T13:33:27.412Z"
     )
+    uri = bytes([0x61, 0x80, 0, 0]) + b"\0" * 10 + _u16("https://example.com/a b") + b"\0\0"
+    item = _util.decode_shell_item(struct.pack("<H", len(uri) + 2) + uri)
+    assert (item.kind, item.name) == ("URI", "https://example.com/a b")
     # corrupt lists: a clear ValueError, never IndexError/struct.error
     with pytest.raises(ValueError):
         _util.idlist_path(b"\x50\x00\x1f")

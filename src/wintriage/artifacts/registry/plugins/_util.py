@@ -445,6 +445,7 @@ SHELL_FOLDERS: dict[str, str] = {
     "{ED7BA470-8E54-465E-825C-99712043E01C}": "All Tasks",
     "{D20EA4E1-3957-11D2-A40B-0C5020524153}": "Administrative Tools",
     "{DFFACDC5-679F-4156-8947-C5C76BC0B67F}": "Delegate Folder",
+    "{025A5937-A6BE-4686-A844-36FE4BEC8B6D}": "Power Options",
     "{BB06C0E4-D293-4F75-8A90-CB05B6477EEE}": "System",
     "{7B81BE6A-CE2B-4676-A29E-EB907A5126C5}": "Programs and Features",
     "{BB64F8A7-BEE7-4E1A-AB8D-7D8273F7FDB6}": "Action Center",
@@ -611,19 +612,9 @@ def decode_shell_item(data: bytes) -> ShellItem:
         item.kind = "Network Location"
         if len(data) > 5:
             item.name, _ = _ascii_z(data, 5)
-    elif ct == 0x61:  # URI
+    elif ct == 0x61:  # URI: the layout varies by version; take the first URI-looking string
         item.kind = "URI"
-        flags = struct.unpack_from("<I", data, 3)[0] if len(data) >= 7 else 0
-        if len(data) > 8:
-            dsize = struct.unpack_from("<H", data, 4)[0] if len(data) >= 6 else 0
-            if dsize and len(data) >= 14 + 24:
-                item.name, _ = _utf16_z(data, 38) if flags & 0x80 else _ascii_z(data, 38)
-        if not item.name:
-            # fall back: first printable UTF-16 run
-            for m in range(8, len(data) - 4):
-                if data[m] >= 0x20 and data[m + 1] == 0 and data[m + 2] >= 0x20 and data[m + 3] == 0:
-                    item.name, _ = _utf16_z(data, m)
-                    break
+        item.name = _find_uri(data)
     elif ct == 0x71:  # control panel item
         item.kind = "Control Panel"
         g = guid_at(data, 14)
@@ -652,6 +643,20 @@ def decode_shell_item(data: bytes) -> ShellItem:
         _scan_extension_blocks(data, item)
         item.name = item.long_name or _guess_name(data)
     return item
+
+
+def _find_uri(data: bytes) -> str:
+    """The first UTF-16 or ASCII string in ``data`` that looks like a URI (``scheme://...``)."""
+    for marker, width in (("://".encode("utf-16-le"), 2), (b"://", 1)):
+        i = data.find(marker)
+        if i < 0:
+            continue
+        start = i
+        while start - width >= 0 and data[start - width] >= 0x21 and (width == 1 or data[start - 1] == 0):
+            start -= width
+        text, _ = _utf16_z(data, start) if width == 2 else _ascii_z(data, start)
+        return text
+    return ""
 
 
 def _guess_name(data: bytes) -> str:
