@@ -287,4 +287,4 @@ def test_cli_all_dumps_every_value(unpacked: Callable[[str], Path], tmp_path: Pa
     assert sum(1 for r in rows if r["value_type"]) == 4094
     assert len({r["key_path"] for r in rows}) == 1812
     run = [r for r in rows if r["key_path"] == r"ROOT\Software\Microsoft\Windows\CurrentVersion\Run"]
-    assert (run[0]["value_name"], run[0]["value_type"]) == ("Sidebar", "RegExpandSz")
+    assert (run[0]["value_name"], run[0]["value_type"], run[0]["owner_sid"]) == ("Sidebar", "RegExpandSz", "S-1-5-18")

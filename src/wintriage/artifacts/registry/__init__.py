@@ -73,7 +73,8 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     ],
     "registry_keys": [  # only with `parse registry --all` (ctx.options["all"]): every key and value
         ("hive_path", "TEXT"), ("hive_type", "TEXT"), ("key_path", "TEXT"), ("last_write", "INTEGER"),
-        ("value_name", "TEXT"), ("value_type", "TEXT"), ("value_data", "TEXT"), ("data_size", "INTEGER"),
+        ("class_name", "TEXT"), ("owner_sid", "TEXT"), ("value_name", "TEXT"), ("value_type", "TEXT"),
+        ("value_data", "TEXT"), ("data_size", "INTEGER"),
     ],
     "registry_deleted": [
         ("hive_path", "TEXT"), ("hive_type", "TEXT"), ("kind", "TEXT"), ("key_path", "TEXT"),
@@ -286,8 +287,12 @@ def _walk(hive: Hive, ctx: ParseContext) -> tuple[int, int, dict[int, str]]:
 def _all_keys(hive: Hive, ctx: ParseContext) -> Iterator[Record]:
     """Every key and value (``--all``), RECmd-style value text."""
     for p, k in hive.walk(ctx):
+        try:
+            cls = k.class_name or ""
+        except LIBREGF_ERRORS:
+            cls = ""
         base = {"hive_path": hive.label, "hive_type": hive.hive_type, "key_path": "ROOT\\" + p if p else "ROOT",
-                "last_write": key_time(k)}
+                "last_write": key_time(k), "class_name": cls, "owner_sid": hive.owner_sid(k)}
         any_value = False
         for n, t, d in iter_values(k, ctx):
             any_value = True
