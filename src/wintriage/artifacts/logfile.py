@@ -845,6 +845,10 @@ def _parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     b._flush_pending(len(recs), final=True)
     usn_j: dict[int, list[dict[str, Any]]] = {}
     usn_path = ctx.resources.get("usn_path")
+    if not usn_path:  # a triage folder keeps $J next to $LogFile (KAPE: $Extend/$J)
+        here = Path(path).parent
+        usn_path = next((p for p in (here / "$Extend" / "$J", here / "$Extend" / "$UsnJrnl:$J", here / "$J")
+                         if p.is_file()), None)
     if usn_path:
         usn_j = _load_usn(Path(usn_path), ctx)
     _date_events(b.events, b.usn, usn_j)
