@@ -619,6 +619,8 @@ def test_scenario_software(scenario: dict[str, Path]) -> None:
     das = one(recs, source="Policy", name="DisableAntiSpyware")
     assert das["value"] == "1" and das["weakens_protection"] == 1
     assert one(recs, source="Policy", name="DisableRealtimeMonitoring")["weakens_protection"] == 1
+    assert len(recs) == 11 and all(r.data["weakens_protection"] == 1 for r in recs)  # dControl's work
+    assert one(recs, source="Local", name="DisableAntiSpyware")["value"] == "1"
     recs, _ = run(osinfo, scenario["SOFTWARE"], "SOFTWARE")
     d = recs[0].data
     assert (d["product_name"], d["display_version"], d["current_build"]) == (
@@ -828,6 +830,23 @@ def test_legacy_opensave_fake() -> None:
         ("b", 0, "D:\\x.txt"), ("a", 1, "C:\\notes.txt")]  # fmt: skip
     d = one(recs, mru_type="LastVisitedMRU")
     assert (d["program"], d["path"], d["opened"]) == ("notepad.exe", "C:\\Docs", FT1)
+
+
+def test_defender_exclusions_and_typedurlstime_fake() -> None:
+    wd = FK("Windows Defender", [FV("DisableAntiSpyware", 4, b"\0\0\0\0")], subs=[
+        FK("Features", [FV("TamperProtection", 4, struct.pack("<I", 4))]),
+        FK("Exclusions", subs=[FK("Paths", [FV("C:\\Users\\Public\\x", 4, b"\0\0\0\0")]),
+                               FK("Extensions", [FV(".kraken", 4, b"\0\0\0\0")])])])  # fmt: skip
+    recs, ctx = frun(defender, tree("Microsoft\\Windows Defender", wd), "SOFTWARE")
+    assert ctx.warning_count == 0
+    assert one(recs, name="DisableAntiSpyware")["weakens_protection"] == 0
+    assert one(recs, name="TamperProtection")["weakens_protection"] == 1  # 4 = off
+    exc = [(r.data["name"], r.data["value"]) for r in recs if r.data["kind"] == "exclusion"]
+    assert exc == [("Paths", "C:\\Users\\Public\\x"), ("Extensions", ".kraken")]
+    ie = FK("Internet Explorer", subs=[FK("TypedURLs", [FV("url1", 1, _u16("http://a.example/\0"))]),
+                                       FK("TypedURLsTime", [FV("url1", 3, struct.pack("<Q", FT1))])])  # fmt: skip
+    recs, _ = frun(typedurls, tree("Software\\Microsoft\\Internet Explorer", ie), "NTUSER")
+    assert (recs[0].data["value"], recs[0].data["typed_time"]) == ("http://a.example/", FT1)
 
 
 def test_bam_fake_and_bad_values() -> None:
