@@ -84,19 +84,20 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
     for cs_name, cs in u.control_sets(root, hive, ctx):
         for sk in u.subkeys(u.subkey(cs, "Services"), ctx):
             name = u.key_name(sk)
-            start = u.read_int(sk, "Start")
-            typ = u.read_int(sk, "Type")
-            image = u.read_str(sk, "ImagePath")
+            vv = u.Vals(sk, ctx)
+            start = vv.integer("Start")
+            typ = vv.integer("Type")
+            image = vv.text("ImagePath")
             dll = u.read_str(u.subkey(sk, "Parameters"), "ServiceDll")
             yield Record(
                 TABLE,
                 u.common(
                     hive, f"{cs_name}\\Services\\{name}", sk, control_set=cs_name, name=name,
-                    display_name=u.read_str(sk, "DisplayName"), description=u.read_str(sk, "Description"),
+                    display_name=vv.text("DisplayName"), description=vv.text("Description"),
                     image_path=image, service_dll=dll, start=start,
                     start_name=START.get(start, str(start)) if start is not None else None,
-                    type=typ, type_name=type_name(typ), object_name=u.read_str(sk, "ObjectName"),
-                    group_name=u.read_str(sk, "Group"),
+                    type=typ, type_name=type_name(typ), object_name=vv.text("ObjectName"),
+                    group_name=vv.text("Group"),
                     user_writable_path=1 if user_writable(image) or user_writable(dll) else 0,
                 ),
             )  # fmt: skip

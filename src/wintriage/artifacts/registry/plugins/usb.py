@@ -127,16 +127,22 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
                 dname = u.key_name(dk)
                 for inst in u.subkeys(dk, ctx):
                     iname = u.key_name(inst)
+                    vv = u.Vals(inst, ctx)
                     kp = f"{cs_name}\\Enum\\{bus}\\{dname}\\{iname}"
-                    hw = u.read_multi(inst, "HardwareID")
+                    hwv = vv.get("HardwareID")
+                    hw = (
+                        u.decode_multi_sz(u.vdata(hwv))
+                        if hwv is not None and u.vtype(hwv) == u.REG_MULTI_SZ
+                        else None
+                    )
                     rec = u.common(
                         hive, kp, inst, control_set=cs_name, bus=bus, device_key=dname, serial=iname,
-                        friendly_name=u.read_str(inst, "FriendlyName"),
-                        device_desc=_strip_inf(u.read_str(inst, "DeviceDesc")),
-                        manufacturer=_strip_inf(u.read_str(inst, "Mfg")),
-                        service=u.read_str(inst, "Service"), **{"class": u.read_str(inst, "Class")},
-                        class_guid=u.read_str(inst, "ClassGUID"), driver=u.read_str(inst, "Driver"),
-                        container_id=u.read_str(inst, "ContainerID"),
+                        friendly_name=vv.text("FriendlyName"),
+                        device_desc=_strip_inf(vv.text("DeviceDesc")),
+                        manufacturer=_strip_inf(vv.text("Mfg")),
+                        service=vv.text("Service"), **{"class": vv.text("Class")},
+                        class_guid=vv.text("ClassGUID"), driver=vv.text("Driver"),
+                        container_id=vv.text("ContainerID"),
                         hardware_id="|".join(hw) if hw else None,
                     )  # fmt: skip
                     rec.update(_split(dname, bus))
