@@ -368,6 +368,10 @@ def test_usb(system: Path) -> None:
         "usbhub", "USB", "{36fc9e60-c465-11cf-8056-444553540000}")  # fmt: skip
     assert first["driver"] == "{36fc9e60-c465-11cf-8056-444553540000}\\0002"
     assert (first["manufacturer"], first["device_desc"]) == ("(Standard USB Host Controller)", "USB Root Hub")
+    # 0065 is DEVPKEY_Device_FirstInstallDate, 0064 DEVPKEY_Device_InstallDate (the latest (re)install):
+    # the root hub was first installed with the system and re-installed later
+    assert first["first_install"] == T("2010-11-10T18:22:59.015Z")
+    assert first["last_install"] == T("2011-09-17T13:42:21.87Z")
     stor = next(r.data for r in recs if r.data["bus"] == "USBSTOR")
     assert (stor["vendor"], stor["product"], stor["revision"]) == ("HP", "v100w", "1024")
     assert stor["serial"] == "AA951D0000007252&0" and stor["friendly_name"] == "HP v100w USB Device"
