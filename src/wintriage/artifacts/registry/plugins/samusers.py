@@ -125,10 +125,6 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
             continue
         kp = f"{KEY}\\{name}"
         rec = u.common(hive, kp, uk)
-        try:
-            rec["rid"] = int(name, 16)
-        except ValueError:
-            rec["rid"] = None
         f = u.read_bytes(uk, "F")
         try:
             if f is None:
@@ -136,6 +132,10 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
             rec.update(parse_f(f))
         except (ValueError, struct.error) as e:
             ctx.warn(u.key_offset(uk), f"{kp}: F value: {e}", skipped=False)
+        try:  # the key name is the RID (authoritative; F repeats it)
+            rec["rid"] = int(name, 16)
+        except ValueError:
+            rec.setdefault("rid", None)
         v = u.read_bytes(uk, "V")
         try:
             if v:
@@ -146,7 +146,6 @@ def run(root: Any, hive: u.HiveLike, ctx: ParseContext) -> Iterator[Record]:
             rec["account_flags_text"] = flags_text(rec["account_flags"])
         nm = created.get(rec.get("rid") or -1)
         if nm:
-            rec.setdefault("user_name", nm[0])
             if not rec.get("user_name"):
                 rec["user_name"] = nm[0]
             rec["created"] = nm[1]
