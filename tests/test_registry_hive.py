@@ -288,3 +288,23 @@ def test_cli_all_dumps_every_value(unpacked: Callable[[str], Path], tmp_path: Pa
     assert len({r["key_path"] for r in rows}) == 1812
     run = [r for r in rows if r["key_path"] == r"ROOT\Software\Microsoft\Windows\CurrentVersion\Run"]
     assert (run[0]["value_name"], run[0]["value_type"], run[0]["owner_sid"]) == ("Sidebar", "RegExpandSz", "S-1-5-18")
+
+
+def test_scenario_user_hives_get_profilelist_sids(td: Callable[[str], Path], tmp_path: Path) -> None:
+    """A triage folder of the scenario image: NTUSER/UsrClass of jiwoo and minji get their SIDs from the
+    SOFTWARE hive's ProfileList whatever order the files are parsed in (answers.json)."""
+    img = td("scenario/public-1.E01")
+    out = tmp_path / "x"
+    res = CliRunner().invoke(main, ["extract", str(img), "--triage", "-o", str(out), "--json"])
+    if res.exit_code != 0:
+        pytest.skip(f"triage extraction unavailable: {res.output[-200:]}")
+    users = next(out.rglob("Users"), None)
+    assert users is not None
+    csv_out = tmp_path / "csv"
+    res = CliRunner().invoke(main, ["parse", "registry", str(users), "--csv", str(csv_out), "--json"])
+    assert res.exit_code == 0, res.output
+    with open(csv_out / "registry_hives.csv", encoding="utf-8-sig", newline="") as fh:
+        got = {(r["user"], r["hive_type"]): r["sid"] for r in csv.DictReader(fh)}
+    assert got[("minji", "NTUSER")] == "S-1-5-21-1760460187-1592185332-161725925-1001"
+    assert got[("jiwoo", "NTUSER")] == "S-1-5-21-1760460187-1592185332-161725925-1002"
+    assert got[("jiwoo", "USRCLASS")] == "S-1-5-21-1760460187-1592185332-161725925-1002"

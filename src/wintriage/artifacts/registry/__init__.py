@@ -154,6 +154,37 @@ def _profile_sids(hive: Hive) -> dict[str, str]:
     return out
 
 
+def _ci_child(d: Path, name: str) -> Path | None:
+    try:
+        for c in d.iterdir():
+            if c.name.lower() == name.lower():
+                return c
+    except OSError:
+        return None
+    return None
+
+
+def _nearby_profile_sids(path: Path) -> dict[str, str]:
+    """ProfileList of the SOFTWARE hive next to a user hive (a REGA folder) or at ``Windows/System32/config``
+    of the same volume tree, so user hives get their SID whatever order the files come in."""
+    cands = [path.parent]
+    cands += list(path.parents)[1:6]
+    for i, d in enumerate(cands):
+        found: Path | None = _ci_child(d, "SOFTWARE") if i == 0 else d
+        if i > 0:
+            for seg in ("Windows", "System32", "config", "SOFTWARE"):
+                found = _ci_child(found, seg) if found is not None else None
+        if found is not None and found.is_file():
+            h = open_hive(found, ParseContext(NAME, str(found)))
+            if h is not None:
+                try:
+                    if h.hive_type == "SOFTWARE":
+                        return _profile_sids(h)
+                finally:
+                    h.close()
+    return {}
+
+
 def _safe_name(label: str) -> str:
     base = label.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or "hive"
     base = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(". ") or "hive"
@@ -348,6 +379,9 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     for msg in PLUGIN_LOAD_ERRORS:
         ctx.warn(None, msg, skipped=False)
     sids = ctx.resources.setdefault("registry_profile_sids", {})
+    if not sids and re.search(r"ntuser|usrclass", name) and not ctx.resources.get("registry_software_looked_up"):
+        ctx.resources["registry_software_looked_up"] = True
+        sids.update(_nearby_profile_sids(Path(path)))
     hive = open_hive(Path(path), ctx, label=ctx.source, do_replay=not ctx.options.get("no_replay"),
                      sid_for_user=sids)
     if hive is None:

@@ -515,8 +515,8 @@ def open_hive_bytes(
     user = user_for(label, htype) or (ctx.user if htype in ("NTUSER", "USRCLASS") else "")
     sid = (sid_for_user or {}).get(user.lower(), "") if user else ""
     m = re.fullmatch(r"(S-1-[0-9-]+)_Classes", root_name, re.IGNORECASE)
-    if m and htype == "USRCLASS":
-        sid = m.group(1)
+    if m and htype == "USRCLASS" and not sid:
+        sid = m.group(1)  # the root key of a UsrClass hive is named <SID>_Classes (ProfileList wins when known)
     cs, cur = control_sets(root) if htype == "SYSTEM" else ([], "")
     info = HiveInfo(path=label, hive_type=htype, user=user, sid=sid, control_sets=cs, current_control_set=cur)
     return Hive(label, data, base, f, root, root_name, htype, info, rep, fixed, base0, fobj)
