@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from ..model import Record, TimelineEvent
 from ..timeutil import fmt
-from .base import CsvShape, ParseContext, bool_str, col, group_times, tcol
+from .base import CsvShape, ParseContext, bool_str, col, tcol
 from .zoneid import parse_zone_identifier
 
 NAME = "mft"
@@ -522,6 +522,20 @@ def _scan_names(rec: bytes, aoff: int, used: int) -> list[tuple[int, int, str]]:
     return out
 
 
+def _names_end(rec: bytes, aoff: int, used: int) -> int:
+    """End offset of the last $FILE_NAME attribute (0 if none): does pass 1 need the fixups?"""
+    pos = aoff
+    last = 0
+    while pos + 16 <= used:
+        atype, alen = struct.unpack_from("<II", rec, pos)
+        if atype > 0x30 or alen < 16:
+            break
+        pos += alen
+        if atype == 0x30:
+            last = pos
+    return last
+
+
 def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathResolver, dict[int, list[int]]]:
     size = os.path.getsize(path)
     count = size // rs
@@ -536,9 +550,11 @@ def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathR
             continue
         try:
             _s, usa_off, usa_cnt, _lsn, seq, _links, aoff, fl, used, _alloc, base, _n, _p, entry = hdr(raw, 0)
-            rec, _st, _pb = apply_fixups(raw, usa_off, usa_cnt)
             used = min(used, rs)
-            fns = _scan_names(rec, aoff, used)
+            fns = _scan_names(raw, aoff, min(used, STRIDE - 2))  # most names sit before the first stride end
+            if used > STRIDE - 2 and (not fns or _names_end(raw, aoff, used) > STRIDE - 12):
+                rec, _st, _pb = apply_fixups(raw, usa_off, usa_cnt)
+                fns = _scan_names(rec, aoff, used)
         except (struct.error, ValueError, IndexError):
             continue  # pass 2 reports it
         seqa[idx] = seq
@@ -707,6 +723,7 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
     count = res.count
     single = count == 1
     fh_ext = open(path, "rb") if extensions else None
+    pcache: dict[int, str | None] = {}  # parent reference -> directory path (or None when stale)
     try:
         for idx, off, raw in iter_raw(path, rs):
             sig = raw[:4]
@@ -733,7 +750,7 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
                 if exts:
                     for x in exts:
                         _merge_extension(fh_ext, x, rs, entry, seq, r, warn)  # type: ignore[arg-type]
-                yield from _rows(entry, seq, fl, lsn, links, st == 0, off, r, res, include_short, source)
+                yield from _rows(entry, seq, fl, lsn, links, st == 0, off, r, res, include_short, source, pcache)
             except (struct.error, ValueError, IndexError) as e:
                 warn(off, f"record {idx}: cannot decode ({type(e).__name__}: {e})")
     finally:
@@ -761,7 +778,8 @@ def _merge_extension(fh: BinaryIO, x: int, rs: int, base_entry: int, base_seq: i
 
 
 def _rows(entry: int, seq: int, fl: int, lsn: int, links: int, fixup_ok: bool, off: int, r: _Rec,
-          res: PathResolver, include_short: bool, source: str) -> Iterator[Record]:
+          res: PathResolver, include_short: bool, source: str,
+          pcache: dict[int, str | None]) -> Iterator[Record]:
     fns = r.fns
     if not fns:
         return
@@ -770,7 +788,10 @@ def _rows(entry: int, seq: int, fl: int, lsn: int, links: int, fixup_ok: bool, o
     si = r.si
     if si is not None:
         sc, sm, sr, sa, sflags, sec, usn = si
-        sc, sm, sr, sa = _ft(sc), _ft(sm), _ft(sr), _ft(sa)
+        sc = sc if 0 < sc <= _FT_MAX else None
+        sm = sm if 0 < sm <= _FT_MAX else None
+        sr = sr if 0 < sr <= _FT_MAX else None
+        sa = sa if 0 < sa <= _FT_MAX else None
     else:
         sc = sm = sr = sa = None
         sflags = sec = usn = None
@@ -809,14 +830,26 @@ def _rows(entry: int, seq: int, fl: int, lsn: int, links: int, fixup_ok: bool, o
         if entry == ROOT_ENTRY and pe == ROOT_ENTRY:
             ppath, full = "", "/"
         else:
-            pp = res.dir_path(pe, ps) if pe != entry else None
+            if pe == entry:
+                pp = None
+            elif pref in pcache:
+                pp = pcache[pref]
+            else:
+                pp = res.dir_path(pe, ps)
+                if len(pcache) > 200_000:
+                    pcache.clear()
+                pcache[pref] = pp
             if pp is None:
                 ppath = ORPHAN
                 full = f"{ORPHAN}/{name}"
             else:
                 ppath = pp
                 full = f"/{name}" if pp == "/" else f"{pp}/{name}"
-        fc, fm, fr, fa = _ft(f[2]), _ft(f[3]), _ft(f[4]), _ft(f[5])
+        _n, _r, fc, fm, fr, fa = f[:6]
+        fc = fc if 0 < fc <= _FT_MAX else None
+        fm = fm if 0 < fm <= _FT_MAX else None
+        fr = fr if 0 < fr <= _FT_MAX else None
+        fa = fa if 0 < fa <= _FT_MAX else None
         row = {
             "entry": entry, "sequence": seq, "parent_entry": pe, "parent_sequence": ps,
             "in_use": in_use, "is_dir": is_dir, "has_ads": has_ads, "is_ads": False,
@@ -873,25 +906,35 @@ def _rows(entry: int, seq: int, fl: int, lsn: int, links: int, fixup_ok: bool, o
 
 # --- timeline --------------------------------------------------------------------------------------------
 _VERBS = {"M": "modified", "A": "accessed", "C": "record changed", "B": "created"}
+_verb_cache: dict[str, str] = {}
 
 
 def timeline(rec: Record) -> Iterable[TimelineEvent]:
-    if rec.table != "mft":
-        return ()
+    """SI and FN times, each set grouped mactime-style (``SI MACB``, ``FN B``...); ADS rows add nothing."""
     d = rec.data
-    if d.get("is_ads"):
+    if rec.table != "mft" or d["is_ads"]:
         return ()
     path = d["full_path"]
     win = path.replace("/", "\\")
-    kind = "Dir" if d.get("is_dir") else "File"
-    if not d.get("in_use"):
+    kind = "Dir" if d["is_dir"] else "File"
+    if not d["in_use"]:
         kind = f"Deleted {kind.lower()}"
     out = []
-    for prefix, keys in (("SI", ("si_modified", "si_accessed", "si_record_changed", "si_created")),
-                         ("FN", ("fn_modified", "fn_accessed", "fn_record_changed", "fn_created"))):
-        pairs = [(letter, d.get(k)) for letter, k in zip("MACB", keys, strict=True)]
-        for ts, letters in group_times(pairs):
-            verbs = ", ".join(_VERBS[x] for x in letters)
+    for prefix, m, a, c, b in (("SI", d["si_modified"], d["si_accessed"], d["si_record_changed"], d["si_created"]),
+                               ("FN", d["fn_modified"], d["fn_accessed"], d["fn_record_changed"], d["fn_created"])):
+        seen: dict[int, str] = {}
+        if m:
+            seen[m] = "M"
+        if a:
+            seen[a] = seen.get(a, "") + "A"
+        if c:
+            seen[c] = seen.get(c, "") + "C"
+        if b:
+            seen[b] = seen.get(b, "") + "B"
+        for ts, letters in seen.items():
+            verbs = _verb_cache.get(letters)
+            if verbs is None:
+                verbs = _verb_cache[letters] = ", ".join(_VERBS[x] for x in letters)
             out.append(TimelineEvent(ts, f"{prefix} {letters}", path, f"{kind} {verbs} ({prefix}): {win}"))
     return out
 
