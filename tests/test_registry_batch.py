@@ -119,6 +119,13 @@ def test_semantics_valuename_wildcard_recursive_binary(tmp_path: Path, hives: di
         KeyPath: Software\Microsoft\Windows\CurrentVersion\Explorer\MountPoints2
         Recursive: true
     -
+        Description: rooted
+        HiveType: SYSTEM
+        Category: x
+        KeyPath: ROOT\Select
+        ValueName: Current
+        Recursive: false
+    -
         Description: bin
         HiveType: SYSTEM
         Category: x
@@ -148,6 +155,7 @@ def test_semantics_valuename_wildcard_recursive_binary(tmp_path: Path, hives: di
     cn = sorted((r["key_path"], r["value_data"]) for r in sy if r["description"] == "cn")
     assert [v for _k, v in cn] == ["WKS-WIN732BITA", "WIN-V5T3CSP8U4H"]  # ComputerName key, both control sets
     assert [r["value_data"] for r in sy if r["description"] == "bin"] == ["(Binary data)"]
+    assert [(r["key_path"], r["value_data"]) for r in sy if r["description"] == "rooted"] == [("ROOT\\Select", "1")]
     raw = [r["value_data"] for r in sy if r["description"] == "binraw"][0]
     assert len(raw) == 8 * 3 - 1 and raw.count("-") == 7  # dashed hex like .NET's BitConverter
 

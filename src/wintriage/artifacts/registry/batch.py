@@ -308,9 +308,16 @@ class _Tree:
         self.root = BKey("", hive.root_name, hive.root, None, self)
         self._expanded: dict[str, list[BKey]] = {}
 
+    def _segments(self, path: str) -> list[str]:
+        """Path segments below the root; a leading ``ROOT`` or root-key name is accepted, as RECmd does."""
+        segs = [s for s in path.strip("\\").split("\\") if s]
+        if segs and segs[0].lower() in ("root", self.root.name.lower()) and self.root.child(segs[0]) is None:
+            segs = segs[1:]
+        return segs
+
     def get(self, path: str) -> BKey | None:
         k: BKey | None = self.root
-        for seg in [s for s in path.strip("\\").split("\\") if s]:
+        for seg in self._segments(path):
             assert k is not None
             k = k.child(seg)
             if k is None:
@@ -326,7 +333,7 @@ class _Tree:
 
     def _expand(self, pattern: str) -> list[BKey]:
         found = [self.root]
-        for seg in [s for s in pattern.strip("\\").split("\\") if s]:
+        for seg in self._segments(pattern):
             nxt: list[BKey] = []
             if "*" in seg or "?" in seg:
                 rx = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in seg),
