@@ -1017,3 +1017,32 @@ def test_through_registry_artefact(unpacked: Callable[[str], Path]) -> None:
     assert sorted(r.data["rid"] for r in recs) == [500, 501, 1000]
     events = [e for r in recs for e in registry.timeline(r)]
     assert any(e.ts_desc.startswith("Last Login") and "Administrator" in e.summary for e in events)
+
+
+def test_shell_item_fuzz() -> None:
+    """Random and mutated shell items: decoded or a ValueError, nothing else."""
+    import random
+
+    rnd = random.Random(1234)
+    fe = _file_entry("Dropbox", 139472, 3)
+    body = bytes([0x74, 0]) + struct.pack("<H", 0x1C) + b"CFSF" + fe + b"\x11" * 32
+    delegate = struct.pack("<H", len(body) + 2) + body
+    item = _util.decode_shell_item(delegate)
+    assert (item.kind, item.name, item.mft_entry, item.mft_seq) == ("Directory", "Dropbox", 139472, 3)
+    seeds = [MYCOMP, VOL_C, fe, _file_entry("x.txt", 5, 2, directory=False), delegate]
+    for i in range(3000):
+        if i % 2:
+            b = bytearray(rnd.choice(seeds))
+            for _ in range(rnd.randint(1, 6)):
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+            data = bytes(b[: rnd.randint(0, len(b))])
+        else:
+            n = rnd.randint(0, 80)
+            data = struct.pack("<H", n) + bytes(
+                [rnd.choice([0x1F, 0x2F, 0x31, 0x32, 0x41, 0x61, 0x71, 0x74, 0x00, 0x01])]
+            )
+            data += bytes(rnd.randrange(256) for _ in range(max(0, n - 3)))
+        try:
+            _util.idlist_path(data + b"\0\0")
+        except ValueError:
+            pass

@@ -626,6 +626,8 @@ def decode_shell_item(data: bytes) -> ShellItem:
         if sub_size >= 14 and 10 + sub_size <= len(data):
             inner = decode_shell_item(data[10 : 10 + sub_size])
             item.name, item.modified, item.file_size = inner.name, inner.modified, inner.file_size
+            item.created, item.accessed, item.long_name = inner.created, inner.accessed, inner.long_name
+            item.mft_entry, item.mft_seq = inner.mft_entry, inner.mft_seq
             item.extra["short_name"] = inner.extra.get("short_name", "")
         _scan_extension_blocks(data[10 + max(sub_size, 0) :], item)
         if item.long_name:
