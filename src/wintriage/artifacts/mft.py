@@ -107,16 +107,25 @@ def _ft(t: int) -> int | None:
     return t if 0 < t <= _FT_MAX else None
 
 
+_flags_cache: dict[int, str] = {}
+
+
 def si_flags_text(v: int | None) -> str:
     """MFTECmd-style ``Hidden|System|Archive``; unknown bits as hex; 0 -> ``None``."""
     if v is None:
         return ""
+    t = _flags_cache.get(v)
+    if t is not None:
+        return t
     if v == 0:
         return "None"
     out = [n for b, n in SI_FLAG_NAMES if v & b]
     if v & ~_SI_KNOWN:
         out.append(f"0x{v & ~_SI_KNOWN:X}")
-    return "|".join(out)
+    t = "|".join(out)
+    if len(_flags_cache) < 65536:
+        _flags_cache[v] = t
+    return t
 
 
 # --- fixups ----------------------------------------------------------------------------------------------
