@@ -157,19 +157,20 @@ def test_recovered_hive_needs_no_recovery(td: Callable[[str], Path]) -> None:
 
 # --- regipy dirty hives vs the yarp-derived oracles ----------------------------------------------
 CASES = [
-    # hive, logs, oracle, pages, entries, final seq, full-file MD5 (MANIFEST), keys, values
+    # hive, logs, oracle, pages, entries, final seq, full-file MD5 (MANIFEST), keys, values,
+    # differences (new keys, removed keys, new values, removed values; paths compared case-insensitively)
     ("SYSTEM_B.xz", ("SYSTEM_B.LOG1.xz", "SYSTEM_B.LOG2.xz"), "SYSTEM_B.recovered_by_yarp.xz", 315, 24, 2130,
-     "236b4a8ca41216fb29f412d89fa70865", 35595, 78901),
+     "236b4a8ca41216fb29f412d89fa70865", 35595, 78901, (2472, 0, 3944, 0)),
     ("transactions_NTUSER.DAT.xz", ("transactions_ntuser.dat.log1.xz", "transactions_ntuser.dat.log2.xz"),
-     "NTUSER.recovered_by_yarp.xz", 132, 23, 588, "59eee319f0fffb571aff6486ce2f87f3", 3105, 4695),
+     "NTUSER.recovered_by_yarp.xz", 132, 23, 588, "59eee319f0fffb571aff6486ce2f87f3", 3105, 4695, (521, 6, 595, 19)),
     ("UsrClass.dat.xz", ("UsrClass.dat.LOG1.xz", "UsrClass.dat.LOG2.xz"), "UsrClass.recovered_by_yarp.xz", 158,
-     14, 300, "05b2a9cb929a8ebac88c0271bbb4759a", 6238, 12531),
+     14, 300, "05b2a9cb929a8ebac88c0271bbb4759a", 6238, 12531, (33, 0, 162, 0)),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_regipy_dirty_hives(unpacked: Callable[[str], Path], case: tuple) -> None:  # type: ignore[type-arg]
-    hive, logs, oracle, pages, entries, final, digest, nkeys, nvals = case
+    hive, logs, oracle, pages, entries, final, digest, nkeys, nvals, diffs = case
     raw = rd(unpacked("registry/regipy/" + hive))
     lg = [(Path(n).stem, rd(unpacked("registry/regipy/" + n))) for n in logs]
     # both orders for the small hives; SYSTEM_B (6 MB of logs) only in reverse order, to keep the test fast
@@ -195,18 +196,17 @@ def test_regipy_dirty_hives(unpacked: Callable[[str], Path], case: tuple) -> Non
             after_v.add((p.lower(), n.lower()))
     assert (n_k, n_v) == (nkeys, nvals)
     assert ctx.warnings == []  # libregf reads every key and value of the recovered hive
-    if hive.startswith("SYSTEM"):
-        # Differences the replay brings (paths compared case-insensitively). regipy reports 2511 for SYSTEM_B
-        # (2458 new sub keys, 53 new values) from its own replay, which leaves broken cells (see MANIFEST);
-        # ours is byte-identical to yarp's and gives 2472 new keys and 3944 new values, nothing removed.
-        before = open_hive_bytes(raw, ParseContext("registry", hive), label=hive, do_replay=False)
-        assert before is not None
-        bk: set[str] = set()
-        bv: set[tuple[str, str]] = set()
-        for p, k in before.walk():
-            bk.add(p.lower())
-            bv |= {(p.lower(), (k.get_value(i).name or "").lower()) for i in range(k.number_of_values)}
-        assert (len(after_k - bk), len(bk - after_k), len(after_v - bv), len(bv - after_v)) == (2472, 0, 3944, 0)
+    # Differences the replay brings. regipy's own diffs (SYSTEM_B 2511 = 2458 new sub keys + 53 new values;
+    # transactions_NTUSER 588 = 527 + 60; UsrClass 225 = 93 + 132) come from its replay, which leaves broken
+    # cells (see MANIFEST) and counts differently; ours is byte-identical to yarp's result.
+    before = open_hive_bytes(raw, ParseContext("registry", hive), label=hive, do_replay=False)
+    assert before is not None
+    bk: set[str] = set()
+    bv: set[tuple[str, str]] = set()
+    for p, k in before.walk():
+        bk.add(p.lower())
+        bv |= {(p.lower(), (k.get_value(i).name or "").lower()) for i in range(k.number_of_values)}
+    assert (len(after_k - bk), len(bk - after_k), len(after_v - bv), len(bv - after_v)) == diffs
 
 
 # --- bad logs ------------------------------------------------------------------------------------
