@@ -265,3 +265,22 @@ def test_identify_fs_unknown_and_short(tmp_path: Path) -> None:
         vols = list_volumes(img)
     assert [(v.index, v.sectors, v.fs, v.description) for v in vols] == \
         [(1, 8, "unknown", "whole disk (no partition table)")]
+
+
+@pytest.mark.parametrize("rel", ["ewf/image-split.E01", "scenario/public-1.E01", "ewf/derived/ntfs-ptrn.E01"])
+def test_same_rows_as_live_mmls(td: TD, rel: str) -> None:
+    """When TSK is installed: our rows (data volumes and extended containers) == mmls's, in order."""
+    import shutil
+    import subprocess
+
+    from wintriage.evidence.image import ewf_segments
+
+    if shutil.which("mmls") is None:
+        pytest.skip("TSK mmls not installed")
+    segs = [str(p) for p in ewf_segments(td(rel))]
+    p = subprocess.run(["mmls", "-i", "ewf", *segs], capture_output=True, text=True, check=False, timeout=60)
+    if p.returncode != 0:
+        pytest.skip(f"mmls cannot read EWF here: {p.stderr.strip()[:100]}")
+    with open_image(td(rel)) as img:
+        vols = list_volumes(img)
+    assert [(v.start_sector, v.end_sector, v.sectors, v.description) for v in vols] == _mmls_partitions(p.stdout)
