@@ -156,6 +156,12 @@ def test_mbr_ebr_chain_synthetic(tmp_path: Path) -> None:
     assert vols[0].label == "MYFAT" and vols[0].serial == "1234ABCD"
     assert vols[2].serial == "AABBCCDD11223344" and vols[2].label is None  # no readable $MFT: no label
     assert primary_ntfs(vols) is vols[2]
+    import shutil
+    import subprocess
+
+    if shutil.which("mmls"):
+        out = subprocess.run(["mmls", str(tmp_path / "mbr.dd")], capture_output=True, text=True, check=True).stdout
+        assert [(v.start_sector, v.end_sector, v.sectors, v.description) for v in vols] == _mmls_partitions(out)
 
 
 def test_ebr_loop_is_stopped(tmp_path: Path) -> None:
