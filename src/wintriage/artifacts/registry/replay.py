@@ -439,23 +439,38 @@ def _replay_old(res: ReplayResult, base: BaseBlock, logs: list[LogFile], warn: W
         buf.extend(b"\x00" * (end - len(buf)))
     src = pages_start
     n = 0
+    stop = False
     for byte_i, byte in enumerate(vector):
+        if stop:
+            break
         if not byte:
             continue
         for bit in range(8):
-            if byte & (1 << bit):
-                page = byte_i * 8 + bit
-                if page >= nbits:
+            if not byte & (1 << bit):
+                continue
+            page = byte_i * 8 + bit
+            if page >= nbits:
+                break
+            if src + SECTOR > len(lg.data):
+                warn(src, f"{lg.name}: dirty page {page} needs {SECTOR} bytes at log offset {src}, "
+                          f"{max(0, len(lg.data) - src)} available; replay stopped")
+                stop = True
+                break
+            dst = BASE_BLOCK_SIZE + page * SECTOR
+            new = lg.data[src:src + SECTOR]
+            rel = page * SECTOR
+            if rel % 4096 == 0 and (buf[dst:dst + 4] == b"hbin" or new[:4] == b"hbin"):
+                # a dirty page holding a hive bin header must be a valid one for the same place
+                ok = new[:4] == b"hbin" and struct.unpack_from("<I", new, 4)[0] == rel and \
+                    struct.unpack_from("<I", new, 8)[0] >= 4096
+                if not ok:
+                    warn(src, f"{lg.name}: dirty page {page} (hive-bins offset {rel}) is not a valid hive bin "
+                              "header; replay stopped")
+                    stop = True
                     break
-                if src + SECTOR > len(lg.data):
-                    warn(src, f"{lg.name}: dirty page {page} needs {SECTOR} bytes at log offset {src}, "
-                              f"{max(0, len(lg.data) - src)} available; replay stopped")
-                    vector = b""
-                    break
-                dst = BASE_BLOCK_SIZE + page * SECTOR
-                buf[dst:dst + SECTOR] = lg.data[src:src + SECTOR]
-                src += SECTOR
-                n += 1
+            buf[dst:dst + SECTOR] = new
+            src += SECTOR
+            n += 1
     res.pages = n
     res.entries = 1 if n else 0
     res.logs_applied.append(lg.name)
