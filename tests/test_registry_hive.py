@@ -308,3 +308,11 @@ def test_scenario_user_hives_get_profilelist_sids(td: Callable[[str], Path], tmp
     assert got[("minji", "NTUSER")] == "S-1-5-21-1760460187-1592185332-161725925-1001"
     assert got[("jiwoo", "NTUSER")] == "S-1-5-21-1760460187-1592185332-161725925-1002"
     assert got[("jiwoo", "USRCLASS")] == "S-1-5-21-1760460187-1592185332-161725925-1002"
+    config = next(p for p in out.rglob("config") if p.parent.name.lower() == "system32")
+    csv2 = tmp_path / "csv2"
+    res = CliRunner().invoke(main, ["parse", "registry", str(config), "--csv", str(csv2), "--json"])
+    assert res.exit_code == 0, res.output
+    with open(csv2 / "registry_hives.csv", encoding="utf-8-sig", newline="") as fh:
+        types = {Path(r["path"]).name: r["hive_type"] for r in csv.DictReader(fh)}
+    assert types == {"DEFAULT": "DEFAULT", "SAM": "SAM", "SECURITY": "SECURITY", "SOFTWARE": "SOFTWARE",
+                     "SYSTEM": "SYSTEM"}
