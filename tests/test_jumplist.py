@@ -53,7 +53,7 @@ def test_destlist_v3_url_entry(td) -> None:
     assert e["last_modified"] == from_iso("2016-01-17T13:08:08.2475045Z")
     assert e["pin_status"] == -1 and e["interaction_count"] == 1
     assert e["file_droid"] == e["volume_droid"] == ""  # null droids
-    assert e["has_lnk"] == 1 and e["shell_items"][-1]["kind"] == "uri"
+    assert e["has_lnk"] == 1 and e["shell_items"][-1]["kind"] == "URI"
     assert e["shell_items"][-1]["name"] == e["path"] == e["target_idlist_path"]
 
 
@@ -62,7 +62,7 @@ def test_custom_destinations(td) -> None:
     assert ctx.warning_count == 0
     # plaso counts 45 event_data = 9 LNKs x (link + 3 file-entry shell items + tracker)
     assert len(rows) == 9
-    assert sum(1 + sum(1 for s in r["shell_items"] if s["kind"] in ("file", "directory")) + 1 for r in rows) == 45
+    assert sum(1 + sum(1 for s in r["shell_items"] if s["kind"] in ("File", "Directory")) + 1 for r in rows) == 45
     disp = [r for r in rows if r["arguments"] == (
         "{DE3895CB-077B-4C38-B6E3-F3DE1E0D84FC} %systemroot%\\system32\\control.exe /name Microsoft.Display")]
     assert len(disp) == 1
@@ -70,7 +70,7 @@ def test_custom_destinations(td) -> None:
     assert d["local_path"] == "C:\\Windows\\System32\\GettingStarted.exe"
     assert d["file_size"] == 11776 and d["volume_serial"] == "885029E6"
     sys32 = next(s for s in d["shell_items"] if s.get("name") == "System32")
-    assert (sys32["mft_entry"], sys32["mft_sequence"]) == (2305, 1)
+    assert (sys32["mft_entry"], sys32["mft_seq"]) == (2305, 1)
     assert d["mac_address"] == "00:1d:09:fa:5a:1c"
 
 

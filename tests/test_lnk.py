@@ -53,7 +53,8 @@ def test_unpaired_surrogate(td) -> None:
     assert d["volume_serial"] == "2CA3D1AE"
     assert d["file_size"] == 11264
     assert d["target_created"] == from_iso("2023-07-10T04:01:20.7971076Z")
-    assert d["shell_items"][-1]["name"] == "UNICOD~1.EXE"
+    assert d["shell_items"][-1]["extra"]["short_name"] == "UNICOD~1.EXE"  # 8.3 name; "name" is the long name
+    assert d["shell_items"][-1]["name"] == "unicode_U+0000d800_\\U0000d800.exe"
     assert (d["target_mft_entry"], d["target_mft_sequence"]) == (386618, 63)
     d["local_path"].encode("utf-8")  # writable as UTF-8: no lone surrogate left
 

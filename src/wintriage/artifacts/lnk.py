@@ -205,7 +205,7 @@ def lnk_fields(data: bytes) -> tuple[dict[str, Any] | None, list[str]]:
     d["target_idlist_path"] = shell_path(items) if items else None
     last_file = next((it for it in reversed(items) if it.mft_entry is not None), None)
     d["target_mft_entry"] = last_file.mft_entry if last_file else None
-    d["target_mft_sequence"] = last_file.mft_sequence if last_file else None
+    d["target_mft_sequence"] = last_file.mft_seq if last_file else None
     d["target_path"] = (d["local_path"] or d["network_path"] or d["target_idlist_path"] or d["env_location"]
                         or d["relative_path"] or "")
     return d, errors
