@@ -373,3 +373,108 @@ def test_cli_csv(td: TD, tmp_path: Path) -> None:
     from wintriage.artifacts.base import CsvShape
     slow = CsvShape.row(shape, d)
     assert [str(x) for x in slow] == [str(x) for x in shape.row(d)]
+
+
+def _attr_resident(atype: int, value: bytes, name: str = "", attr_id: int = 1) -> bytes:
+    nm = name.encode("utf-16-le")
+    voff = 0x18 + len(nm)
+    voff += (-voff) % 8
+    alen = voff + len(value)
+    alen += (-alen) % 8
+    a = bytearray(alen)
+    a[0:4] = atype.to_bytes(4, "little")
+    a[4:8] = alen.to_bytes(4, "little")
+    a[9] = len(nm) // 2
+    a[10:12] = (0x18).to_bytes(2, "little")
+    a[14:16] = attr_id.to_bytes(2, "little")
+    a[16:20] = len(value).to_bytes(4, "little")
+    a[20:22] = voff.to_bytes(2, "little")
+    a[0x18:0x18 + len(nm)] = nm
+    a[voff:voff + len(value)] = value
+    return bytes(a)
+
+
+def make_record(entry: int, seq: int, flags: int, base_ref: int, attrs: bytes, size: int = 1024) -> bytes:
+    """A protected FILE record (update sequence applied) holding ``attrs``."""
+    r = bytearray(size)
+    used = 0x38 + len(attrs) + 8
+    r[0:4] = b"FILE"
+    r[4:6] = (0x30).to_bytes(2, "little")
+    r[6:8] = (size // 512 + 1).to_bytes(2, "little")
+    r[0x10:0x12] = seq.to_bytes(2, "little")
+    r[0x14:0x16] = (0x38).to_bytes(2, "little")
+    r[0x16:0x18] = flags.to_bytes(2, "little")
+    r[0x18:0x1C] = used.to_bytes(4, "little")
+    r[0x1C:0x20] = size.to_bytes(4, "little")
+    r[0x20:0x28] = base_ref.to_bytes(8, "little")
+    r[0x2C:0x30] = entry.to_bytes(4, "little")
+    r[0x38:0x38 + len(attrs)] = attrs
+    r[0x38 + len(attrs):0x38 + len(attrs) + 4] = b"\xff\xff\xff\xff"
+    usn = b"\x07\x00"
+    r[0x30:0x32] = usn
+    for i in range(1, size // 512 + 1):
+        r[0x30 + 2 * i:0x32 + 2 * i] = r[i * 512 - 2:i * 512]
+        r[i * 512 - 2:i * 512] = usn
+    return bytes(r)
+
+
+def test_extension_record_merged(td: TD, tmp_path: Path) -> None:
+    """A named $DATA held by an extension record shows up as an ADS of its base record."""
+    src = td("mft/derived/ntfs20h1_MFT.bin")
+    data = bytearray(src.read_bytes())
+    base = next(e for e in mft.read_entries(src) if any(f.name == "file_1.txt" for f in e.file_names()))
+    slot = len(data) // 1024 - 1
+    ext = make_record(slot, 1, 1, (base.sequence << 48) | base.entry,
+                      _attr_resident(0x80, b"hello from an extension record", "ext_stream", 4))
+    data[slot * 1024:(slot + 1) * 1024] = ext
+    p = tmp_path / "ext.mft"
+    p.write_bytes(bytes(data))
+    rows, ctx = run(p)
+    assert ctx.warning_count == 0
+    mine = [r for r in rows if r["entry"] == base.entry]
+    assert {r["name"] for r in mine} == {"file_1.txt", "file_1.txt:ext_stream"}
+    assert all(r["has_ads"] and r["extension_entries"] == str(slot) for r in mine)
+    (ads,) = [r for r in mine if r["is_ads"]]
+    assert ads["file_size"] == 30 and ads["resident"] is True
+    assert not any(r["entry"] == slot for r in rows)  # the extension record has no rows of its own
+    # the extension slot does not disturb the name table
+    res = mft.build_resolver(p)
+    assert res.path(base.entry) == "/test_dir/file_1.txt"
+
+
+def test_non_resident_zone_identifier_warns(tmp_path: Path) -> None:
+    root_fn = bytearray(66 + 2)
+    root_fn[0:8] = ((5 << 48) | 5).to_bytes(8, "little")
+    root_fn[64] = 1
+    root_fn[65] = 3
+    root_fn[66:68] = ".".encode("utf-16-le")
+    fn = bytearray(66 + 10)
+    fn[0:8] = ((5 << 48) | 5).to_bytes(8, "little")
+    fn[64] = 5
+    fn[65] = 1
+    fn[66:76] = "a.exe".encode("utf-16-le")
+    nm = "Zone.Identifier".encode("utf-16-le")
+    nonres = bytearray(0x40 + len(nm) + 8)
+    nonres[0:4] = (0x80).to_bytes(4, "little")
+    nonres[4:8] = len(nonres).to_bytes(4, "little")
+    nonres[8] = 1
+    nonres[9] = len(nm) // 2
+    nonres[10:12] = (0x40).to_bytes(2, "little")
+    nonres[0x20:0x22] = (0x40 + len(nm)).to_bytes(2, "little")
+    nonres[0x30:0x38] = (5000).to_bytes(8, "little")
+    nonres[0x40:0x40 + len(nm)] = nm
+    nonres[0x40 + len(nm)] = 0x11  # one run: 1 cluster at lcn 1
+    nonres[0x40 + len(nm) + 1] = 1
+    nonres[0x40 + len(nm) + 2] = 1
+    recs = bytearray(7 * 1024)
+    recs[5 * 1024:6 * 1024] = make_record(5, 5, 3, 0, _attr_resident(0x30, bytes(root_fn)))
+    recs[6 * 1024:7 * 1024] = make_record(6, 1, 1, 0, _attr_resident(0x30, bytes(fn)) + bytes(nonres))
+    p = tmp_path / "z.mft"
+    p.write_bytes(bytes(recs))
+    ctx = ParseContext("mft", str(p))
+    out = list(mft.parse(p, ctx))
+    zones = [r.data for r in out if r.table == "zone_identifier"]
+    assert len(zones) == 1 and zones[0]["resident"] is False and zones[0]["path"] == "/a.exe:Zone.Identifier"
+    assert zones[0]["size"] == 5000
+    assert ctx.warning_count == 1 and ctx.warnings[0].offset == 6 * 1024 and "non-resident" in ctx.warnings[0].reason
+    assert ctx.skipped == 0

@@ -759,7 +759,8 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
                 if exts:
                     for x in exts:
                         _merge_extension(fh_ext, x, rs, entry, seq, r, warn)  # type: ignore[arg-type]
-                yield from _rows(entry, seq, fl, lsn, links, st == 0, off, r, res, include_short, source, pcache)
+                yield from _rows(entry, seq, fl, lsn, links, st == 0, off, r, res, include_short, source, pcache,
+                                 warn)
             except (struct.error, ValueError, IndexError) as e:
                 warn(off, f"record {idx}: cannot decode ({type(e).__name__}: {e})")
     finally:
@@ -788,7 +789,7 @@ def _merge_extension(fh: BinaryIO, x: int, rs: int, base_entry: int, base_seq: i
 
 def _rows(entry: int, seq: int, fl: int, lsn: int, links: int, fixup_ok: bool, off: int, r: _Rec,
           res: PathResolver, include_short: bool, source: str,
-          pcache: dict[int, str | None]) -> Iterator[Record]:
+          pcache: dict[int, str | None], warn: Callable[..., None]) -> Iterator[Record]:
     fns = r.fns
     if not fns:
         return
@@ -902,6 +903,8 @@ def _rows(entry: int, seq: int, fl: int, lsn: int, links: int, fixup_ok: bool, o
                     })
                     continue
                 arow["zone_id_contents"] = "(Zone.Identifier data is non-resident)"
+                warn(off, f"record {entry}: {arow['full_path']} is non-resident ({d[2]} bytes): its content is "
+                     "not in the $MFT record (extract the stream from the volume to read it)", skipped=False)
                 yield Record("mft", arow)
                 yield Record("zone_identifier", {
                     "path": arow["full_path"], "entry": entry, "sequence": seq, "in_use": in_use,
