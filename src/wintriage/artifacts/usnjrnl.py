@@ -176,6 +176,9 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
     res = ctx.resources.get("mft")
     warn = ctx.warn
     ppath_cache: dict[int, str] = {}
+    hex_cache: dict[int, str] = {}
+    reason_cache, attr_cache = _reason_cache, _attr_cache
+    source = ctx.source
     head = _HEAD.unpack_from
     v2 = _V2.unpack_from
     nonzero = _NONZERO.search
@@ -198,20 +201,32 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
             (_l, _ma, mi, fref, pref, usn, ts, reason, src, sec, attrs, nlen, noff) = v2(mm, pos)
             if 60 <= noff and noff + nlen <= ln:
                 name = mm[pos + noff:pos + noff + nlen].decode("utf-16-le", "replace")
+                dot = name.rfind(".")
                 pp = ppath_cache.get(pref)
                 if pp is None:
                     pp = _parent_path(res, pref)
+                    if len(ppath_cache) > 500_000:
+                        ppath_cache.clear()
                     ppath_cache[pref] = pp
+                fhex = hex_cache.get(fref)
+                if fhex is None:
+                    if len(hex_cache) > 500_000:
+                        hex_cache.clear()
+                    fhex = hex_cache[fref] = f"{fref:032x}"
+                phex = hex_cache.get(pref)
+                if phex is None:
+                    phex = hex_cache[pref] = f"{pref:032x}"
                 yield Record("usnjrnl", {
                     "usn": usn, "timestamp": ts if 0 < ts <= _FT_MAX else None, "name": name,
-                    "extension": _ext(name), "entry": fref & REF_MASK, "sequence": fref >> 48,
+                    "extension": name[dot:] if 0 <= dot < len(name) - 1 else "",
+                    "entry": fref & REF_MASK, "sequence": fref >> 48,
                     "parent_entry": pref & REF_MASK, "parent_sequence": pref >> 48, "parent_path": pp,
-                    "reasons": _reason_cache.get(reason) or reasons_text(reason), "reason_flags": reason,
-                    "attributes": _attr_cache.get(attrs) or attributes_text(attrs), "attr_flags": attrs,
+                    "reasons": reason_cache.get(reason) or reasons_text(reason), "reason_flags": reason,
+                    "attributes": attr_cache.get(attrs) or attributes_text(attrs), "attr_flags": attrs,
                     "source_info": src, "security_id": sec, "major_version": 2, "minor_version": mi,
-                    "record_length": ln, "file_ref": f"{fref:032x}", "parent_ref": f"{pref:032x}",
+                    "record_length": ln, "file_ref": fhex, "parent_ref": phex,
                     "extents": "", "remaining_extents": None, "offset": pos, "carved": carved,
-                    "source_file": ctx.source,
+                    "source_file": source,
                 })
                 pos += ln
                 continue
@@ -304,9 +319,18 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     return (TimelineEvent(ts, d["reasons"], p, f"USN {d['reasons']}: {p.replace('/', chr(92))}"),)
 
 
+_csv_parent_cache: dict[str, str] = {}
+
+
 def _csv_parent(d: dict[str, Any]) -> str:
     pp = d.get("parent_path") or ""
-    return pp if pp in ("", UNKNOWN) else csv_parent_path(pp)
+    t = _csv_parent_cache.get(pp)
+    if t is None:
+        t = pp if pp in ("", UNKNOWN) else csv_parent_path(pp)
+        if len(_csv_parent_cache) > 100_000:
+            _csv_parent_cache.clear()
+        _csv_parent_cache[pp] = t
+    return t
 
 
 class _JCsvShape(CsvShape):
