@@ -41,9 +41,9 @@ from .hive import (
     iter_subkeys,
     iter_values,
     key_name,
-    key_offset,
     key_time,
     open_hive,
+    scan_key_tree,
     type_name,
     utf16_text,
     value_text,
@@ -300,19 +300,12 @@ class _PluginBatch:
 
 
 def _walk(hive: Hive, ctx: ParseContext) -> tuple[int, int, dict[int, str]]:
-    nkeys = 0
-    nvals = 0
-    live: dict[int, str] = {}
-    for p, k in hive.walk(ctx):
-        nkeys += 1
-        off = key_offset(k)
-        if off is not None:
-            live[off] = p
-        try:
-            nvals += k.number_of_values
-        except LIBREGF_ERRORS as e:
-            ctx.warn(off, f"values of {p or 'ROOT'!r} unreadable: {e}")
-    return nkeys, nvals, live
+    """Keys, values and the path of every live key record (for deleted-cell recovery), read from the bins."""
+
+    def warn(off: int | None, reason: str) -> None:
+        ctx.warn(off, reason, skipped=False)
+
+    return scan_key_tree(hive.data, hive.base.root_cell, warn)
 
 
 def _all_keys(hive: Hive, ctx: ParseContext) -> Iterator[Record]:
