@@ -28,9 +28,15 @@ SAMPLE = TESTDATA / "evtx" / "plaso" / "System.evtx"  # the largest sample by re
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process plus that of its largest worker (ru_maxrss of children is their maximum)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + resource.getrusage(
         resource.RUSAGE_CHILDREN
     ).ru_maxrss / 1024
+
+
+def _rss_split() -> tuple[float, float]:
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def _cpu() -> float:
@@ -84,7 +90,7 @@ def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, A
     dt = time.perf_counter() - t0
     cpu = _cpu() - c0  # all threads and worker processes: independent of how busy the machine is
     return {"stage": name, "records": n, "seconds": dt, "rate": n / dt if dt else 0.0, "cpu": cpu,
-            "per_cpu_s": n / cpu if cpu else 0.0, "rss_mb": _rss_mb()}
+            "per_cpu_s": n / cpu if cpu else 0.0, "rss_mb": _rss_mb(), "rss_main_worker": _rss_split()}
 
 
 def run_stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, Any]:
@@ -148,6 +154,10 @@ def main() -> None:
         note = " (extrapolated from a prefix)" if name == "python-evtx" else ""
         print(f"{w:<22} {name:<12} {r['records']:>9} {r['seconds']:>8.2f} {r['rate']:>10.0f} {ratio:>8.2f} "
               f"{r['cpu']:>7.2f} {r['per_cpu_s']:>10.0f} {cratio:>8.2f} {r['rss_mb']:>11.0f}{note}")
+    for w, name, r in rows:
+        if name == "wintriage":
+            m, c = r.get("rss_main_worker", (0, 0))
+            print(f"  {w}: wintriage peak RSS main process {m:.0f} MB, largest worker {c:.0f} MB")
     print(f"(wintriage = parse + EvtxECmd maps + case store + timeline, {a.workers} worker processes on the workload;"
           f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 

@@ -263,3 +263,26 @@ def test_corruption_sweep(td: TD, tmp_path: Path) -> None:
         assert all(w.offset is None or w.offset >= 0 for w in ctx.warnings)
         if 0 < len(data) < len(raw) and len(data) > 4096:
             assert ctx.warnings, f"case {i}: damage without a warning"
+
+
+def test_parse_many_merges_parts(td: TD, tmp_path: Path) -> None:
+    import sqlite3
+
+    files = []
+    for i, name in enumerate(["sysmon.evtx", "new-user-security.evtx", "Application_no_crc32.evtx"]):
+        p = tmp_path / f"{i}-{name}"
+        p.symlink_to(td(f"evtx/evtx-rs/{name}"))
+        files.append(p)
+    db = tmp_path / "case.sqlite"
+    res = evtx.parse_many(files, db, workers=2)
+    assert res["records"] == 358 + 4 + 17 and res["workers"] == 2
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM evtx").fetchone() == (379, 379)
+    # every timeline row points at its evtx row and both at the right source
+    assert con.execute(
+        "SELECT COUNT(*) FROM timeline t JOIN evtx e ON e.id = t.ref_id AND e.source_id = t.source_id"
+    ).fetchone()[0] == 379
+    assert sorted(con.execute("SELECT s.records, COUNT(e.id) FROM sources s JOIN evtx e ON e.source_id = s.id "
+                              "GROUP BY s.id").fetchall()) == [(4, 4), (17, 17), (358, 358)]
+    assert con.execute("SELECT COUNT(*) FROM warnings w JOIN sources s ON s.id = w.source_id").fetchone()[0] > 0
+    con.close()

@@ -773,10 +773,30 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
 
 # --- many files on all cores ----------------------------------------------------------------------------------
 def _parse_part(args: tuple[list[str], str, dict[str, Any]]) -> dict[str, Any]:
-    from ..parsecmd import run_parse
+    """One worker: the ordinary per-file path (pipeline.run_file into a StoreSink), without the final indexes
+    (the merged database builds them once)."""
+    import sys
+
+    from ..artifacts.base import user_from_path
+    from ..pipeline import run_file
+    from ..sinks import StoreSink
+    from ..store.case import CaseWriter
 
     paths, db, options = args
-    return run_parse(NAME, [Path(p) for p in paths], csv_dir=None, db=Path(db), options=options, quiet=True)
+    store = CaseWriter(Path(db))
+    sink = StoreSink(store)
+    resources: dict[str, Any] = {}
+    module = sys.modules[__name__]
+    out = {"records": 0, "warnings": 0, "skipped": 0, "failed": 0}
+    for p in paths:
+        r = run_file(module, Path(p), sink, label=p, user=user_from_path(p), options=options, resources=resources)
+        out["records"] += r.records
+        out["warnings"] += r.warnings
+        out["skipped"] += r.skipped
+        out["failed"] += r.status == "failed"
+        resources.pop("evtx_stats", None)
+    store.close(index=False)
+    return out
 
 
 def parse_many(paths: list[Path], db: Path, *, workers: int = 2, options: dict[str, Any] | None = None) -> dict[str, Any]:
