@@ -478,3 +478,25 @@ def test_non_resident_zone_identifier_warns(tmp_path: Path) -> None:
     assert zones[0]["size"] == 5000
     assert ctx.warning_count == 1 and ctx.warnings[0].offset == 6 * 1024 and "non-resident" in ctx.warnings[0].reason
     assert ctx.skipped == 0
+
+
+def _fn_value(name: str, parent: int, parent_seq: int, ns: int = 1) -> bytes:
+    v = bytearray(66 + 2 * len(name))
+    v[0:8] = ((parent_seq << 48) | parent).to_bytes(8, "little")
+    v[64] = len(name)
+    v[65] = ns
+    v[66:] = name.encode("utf-16-le")
+    return bytes(v)
+
+
+def test_parent_loop_is_orphaned_not_hung(tmp_path: Path) -> None:
+    recs = bytearray(8 * 1024)
+    recs[5 * 1024:6 * 1024] = make_record(5, 5, 3, 0, _attr_resident(0x30, _fn_value(".", 5, 5, 3)))
+    recs[6 * 1024:7 * 1024] = make_record(6, 1, 3, 0, _attr_resident(0x30, _fn_value("a", 7, 1)))
+    recs[7 * 1024:8 * 1024] = make_record(7, 1, 3, 0, _attr_resident(0x30, _fn_value("b", 6, 1)))
+    p = tmp_path / "loop.mft"
+    p.write_bytes(bytes(recs))
+    rows, ctx = run(p)
+    paths = {r["entry"]: r["full_path"] for r in rows}
+    assert paths[5] == "/" and paths[6].startswith("<Orphan>/") and paths[7].startswith("<Orphan>/")
+    assert paths[6].endswith("/a") and paths[7].endswith("/b")
