@@ -268,3 +268,17 @@ def test_cli_csv(td: TD, tmp_path: Path) -> None:
     assert len(rows) == 1 + 188
     assert rows[1][:10] == ["SPP", "", "43", "1", "36", "1", ".\\System Volume Information", "0",
                             "2020-07-25 12:25:52.3989637", "FileCreate"]
+
+
+def test_reused_parent_in_journal_gives_unknown(td: TD, tmp_path: Path) -> None:
+    """A record whose parent directory slot was reused since (sequence differs) never gets a wrong path."""
+    res = mft.build_resolver(td("mft/derived/ntfs20h1_MFT.bin"))
+    data = bytearray(td("usnjrnl/derived/ntfs20h1_UsnJrnl_J.bin").read_bytes())
+    pref = int.from_bytes(data[16:24], "little")
+    data[16:24] = (pref + (7 << 48)).to_bytes(8, "little")  # same parent entry (36), sequence 1 -> 8
+    p = tmp_path / "j"
+    p.write_bytes(bytes(data))
+    rows, ctx = run(p, resolver=res)
+    assert len(rows) == 188 and ctx.warning_count == 0
+    assert (rows[0]["parent_entry"], rows[0]["parent_sequence"], rows[0]["parent_path"]) == (36, 8, "<Unknown>")
+    assert rows[1]["parent_path"] == "/System Volume Information"
