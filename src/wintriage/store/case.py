@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ..model import EvidenceRef, Finding, ParseWarning, Record, TimelineEvent
-from ..timeutil import fmt
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BATCH = 5000
@@ -24,7 +23,14 @@ def ident(name: str) -> str:
     return '"' + name + '"'
 
 
-_PLAIN = (int, float, str, bytes)
+def _json_cell(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+# Values that SQLite cannot store natively are adapted by the sqlite3 module itself (in C, only when met),
+# so batching a row costs no per-cell Python check.
+for _t in (list, tuple, dict):
+    sqlite3.register_adapter(_t, _json_cell)
 
 
 def _cell(v: Any) -> Any:
@@ -94,12 +100,7 @@ class CaseWriter:
         rid = self._next_id[rec.table] + 1
         self._next_id[rec.table] = rid
         pend = self._pending[rec.table]
-        get = d.get
-        vals = [get(c) for c in names]
-        for i, v in enumerate(vals):  # plain scalars pass straight through (the common case)
-            if v is not None and type(v) not in _PLAIN:
-                vals[i] = _cell(v)
-        pend.append((rid, source_id, *vals))
+        pend.append((rid, source_id, *map(d.get, names)))  # lists/dicts become JSON via the adapters below
         if len(pend) >= BATCH:
             self._flush_table(rec.table)
         return rid
@@ -120,7 +121,6 @@ class CaseWriter:
             (
                 self._tl_id,
                 ev.ts,
-                fmt(ev.ts, digits=7, sep="T") + "Z",
                 ev.ts_desc,
                 artifact,
                 category,
@@ -145,8 +145,8 @@ class CaseWriter:
     def _flush_timeline(self) -> None:
         if self._timeline:
             self.db.executemany(
-                "INSERT INTO timeline (id, ts, ts_iso, ts_desc, artifact, category, host, user, path, summary,"
-                " ref_table, ref_id, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO timeline (id, ts, ts_desc, artifact, category, host, user, path, summary,"
+                " ref_table, ref_id, source_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 self._timeline,
             )
             self._timeline.clear()

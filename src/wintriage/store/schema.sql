@@ -33,7 +33,10 @@ CREATE TABLE IF NOT EXISTS warnings (
 CREATE TABLE IF NOT EXISTS timeline (
     id INTEGER PRIMARY KEY,
     ts INTEGER NOT NULL,         -- FILETIME ticks (100 ns since 1601), UTC
-    ts_iso TEXT NOT NULL,        -- ISO 8601 UTC with 7 fractional digits
+    -- ISO 8601 UTC with 7 fractional digits, computed by SQLite when read (exact, also before 1970)
+    ts_iso TEXT GENERATED ALWAYS AS (
+        strftime('%Y-%m-%dT%H:%M:%S', (ts - ts % 10000000 - 116444736000000000) / 10000000, 'unixepoch')
+        || '.' || printf('%07d', ts % 10000000) || 'Z') VIRTUAL,
     ts_desc TEXT,
     artifact TEXT,
     category TEXT,
