@@ -830,7 +830,7 @@ def parse_many(paths: list[Path], db: Path, *, workers: int = 2, options: dict[s
         w.ensure_tables(TABLES)
         w.db.execute("COMMIT")
         cols = ", ".join(ident(c) for c in COLUMNS)
-        tl = "ts, ts_iso, ts_desc, artifact, category, host, user, path, summary, ref_table"
+        tl = "ts, ts_desc, artifact, category, host, user, path, summary, ref_table"  # ts_iso is generated
         src_cols = "artifact, path, local_path, volume, user, size, sha256, parser, records, warnings, skipped, seconds, status"
         for part in parts:
             w.db.execute("ATTACH DATABASE ? AS p", (part,))
