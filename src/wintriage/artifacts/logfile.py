@@ -198,6 +198,7 @@ EXTRA_CSV: dict[str, CsvShape] = {"usnjrnl": NLT_USNJRNL_CSV}
 _NTFS_HDR = struct.Struct("<HHHHHHHHHHHHq").unpack_from
 _Q = struct.Struct("<q").unpack_from
 _U16 = struct.Struct("<H").unpack_from
+_II = struct.Struct("<II").unpack_from
 # redo operations that feed events, names, attribute layouts or recovered USN records
 EVENT_OPS = {0x02, 0x03, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0C, 0x0D, 0x0E, 0x0F}
 _OP_NAMES = tuple(op_name(i) for i in range(0x26))
@@ -295,11 +296,18 @@ class _OpenAttributes:
     """Target-attribute index -> (file entry, attribute type, name), over LSN."""
 
     def __init__(self) -> None:
-        self._by_index: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+        # index -> (LSNs ascending, infos in the same order); equal LSNs keep their insertion order
+        self._by_index: dict[int, tuple[list[int], list[dict[str, Any]]]] = {}
 
     def add(self, index: int, lsn: int, info: dict[str, Any]) -> None:
-        lst = self._by_index.setdefault(index, [])
-        bisect.insort(lst, (lsn, info), key=lambda x: x[0])
+        got = self._by_index.get(index)
+        if got is None:
+            self._by_index[index] = ([lsn], [info])
+            return
+        keys, infos = got
+        i = bisect.bisect_right(keys, lsn)
+        keys.insert(i, lsn)
+        infos.insert(i, info)
 
     def name(self, index: int, lsn: int, name: str) -> None:
         info = self.get(index, lsn)
@@ -307,13 +315,14 @@ class _OpenAttributes:
             info["name"] = name
 
     def get(self, index: int, lsn: int) -> dict[str, Any] | None:
-        lst = self._by_index.get(index)
-        if not lst:
+        got = self._by_index.get(index)
+        if got is None:
             return None
-        if len(lst) == 1:
-            return lst[0][1]
-        i = bisect.bisect_right(lst, lsn, key=lambda x: x[0])
-        return lst[i - 1][1] if i else lst[0][1]
+        keys, infos = got
+        if len(keys) == 1:
+            return infos[0]
+        i = bisect.bisect_right(keys, lsn)
+        return infos[i - 1] if i else infos[0]
 
 
 def _describe(info: dict[str, Any] | None) -> str:
@@ -367,6 +376,7 @@ class _Builder:
         self.pending_add: dict[int, tuple[int, dict[str, Any], LogRecord]] = {}
         self.events: list[dict[str, Any]] = []
         self.usn: list[dict[str, Any]] = []
+        self._desc_cache: dict[int, tuple[int, int, str]] = {}
 
     # --- pass 1: open attribute table, cluster size -------------------------------------------------
     def prescan(self, recs: list[LogRecord]) -> None:
@@ -419,28 +429,31 @@ class _Builder:
         return (op.target_vcn * self.bpc + op.cluster_index * 512) // size
 
     def row(self, r: LogRecord, i: int) -> dict[str, Any]:
-        stale = 1 if r.lsn > self.current_lsn > 0 else 0
-        data = r.data
-        if r.record_type == 2 or len(data) < 32:
+        lsn, prev, undo_next, _dlen, _cseq, client, rtype, tid, rflags, offset, kind, data, _tr, _ct = r
+        cur = self.current_lsn
+        stale = 1 if lsn > cur > 0 else 0
+        n = len(data)
+        if rtype == 2 or n < 32:
             base: dict[str, Any] = {
-                "lsn": r.lsn, "prev_lsn": r.prev_lsn, "undo_next_lsn": r.undo_next_lsn, "client": r.client_index,
-                "record_type": r.record_type, "transaction_id": r.transaction_id, "stale": stale,
-                "page_kind": r.page_kind, "page_offset": r.offset,
+                "lsn": lsn, "prev_lsn": prev, "undo_next_lsn": undo_next, "client": client,
+                "record_type": rtype, "transaction_id": tid, "stale": stale,
+                "page_kind": kind, "page_offset": offset,
             }
-            if r.record_type == 2:
+            if rtype == 2:
                 ra = parse_ntfs_restart(data)
                 base["redo_op"] = "ClientRestart"
                 base["detail"] = to_json(ra) if ra else None
             else:
-                self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {len(data)} bytes of client data, "
+                self.ctx.warn(offset, f"log record LSN {lsn:#x}: {n} bytes of client data, "
                               "need 32 for the NTFS header")
             return base
-        (redo_op, undo_op, redo_off, redo_len, undo_off, undo_len, ta, n_lcn, rec_off, attr_off, cbo, tbs,
-         vcn) = _NTFS_HDR(data, 0)
+        hdr = _NTFS_HDR(data, 0)
+        (redo_op, undo_op, redo_off, redo_len, _undo_off, undo_len, ta, n_lcn, _rec_off, _attr_off, cbo, tbs,
+         vcn) = hdr
         base = {
-            "lsn": r.lsn, "prev_lsn": r.prev_lsn, "undo_next_lsn": r.undo_next_lsn, "client": r.client_index,
-            "record_type": r.record_type, "transaction_id": r.transaction_id, "stale": stale,
-            "page_kind": r.page_kind, "page_offset": r.offset,
+            "lsn": lsn, "prev_lsn": prev, "undo_next_lsn": undo_next, "client": client,
+            "record_type": rtype, "transaction_id": tid, "stale": stale,
+            "page_kind": kind, "page_offset": offset,
             "redo_op": _OP_NAMES[redo_op] if redo_op < 0x26 else op_name(redo_op),
             "undo_op": _OP_NAMES[undo_op] if undo_op < 0x26 else op_name(undo_op),
             "target_attribute": ta, "target_vcn": vcn, "cluster_index": cbo, "target_block_size": tbs,
@@ -449,24 +462,23 @@ class _Builder:
         if n_lcn:
             base["lcns"] = (str(_Q(data, 32)[0]) if n_lcn == 1 else
                             ",".join(map(str, struct.unpack_from(f"<{n_lcn}q", data, 32)))) \
-                if 32 + 8 * n_lcn <= len(data) and n_lcn <= 512 else None
+                if 32 + 8 * n_lcn <= n and n_lcn <= 512 else None
         if redo_op in _QUIET_OPS and undo_op in _QUIET_OPS:
             return base
-        if redo_op in (0x15, 0x16) and redo_len >= 8 and redo_off + 8 <= len(data):
-            info = self.oat.get(ta, r.lsn)
-            base["target"] = _describe(info)
-            boff, nbits = struct.unpack_from("<II", data, redo_off)
+        if (redo_op == 0x15 or redo_op == 0x16) and redo_len >= 8 and redo_off + 8 <= n:
+            base["target"] = self.describe(ta, lsn)
+            boff, nbits = _II(data, redo_off)
             base["detail"] = f'{{"bitmap":{{"offset":{boff},"bits":{nbits}}}}}'
             return base
-        op = parse_op(data)
+        op = parse_op(data, hdr)
         if op is None:
             return base
-        elided = bool(op.problems) and bool(r.flags & 0x6) and len(data) <= 48
-        if elided:  # newer LFS: record flag 0x2/0x4 with the redo/undo payload left out of the log
-            base["detail"] = to_json({"payload_elided": True, "record_flags": r.flags})
-            return base
-        for p in op.problems:
-            self.ctx.warn(r.offset, f"log record LSN {r.lsn:#x}: {p}", skipped=False)
+        if op.problems:
+            if rflags & 0x6 and n <= 48:  # newer LFS: record flag 0x2/0x4, redo/undo payload left out of the log
+                base["detail"] = to_json({"payload_elided": True, "record_flags": rflags})
+                return base
+            for p in op.problems:
+                self.ctx.warn(offset, f"log record LSN {lsn:#x}: {p}", skipped=False)
         entry: int | None = None
         info = None
         if redo_op in MFT_OPS or undo_op in MFT_OPS:
@@ -474,13 +486,34 @@ class _Builder:
             base["target"] = f"MFT record {entry}"
             base["mft_entry"] = entry
         elif redo_op in ATTR_OPS or undo_op in ATTR_OPS:
-            info = self.oat.get(ta, r.lsn)
+            info = self.oat.get(ta, lsn)
             base["target"] = _describe(info)
         detail = self.decode(r, i, op, entry, info, stale)
         if detail:
             pre = detail.get("_json")
             base["detail"] = pre if pre is not None and len(detail) == 1 else to_json(detail)
         return base
+
+    def describe(self, ta: int, lsn: int) -> str:
+        """``_describe(self.oat.get(ta, lsn))``, remembered per target attribute for the LSN range it holds for."""
+        c = self._desc_cache.get(ta)
+        if c is not None and c[0] <= lsn < c[1]:
+            return c[2]
+        got = self.oat._by_index.get(ta)
+        if got is None:
+            lo, hi, info = -1, 1 << 64, None
+        else:
+            keys, infos = got
+            if len(keys) == 1:
+                lo, hi, info = -1, 1 << 64, infos[0]
+            else:
+                j = bisect.bisect_right(keys, lsn)
+                lo = keys[j - 1] if j else -1
+                hi = keys[j] if j < len(keys) else 1 << 64
+                info = infos[j - 1] if j else infos[0]
+        d = _describe(info)
+        self._desc_cache[ta] = (lo, hi, d)
+        return d
 
     def feed(self, r: LogRecord, i: int) -> None:
         """Events-only: the stateful decoding of one operation record, without building its row."""
@@ -764,24 +797,43 @@ def _date_events(events: list[dict[str, Any]], usn_log: list[dict[str, Any]],
         by_entry.setdefault(u["entry"], []).append((u["lsn"], u["timestamp"], u["reasons"]))
     for lst in by_entry.values():
         lst.sort()
+    pools: dict[tuple[int, int], tuple[list[int], list[tuple[int, int, int]]]] = {}
     for e in events:
         fallback = e.pop("_fallback", None)
         if not e["event_time"] and e["mft_entry"] is not None:
-            _date_one(e, by_entry, usn_j)
+            _date_one(e, by_entry, pools, usn_j)
         if not e["event_time"] and fallback:
             e["event_time"], e["time_source"] = fallback, "$FN MFT_Modified"
 
 
 def _date_one(e: dict[str, Any], by_entry: dict[int, list[tuple[int, int, int]]],
+              pools: dict[tuple[int, int], tuple[list[int], list[tuple[int, int, int]]]],
               usn_j: dict[int, list[dict[str, Any]]]) -> None:
     want = _REASON_FOR.get(e["event"], 0)
-    near = by_entry.get(e["mft_entry"])
+    entry = e["mft_entry"]
+    near = by_entry.get(entry)
     if near:
-        pool = [x for x in near if x[2] & want] or near
-        best = min(pool, key=lambda x: abs(x[0] - e["lsn"]))
+        # the USN record nearest in LSN among those with the wanted reason (all when none has it); on a tie
+        # the earlier one (the list is sorted by LSN): the same choice as min() over the pool, by bisection
+        pk = (entry, want)
+        got = pools.get(pk)
+        if got is None:
+            pool = [x for x in near if x[2] & want] or near
+            got = pools[pk] = ([x[0] for x in pool], pool)
+        keys, pool = got
+        lsn = e["lsn"]
+        i = bisect.bisect_left(keys, lsn)
+        if i == len(keys):
+            j = bisect.bisect_left(keys, keys[i - 1])
+        elif i == 0:
+            j = 0
+        else:
+            left = keys[i - 1]
+            j = bisect.bisect_left(keys, left) if lsn - left <= keys[i] - lsn else i
+        best = pool[j]
         e["event_time"], e["time_source"] = best[1], "USN record in $LogFile"
         return
-    js = [u for u in usn_j.get(e["mft_entry"], []) if u["reasons"] & want] if want else []
+    js = [u for u in usn_j.get(entry, []) if u["reasons"] & want] if want else []
     if e.get("name"):
         js = [u for u in js if u["name"] == e["name"]] or js
     if js:

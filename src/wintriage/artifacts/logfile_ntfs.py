@@ -104,26 +104,32 @@ class NtfsOp:
     problems: list[str] = field(default_factory=list)
 
 
-def parse_op(data: bytes) -> NtfsOp | None:
-    """The NTFS log record header and its redo/undo slices; None when the client data is too short."""
-    if len(data) < 32:
+_Q1 = struct.Struct("<q").unpack_from
+_NO_PROBLEMS: list[str] = []  # shared, never appended to: a record with problems gets its own list
+
+
+def parse_op(data: bytes, hdr: tuple[int, ...] | None = None) -> NtfsOp | None:
+    """The NTFS log record header and its redo/undo slices; None when the client data is too short.
+
+    ``hdr``: the 13 header fields when the caller has unpacked them already."""
+    n = len(data)
+    if n < 32:
         return None
     (redo_op, undo_op, redo_off, redo_len, undo_off, undo_len, ta, n_lcn, rec_off, attr_off, cbo, tbs,
-     vcn) = _HDR(data, 0)
-    problems = []
+     vcn) = hdr or _HDR(data, 0)
+    problems = _NO_PROBLEMS
     lcns: tuple[int, ...] = ()
     if n_lcn:
-        need = 32 + 8 * n_lcn
-        if need <= len(data) and n_lcn <= 512:
-            lcns = struct.unpack_from(f"<{n_lcn}q", data, 32)
+        if 32 + 8 * n_lcn <= n and n_lcn <= 512:
+            lcns = _Q1(data, 32) if n_lcn == 1 else struct.unpack_from(f"<{n_lcn}q", data, 32)
         else:
-            problems.append(f"{n_lcn} LCNs announced, {max(0, (len(data) - 32) // 8)} present")
+            problems = [f"{n_lcn} LCNs announced, {max(0, (n - 32) // 8)} present"]
     redo = data[redo_off:redo_off + redo_len] if redo_len else b""
-    if redo_len and redo_off + redo_len > len(data):
-        problems.append(f"redo data {redo_off}+{redo_len} beyond {len(data)} bytes of client data")
+    if redo_len and redo_off + redo_len > n:
+        problems = problems + [f"redo data {redo_off}+{redo_len} beyond {n} bytes of client data"]
     undo = data[undo_off:undo_off + undo_len] if undo_len else b""
-    if undo_len and undo_off + undo_len > len(data):
-        problems.append(f"undo data {undo_off}+{undo_len} beyond {len(data)} bytes of client data")
+    if undo_len and undo_off + undo_len > n:
+        problems = problems + [f"undo data {undo_off}+{undo_len} beyond {n} bytes of client data"]
     return NtfsOp(redo_op, undo_op, redo, undo, ta, lcns, rec_off, attr_off, cbo, tbs, vcn, problems)
 
 
