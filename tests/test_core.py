@@ -144,3 +144,24 @@ def test_csv_shape_quoting_bom_and_zone_headers(tmp_path: Path) -> None:
     assert shape.headers(UTC) == ["Name", "Created0x10", "EventTime(UTC)"]
     p2, _ = write_shape(CsvShape("Y.csv", shape.columns), rows, tmp_path, UTC, encoding="cp949")
     assert "한글" in p2.read_text(encoding="cp949")
+
+
+def test_timeline_sql_equals_python_timeline(td, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A module's TIMELINE_SQL must give exactly the events its timeline() gives."""
+    import sqlite3
+
+    from wintriage.artifacts import mft, usnjrnl
+    from wintriage.pipeline import run_file
+    from wintriage.sinks import StoreSink
+
+    j, m = td("usnjrnl/derived/ntfs20h1_UsnJrnl_J.bin"), td("mft/derived/ntfs20h1_MFT.bin")
+    res = {"mft": mft.build_resolver(m)}
+    w = CaseWriter(tmp_path / "c.sqlite")
+    run_file(usnjrnl, j, StoreSink(w), resources=res)
+    w.close()
+    got = sqlite3.connect(tmp_path / "c.sqlite").execute(
+        "SELECT ts, ts_desc, user, path, summary, ref_id FROM timeline ORDER BY ref_id").fetchall()
+    ctx = ParseContext("usnjrnl", "x", resources=res)
+    want = [(ev.ts, ev.ts_desc, ev.user, ev.path, ev.summary, i)
+            for i, rec in enumerate(usnjrnl.parse(j, ctx), 1) for ev in usnjrnl.timeline(rec)]
+    assert len(got) == 188 and got == want

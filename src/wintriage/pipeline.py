@@ -22,7 +22,7 @@ from . import artifacts
 from .artifacts.base import ParseContext, iter_events, user_from_path
 from .artifacts.sources import SOURCES, match
 from .model import ParseWarning
-from .sinks import CsvSink, Sink, StoreSink
+from .sinks import Sink, StoreSink
 from .store.case import CaseWriter
 
 Progress = Callable[[str, str], None]
@@ -103,12 +103,14 @@ def run_file(
         parser=module.__name__,
     )
     n = 0
-    events = not isinstance(sink, CsvSink)  # a plain CSV sink drops timeline events: don't build them
+    # events are built in Python only where the sink keeps them and the module has no TIMELINE_SQL for the table
+    events = sink.wants_events
+    by_sql = set(getattr(module, "TIMELINE_SQL", {})) if isinstance(sink, StoreSink) else set()
     try:
         for rec in module.parse(path, ctx):
             rid = sink.add(module, rec, sid)
             n += 1
-            if events:
+            if events and rec.table not in by_sql:
                 for ev in iter_events(module, rec):
                     sink.event(module, ev, rec.table, rid, sid, host)
     except Exception as e:  # noqa: BLE001 - the per-parser isolation boundary; recorded as a warning

@@ -14,6 +14,8 @@ from .store.export import open_csv
 
 
 class Sink(Protocol):
+    wants_events: bool  # False: the sink drops timeline events, so the pipeline does not build them
+
     def begin_source(self, module: ModuleType, path: str, **fields: Any) -> int | None: ...
     def add(self, module: ModuleType, rec: Record, source_id: int | None) -> int: ...
     def event(self, module: ModuleType, ev: TimelineEvent, table: str, row_id: int, source_id: int | None, host: str) -> None: ...
@@ -21,12 +23,17 @@ class Sink(Protocol):
 
 
 class StoreSink:
+    wants_events = True
+
     def __init__(self, store: CaseWriter) -> None:
         self.store = store
+        self._modules: dict[int, ModuleType] = {}
 
     def begin_source(self, module: ModuleType, path: str, **fields: Any) -> int | None:
         self.store.ensure_tables(module.TABLES)
-        return self.store.add_source(module.NAME, path, **fields)
+        sid = self.store.add_source(module.NAME, path, **fields)
+        self._modules[sid] = module
+        return sid
 
     def add(self, module: ModuleType, rec: Record, source_id: int | None) -> int:
         return self.store.add(rec, source_id)
@@ -39,12 +46,19 @@ class StoreSink:
 
     def end_source(self, source_id: int | None, warnings: list[ParseWarning], /, **fields: Any) -> None:
         if source_id is not None:
+            module = self._modules.pop(source_id, None)
+            for table, select in (getattr(module, "TIMELINE_SQL", {}) if module is not None else {}).items():
+                assert module is not None
+                self.store.timeline_from_sql(select, artifact=module.NAME, category=module.CATEGORY,
+                                             ref_table=table, source_id=source_id)
             self.store.add_warnings(warnings, source_id)
             self.store.finish_source(source_id, **fields)
 
 
 class CsvSink:
     """Streams each table through its module's CSV shape; tables without a shape get all columns."""
+
+    wants_events = False
 
     def __init__(self, out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig", timeline: bool = True) -> None:
         self.out_dir = Path(out_dir)
@@ -100,6 +114,7 @@ class CsvSink:
 class MultiSink:
     def __init__(self, *sinks: Any) -> None:
         self.sinks = sinks
+        self.wants_events = any(s.wants_events for s in sinks)
 
     def begin_source(self, module: ModuleType, path: str, **fields: Any) -> int | None:
         ids = [s.begin_source(module, path, **fields) for s in self.sinks]

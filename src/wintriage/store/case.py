@@ -136,6 +136,21 @@ class CaseWriter:
         if len(self._timeline) >= BATCH:
             self._flush_timeline()
 
+    def timeline_from_sql(self, select: str, *, artifact: str, category: str, ref_table: str, source_id: int) -> int:
+        """Timeline rows derived by SQL from an artefact table (one ``INSERT ... SELECT``, no Python per row).
+
+        ``select`` yields ``ts, ts_desc, user, path, summary, id`` and may use ``:source_id``; the SQL is the
+        module's own constant, never built from evidence."""
+        self.flush()
+        cur = self.db.execute(
+            "INSERT INTO timeline (ts, ts_desc, artifact, category, host, user, path, summary, ref_table, ref_id,"
+            " source_id) SELECT s.ts, s.ts_desc, :artifact, :category, '', s.user, s.path, s.summary, :ref_table,"
+            f" s.id, :source_id FROM ({select}) s WHERE s.ts IS NOT NULL AND s.ts > 0",
+            {"artifact": artifact, "category": category, "ref_table": ref_table, "source_id": source_id},
+        )
+        self._tl_id = self._max_id("timeline")
+        return cur.rowcount
+
     def _flush_table(self, table: str) -> None:
         rows = self._pending[table]
         if rows:
