@@ -47,10 +47,10 @@ class StoreSink:
     def end_source(self, source_id: int | None, warnings: list[ParseWarning], /, **fields: Any) -> None:
         if source_id is not None:
             module = self._modules.pop(source_id, None)
-            for table, select in (getattr(module, "TIMELINE_SQL", {}) if module is not None else {}).items():
-                assert module is not None
-                self.store.timeline_from_sql(select, artifact=module.NAME, category=module.CATEGORY,
-                                             ref_table=table, source_id=source_id)
+            if module is not None:
+                for table, select in getattr(module, "TIMELINE_SQL", {}).items():
+                    self.store.timeline_from_sql(select, artifact=module.NAME, category=module.CATEGORY,
+                                                 ref_table=table, source_id=source_id)
             self.store.add_warnings(warnings, source_id)
             self.store.finish_source(source_id, **fields)
 
