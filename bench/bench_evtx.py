@@ -99,9 +99,11 @@ def run_stage(name: str, files: list[Path], workers: int, limit: int) -> dict[st
     out = subprocess.run(
         [sys.executable, __file__, "--stage", name, "--files", str(listing), "--workers", str(workers),
          "--pyevtx-records", str(limit)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=False,
     )
     listing.unlink()
+    if out.returncode != 0:
+        raise SystemExit(f"stage {name} failed:\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
