@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from ..model import Record, TimelineEvent
 from ..timeutil import fmt
 from .base import CsvShape, ParseContext, bool_str, col, tcol
@@ -545,51 +547,225 @@ def _names_end(rec: bytes, aoff: int, used: int) -> int:
     return last
 
 
+# --- vectorised chunk decoding (numpy) -------------------------------------------------------------------
+# Both passes read the file in chunks of _CHUNK records and decode headers, update-sequence fixups and the
+# attribute walk for all records of a chunk at once. A record the vectorised path cannot reproduce exactly
+# (anything that would warn, extension records, $ATTRIBUTE_LIST-style oddities, ADS, reparse points, object
+# ids, more than _K file names...) goes through the per-record decoder below, in file order, so rows and
+# warnings are the same as the per-record decoder gives for every record.
+_CHUNK = 16384
+_K = 4  # $FILE_NAME attributes kept per record on the fast path
+_MAX_STEPS = 48  # attributes walked per record on the fast path
+_FILE_U32 = int.from_bytes(FILE_SIG, "little")
+_AR = {k: np.arange(k, dtype=np.int64) for k in (2, 4, 8)}
+
+
+def _iter_chunks(path: Path, rs: int, count: int) -> Iterator[tuple[int, bytes, int]]:
+    with open(path, "rb") as fh:
+        idx = 0
+        while idx < count:
+            n = min(_CHUNK, count - idx)
+            buf = fh.read(n * rs)
+            got = len(buf) // rs
+            if not got:
+                break
+            yield idx, buf, got
+            idx += got
+            if got < n:
+                break
+
+
+def _g(flat: np.ndarray, idx: np.ndarray, nbytes: int, dtype: str) -> np.ndarray:
+    """Little-endian values of ``nbytes`` at byte offsets ``idx`` (any alignment) of a flat uint8 array."""
+    idx = np.minimum(idx, flat.size - nbytes)
+    return flat[idx[:, None] + _AR[nbytes]].view(dtype)[:, 0]
+
+
+class _Chunk:
+    """Header fields and fixed-up bytes of ``n`` records of ``rs`` bytes."""
+
+    def __init__(self, buf: bytes, n: int, rs: int) -> None:
+        a = np.frombuffer(buf, np.uint8, n * rs).reshape(n, rs)
+        h = np.ascontiguousarray(a[:, :48])
+        h16, h32, h64 = h.view("<u2"), h.view("<u4"), h.view("<u8")
+        self.n, self.rs = n, rs
+        self.is_file = h32[:, 0] == _FILE_U32
+        self.lsn, self.seq, self.links = h64[:, 1], h16[:, 8], h16[:, 9]
+        self.aoff = h16[:, 10].astype(np.int64)
+        self.flags = h16[:, 11]
+        self.used = h32[:, 6].astype(np.int64)
+        self.base = h64[:, 4]
+        uo = h16[:, 2].astype(np.int64)
+        cnt = h16[:, 3].astype(np.int64)
+        nstr = cnt - 1
+        valid = self.is_file & (nstr >= 1) & (nstr * STRIDE <= rs) & (uo >= 8) & (uo + 2 * cnt <= rs)
+        fixed = a.copy()
+        rows = np.arange(n)
+        uoc = np.where(valid, uo, 0)
+        u0, u1 = a[rows, uoc], a[rows, uoc + 1]
+        bad = np.zeros(n, dtype=bool)
+        for i in range(1, rs // STRIDE + 1):
+            m = valid & (nstr >= i)
+            e = i * STRIDE
+            bad |= m & ((a[:, e - 2] != u0) | (a[:, e - 1] != u1))
+            r = np.nonzero(m)[0]
+            fixed[r, e - 2] = a[r, uoc[r] + 2 * i]
+            fixed[r, e - 1] = a[r, uoc[r] + 2 * i + 1]
+        self.fix_ok = valid & ~bad  # apply_fixups status 0
+        self.fixed = fixed
+        self.flat = fixed.reshape(-1)
+        self.fbytes = fixed.tobytes()
+
+
+def _walk_names(c: _Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass 1 on a chunk: the $FILE_NAME walk of ``_scan_names`` on the fixed-up bytes, for every FILE record
+    whose walk reads only bytes before the first stride end (where raw and fixed-up bytes agree, so the
+    per-record two-step scan gives the same names). Returns (fast mask, FN value offsets (n, _K), count)."""
+    n, rs, flat = c.n, c.rs, c.flat
+    lim = np.minimum(c.used, rs)
+    fast = c.is_file.copy()
+    act = fast.copy()
+    pos = c.aoff.copy()
+    fn_vs = np.full((n, _K), -1, dtype=np.int64)
+    fn_cnt = np.zeros(n, dtype=np.int64)
+    edge = STRIDE - 2
+    for _ in range(_MAX_STEPS):
+        r = np.nonzero(act)[0]
+        if not r.size:
+            break
+        p = pos[r]
+        go = p + 16 <= lim[r]
+        act[r[~go]] = False
+        r, p = r[go], p[go]
+        far = p + 16 > edge  # a header the raw scan may not see
+        fast[r[far]] = False
+        act[r[far]] = False
+        r, p = r[~far], p[~far]
+        bi = r * rs + p
+        at = _g(flat, bi, 4, "<u4")
+        al = _g(flat, bi + 4, 4, "<u4").astype(np.int64)
+        stop = (at > 0x30) | (al < 16) | (p + al > lim[r])
+        act[r[stop]] = False
+        keep = ~stop
+        r, p, al, at, bi = r[keep], p[keep], al[keep], at[keep], bi[keep]
+        long_ = p + al > edge  # the raw scan would stop here, the fixed-up one would not
+        fast[r[long_]] = False
+        act[r[long_]] = False
+        keep = ~long_
+        r, p, al, at, bi = r[keep], p[keep], al[keep], at[keep], bi[keep]
+        fnm = (at == 0x30) & (flat[bi + 8] == 0)
+        if fnm.any():
+            rf, pf, alf, bif = r[fnm], p[fnm], al[fnm], bi[fnm]
+            vlen = _g(flat, bif + 16, 4, "<u4").astype(np.int64)
+            vs = pf + _g(flat, bif + 20, 2, "<u2").astype(np.int64)
+            okv = (vlen >= 66) & (vs + 66 <= pf + alf)
+            nlen = flat[np.minimum(rf * rs + vs + 64, flat.size - 1)].astype(np.int64)
+            oob = (pf + 22 > edge) | (okv & (vs + 66 + 2 * nlen > edge))
+            k = fn_cnt[rf]
+            over = okv & (k >= _K)
+            lose = oob | over
+            fast[rf[lose]] = False
+            act[rf[lose]] = False
+            take = okv & ~lose
+            fn_vs[rf[take], k[take]] = vs[take]
+            fn_cnt[rf[take]] += 1
+        pos[r] = p + al
+    fast &= ~act
+    return fast, fn_vs, fn_cnt
+
+
+_NS_RANK_ARR = np.array([1, 0, 3, 0] + [1] * 252, dtype=np.int64)  # _best_name's rank by namespace byte
+
+
 def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathResolver, dict[int, list[int]]]:
     size = os.path.getsize(path)
     count = size // rs
     res = PathResolver(count)
-    seqa, flags, parent, names = res.seq, res.flags, res.parent, res.names
     extensions: dict[int, list[int]] = {}
     ext_names: dict[int, list[tuple[int, int, str]]] = {}
-    hdr = _HDR.unpack_from
     single = count == 1
-    for idx, _off, raw in iter_raw(path, rs):
-        if raw[:4] != FILE_SIG:
-            continue
-        try:
-            _s, usa_off, usa_cnt, _lsn, seq, _links, aoff, fl, used, _alloc, base, _n, _p, entry = hdr(raw, 0)
-            used = min(used, rs)
-            fns = _scan_names(raw, aoff, min(used, STRIDE - 2))  # most names sit before the first stride end
-            if used > STRIDE - 2 and (not fns or _names_end(raw, aoff, used) > STRIDE - 12):
-                rec, _st, _pb = apply_fixups(raw, usa_off, usa_cnt)
-                fns = _scan_names(rec, aoff, used)
-        except (struct.error, ValueError, IndexError):
-            continue  # pass 2 reports it
-        seqa[idx] = seq
-        flags[idx] = fl & 0xFF
-        if base & REF_MASK and (base & REF_MASK) != (entry if single else idx):
-            b = base & REF_MASK
-            extensions.setdefault(b, []).append(idx)
-            if fns:
-                ext_names.setdefault(b, []).extend(fns)
-            names[idx] = ""  # a slot with a record, but not a name of its own
-            parent[idx] = base
-            continue
-        best = _best_name(fns)
-        if best is not None:
-            names[idx] = best[2]
-            parent[idx] = best[1]
+    seq_np = np.frombuffer(res.seq, dtype=np.uint16) if count else None
+    flags_np = np.frombuffer(res.flags, dtype=np.uint8) if count else None
+    par_np = np.frombuffer(res.parent, dtype=np.uint64) if count else None
+    names = res.names
+    for start, buf, n in _iter_chunks(path, rs, count):
+        if single:
+            fast = np.zeros(n, dtype=bool)
+            c = None
         else:
-            names[idx] = ""
-            parent[idx] = 0
+            c = _Chunk(buf, n, rs)
+            fast, fn_vs, fn_cnt = _walk_names(c)
+            fast &= (c.base & REF_MASK) == 0  # extension records: per-record path
+        fl_ = fast.tolist()
+        for i in range(n):
+            if not fl_[i]:
+                o = i * rs
+                _pass1_record(start + i, buf[o:o + rs], rs, single, res, extensions, ext_names)
+        if c is None or not fast.any():
+            continue
+        fi = np.nonzero(fast)[0]
+        gi = fi + start
+        assert seq_np is not None and flags_np is not None and par_np is not None
+        seq_np[gi] = c.seq[fi]
+        flags_np[gi] = (c.flags[fi] & 0xFF).astype(np.uint8)
+        # best name: lowest rank, first in attribute order
+        vs = fn_vs[fi]
+        has = vs >= 0
+        rows = (fi * rs)[:, None]
+        nsb = c.flat[np.where(has, rows + vs + 65, 0)].astype(np.int64)
+        rank = np.where(has, _NS_RANK_ARR[nsb], 9)
+        best = np.argmin(rank, axis=1)
+        bvs = vs[np.arange(fi.size), best]
+        named = bvs >= 0
+        bstart = fi * rs + bvs
+        pref = _g(c.flat, np.where(named, bstart, 0), 8, "<u8")
+        par_np[gi] = np.where(named, pref, 0)
+        nl = c.flat[np.where(named, bstart + 64, 0)].astype(np.int64)
+        s = (bstart + 66).tolist()
+        e = (bstart + 66 + 2 * nl).tolist()
+        fb = c.fbytes
+        for g, ok, a, b in zip(gi.tolist(), named.tolist(), s, e, strict=True):
+            names[g] = fb[a:b].decode("utf-16-le", "replace") if ok else ""
     for b, fns in ext_names.items():  # names that overflowed into extension records
         if 0 <= b < count and not names[b]:
-            best = _best_name(fns)
-            if best is not None:
-                names[b] = best[2]
-                parent[b] = best[1]
+            best_ = _best_name(fns)
+            if best_ is not None:
+                names[b] = best_[2]
+                res.parent[b] = best_[1]
     return res, extensions
+
+
+def _pass1_record(idx: int, raw: bytes, rs: int, single: bool, res: PathResolver,
+                  extensions: dict[int, list[int]], ext_names: dict[int, list[tuple[int, int, str]]]) -> None:
+    """Pass 1 for one record (the reference per-record path)."""
+    if raw[:4] != FILE_SIG:
+        return
+    try:
+        _s, usa_off, usa_cnt, _lsn, seq, _links, aoff, fl, used, _alloc, base, _n, _p, entry = _HDR.unpack_from(raw, 0)
+        used = min(used, rs)
+        fns = _scan_names(raw, aoff, min(used, STRIDE - 2))  # most names sit before the first stride end
+        if used > STRIDE - 2 and (not fns or _names_end(raw, aoff, used) > STRIDE - 12):
+            rec, _st, _pb = apply_fixups(raw, usa_off, usa_cnt)
+            fns = _scan_names(rec, aoff, used)
+    except (struct.error, ValueError, IndexError):
+        return  # pass 2 reports it
+    res.seq[idx] = seq
+    res.flags[idx] = fl & 0xFF
+    if base & REF_MASK and (base & REF_MASK) != (entry if single else idx):
+        b = base & REF_MASK
+        extensions.setdefault(b, []).append(idx)
+        if fns:
+            ext_names.setdefault(b, []).extend(fns)
+        res.names[idx] = ""  # a slot with a record, but not a name of its own
+        res.parent[idx] = base
+        return
+    best = _best_name(fns)
+    if best is not None:
+        res.names[idx] = best[2]
+        res.parent[idx] = best[1]
+    else:
+        res.names[idx] = ""
+        res.parent[idx] = 0
 
 
 def build_resolver(path: Path) -> PathResolver:
@@ -723,49 +899,188 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     yield from _pass2(path, rs, res, extensions, ctx)
 
 
+def _walk_attrs(c: _Chunk, fast: np.ndarray) -> dict[str, np.ndarray]:
+    """Pass 2 on a chunk: ``_decode_attrs`` for the records in ``fast`` (fixed-up, used <= record size).
+    Records whose walk would warn or needs what the fast path does not keep leave ``fast``."""
+    n, rs, flat = c.n, c.rs, c.flat
+    used = c.used
+    act = fast.copy()
+    pos = c.aoff.copy()
+    si_vs = np.full(n, -1, dtype=np.int64)
+    si_vlen = np.zeros(n, dtype=np.int64)
+    fn_vs = np.full((n, _K), -1, dtype=np.int64)
+    fn_ve = np.zeros((n, _K), dtype=np.int64)
+    fn_cnt = np.zeros(n, dtype=np.int64)
+    d_kind = np.full(n, -1, dtype=np.int64)  # first unnamed $DATA: -1 none, 1 resident, 0 non-resident
+    d_size = np.zeros(n, dtype=np.uint64)
+    for _ in range(_MAX_STEPS):
+        r = np.nonzero(act)[0]
+        if not r.size:
+            break
+        p = pos[r]
+        go = p + 16 <= used[r]
+        act[r[~go]] = False
+        r, p = r[go], p[go]
+        bi = r * rs + p
+        at = _g(flat, bi, 4, "<u4")
+        term = at == 0xFFFFFFFF
+        act[r[term]] = False
+        keep = ~term
+        r, p, at, bi = r[keep], p[keep], at[keep], bi[keep]
+        al = _g(flat, bi + 4, 4, "<u4").astype(np.int64)
+        nonres = flat[bi + 8]
+        nlen = flat[bi + 9]
+        res_ = nonres == 0
+        vlen = _g(flat, bi + 16, 4, "<u4").astype(np.int64)
+        vs = p + _g(flat, bi + 20, 2, "<u2").astype(np.int64)
+        ve = vs + vlen
+        lose = (al < 16) | (p + al > used[r])  # bad length: warns
+        lose |= res_ & ((al < 24) | (ve > p + al))  # resident value overrun: warns
+        lose |= res_ & ((at == 0x40) | (at == 0xC0) | (at == 0x100))  # object id, reparse, logged stream
+        lose |= (at == 0x80) & (nlen > 0)  # ADS
+        fnm = res_ & (at == 0x30) & (vlen >= 66)
+        k = fn_cnt[r]
+        lose |= fnm & (k >= _K)
+        if lose.any():
+            fast[r[lose]] = False
+            act[r[lose]] = False
+            keep = ~lose
+            r, p, at, bi, al, res_, vlen, vs, ve, fnm, k = (
+                r[keep], p[keep], at[keep], bi[keep], al[keep], res_[keep], vlen[keep], vs[keep], ve[keep],
+                fnm[keep], k[keep])
+        sim = res_ & (at == 0x10) & (vlen >= 0x24)
+        si_vs[r[sim]] = vs[sim]
+        si_vlen[r[sim]] = vlen[sim]
+        fn_vs[r[fnm], k[fnm]] = vs[fnm]
+        fn_ve[r[fnm], k[fnm]] = ve[fnm]
+        fn_cnt[r[fnm]] += 1
+        dm = (at == 0x80) & (d_kind[r] < 0)
+        if dm.any():
+            dr = dm & res_
+            d_kind[r[dr]] = 1
+            d_size[r[dr]] = vlen[dr].astype(np.uint64)
+            dn = dm & ~res_ & (al >= 0x40)
+            if dn.any():
+                lo = _g(flat, bi[dn] + 16, 8, "<i8")
+                rsz = _g(flat, bi[dn] + 0x30, 8, "<u8")
+                z = lo == 0
+                rows = r[dn][z]
+                d_kind[rows] = 0
+                d_size[rows] = rsz[z]
+        pos[r] = p + al
+    fast &= ~act
+    return {"si_vs": si_vs, "si_vlen": si_vlen, "fn_vs": fn_vs, "fn_ve": fn_ve, "fn_cnt": fn_cnt,
+            "d_kind": d_kind, "d_size": d_size}
+
+
 def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]],
            ctx: ParseContext) -> Iterator[Record]:
     warn = ctx.warn
     include_short = bool(ctx.options.get("include_short") or ctx.options.get("sn"))
     source = ctx.source
-    hdr = _HDR.unpack_from
     count = res.count
     single = count == 1
     fh_ext = open(path, "rb") if extensions else None
     pcache: dict[int, str | None] = {}  # parent reference -> directory path (or None when stale)
+    ext_np = np.fromiter(extensions, dtype=np.int64, count=len(extensions)) if extensions else None
     try:
-        for idx, off, raw in iter_raw(path, rs):
-            sig = raw[:4]
-            if sig != FILE_SIG:
-                if sig == BAAD_SIG:
-                    warn(off, f"record {idx}: BAAD signature (multi-sector transfer error)")
-                elif sig != b"\x00\x00\x00\x00" and raw.count(0) != len(raw):
-                    warn(off, f"record {idx}: no FILE signature (found {sig.hex()})")
-                continue
-            try:
-                _s, usa_off, usa_cnt, lsn, seq, links, aoff, fl, used, _al, base, _n, _p, hentry = hdr(raw, 0)
-                rec, st, problem = apply_fixups(raw, usa_off, usa_cnt)
-                entry = hentry if single else idx
-                if st:
-                    warn(off, f"record {entry}: {problem}", skipped=False)
-                if used > rs:
-                    warn(off, f"record {entry}: used size {used} larger than record size {rs}", skipped=False)
-                    used = rs
-                if (base & REF_MASK) and (base & REF_MASK) != entry and res.exists(base & REF_MASK) and not single:
-                    continue  # an extension record: merged into its base record
-                r = _Rec()
-                _decode_attrs(rec, aoff, used, r, off, warn)
-                exts = extensions.get(entry) if fh_ext is not None else None
-                if exts:
-                    for x in exts:
-                        _merge_extension(fh_ext, x, rs, entry, seq, r, warn)  # type: ignore[arg-type]
-                yield from _rows(entry, seq, fl, lsn, links, st == 0, off, r, res, include_short, source, pcache,
-                                 warn)
-            except (struct.error, ValueError, IndexError) as e:
-                warn(off, f"record {idx}: cannot decode ({type(e).__name__}: {e})")
+        for start, buf, n in _iter_chunks(path, rs, count):
+            if single:
+                fast = np.zeros(n, dtype=bool)
+            else:
+                c = _Chunk(buf, n, rs)
+                fast = c.is_file & c.fix_ok & (c.used <= rs) & ((c.base & REF_MASK) == 0)
+                if ext_np is not None:
+                    fast &= ~np.isin(np.arange(start, start + n), ext_np)
+                w = _walk_attrs(c, fast)
+                fi = np.nonzero(fast)[0]
+                fb = c.fbytes
+                si_vs, si_vlen = w["si_vs"], w["si_vlen"]
+                fnc = w["fn_cnt"]
+                # per fast record: (seq, flags, lsn, links, si offset, si len, fn offsets, fn ends, data)
+                info = dict(zip(fi.tolist(), zip(
+                    c.seq[fi].tolist(), c.flags[fi].tolist(), c.lsn[fi].tolist(), c.links[fi].tolist(),
+                    si_vs[fi].tolist(), si_vlen[fi].tolist(), w["fn_vs"][fi].tolist(), w["fn_ve"][fi].tolist(),
+                    fnc[fi].tolist(), w["d_kind"][fi].tolist(), w["d_size"][fi].tolist(), strict=True), strict=True))
+            for i in range(n):
+                idx = start + i
+                o = i * rs
+                if single or not fast[i]:
+                    yield from _pass2_record(idx, idx * rs, buf[o:o + rs], rs, single, res, extensions, fh_ext,
+                                             include_short, source, pcache, warn)
+                    continue
+                seq, fl, lsn, links, svs, svl, fvs, fve, fcnt, dk, dsz = info[i]
+                if not fcnt:
+                    continue
+                try:
+                    yield from _fast_rows(fb, o, idx, rs, seq, fl, lsn, links, svs, svl, fvs, fve, fcnt, dk, dsz,
+                                          res, include_short, source, pcache, warn)
+                except (struct.error, ValueError, IndexError) as e:
+                    warn(idx * rs, f"record {idx}: cannot decode ({type(e).__name__}: {e})")
     finally:
         if fh_ext is not None:
             fh_ext.close()
+
+
+def _fast_rows(fb: bytes, o: int, idx: int, rs: int, seq: int, fl: int, lsn: int, links: int, svs: int, svl: int,
+               fvs: list[int], fve: list[int], fcnt: int, dk: int, dsz: int, res: PathResolver,
+               include_short: bool, source: str, pcache: dict[int, str | None],
+               warn: Callable[..., None]) -> Iterator[Record]:
+    """Rows of one record decoded by the vectorised walk (offsets into the chunk's fixed-up bytes)."""
+    si_unpack, fn_unpack, u32, q = _SI.unpack_from, _FN.unpack_from, _U32.unpack_from, _Q.unpack_from
+    r = _Rec()
+    if svs >= 0:
+        b = o + svs
+        sc, sm, sr, sa, sfl = si_unpack(fb, b)
+        if svl >= 0x48:
+            r.si = (sc, sm, sr, sa, sfl, u32(fb, b + 0x34)[0], q(fb, b + 0x40)[0])
+        else:
+            r.si = (sc, sm, sr, sa, sfl, None, None)
+    fns = r.fns
+    for k in range(fcnt):
+        b = o + fvs[k]
+        pref, fc, fm, frc, fa, _al, real, ffl, _rp, fnl, ns = fn_unpack(fb, b)
+        nm = fb[b + 66:min(b + 66 + 2 * fnl, o + fve[k])].decode("utf-16-le", "replace")
+        fns.append((ns, pref, fc, fm, frc, fa, real, ffl, nm, 0))
+    if dk == 1:
+        r.datas.append(["", True, dsz, dsz, None, 0])
+    elif dk == 0:
+        r.datas.append(["", False, dsz, None, None, 0])
+    yield from _rows(idx, seq, fl, lsn, links, True, idx * rs, r, res, include_short, source, pcache,
+                     warn)
+
+
+def _pass2_record(idx: int, off: int, raw: bytes, rs: int, single: bool, res: PathResolver,
+                  extensions: dict[int, list[int]], fh_ext: BinaryIO | None, include_short: bool, source: str,
+                  pcache: dict[int, str | None], warn: Callable[..., None]) -> Iterator[Record]:
+    """Pass 2 for one record (the reference per-record path)."""
+    sig = raw[:4]
+    if sig != FILE_SIG:
+        if sig == BAAD_SIG:
+            warn(off, f"record {idx}: BAAD signature (multi-sector transfer error)")
+        elif sig != b"\x00\x00\x00\x00" and raw.count(0) != len(raw):
+            warn(off, f"record {idx}: no FILE signature (found {sig.hex()})")
+        return
+    try:
+        _s, usa_off, usa_cnt, lsn, seq, links, aoff, fl, used, _al, base, _n, _p, hentry = _HDR.unpack_from(raw, 0)
+        rec, st, problem = apply_fixups(raw, usa_off, usa_cnt)
+        entry = hentry if single else idx
+        if st:
+            warn(off, f"record {entry}: {problem}", skipped=False)
+        if used > rs:
+            warn(off, f"record {entry}: used size {used} larger than record size {rs}", skipped=False)
+            used = rs
+        if (base & REF_MASK) and (base & REF_MASK) != entry and res.exists(base & REF_MASK) and not single:
+            return  # an extension record: merged into its base record
+        r = _Rec()
+        _decode_attrs(rec, aoff, used, r, off, warn)
+        exts = extensions.get(entry) if fh_ext is not None else None
+        if exts:
+            for x in exts:
+                _merge_extension(fh_ext, x, rs, entry, seq, r, warn)  # type: ignore[arg-type]
+        yield from _rows(entry, seq, fl, lsn, links, st == 0, off, r, res, include_short, source, pcache, warn)
+    except (struct.error, ValueError, IndexError) as e:
+        warn(off, f"record {idx}: cannot decode ({type(e).__name__}: {e})")
 
 
 def _merge_extension(fh: BinaryIO, x: int, rs: int, base_entry: int, base_seq: int, r: _Rec,
