@@ -986,7 +986,9 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
     try:
         for start, buf, n in _iter_chunks(path, rs, count):
             if single:
-                fast = np.zeros(n, dtype=bool)
+                fast_l = [False] * n
+                fb = b""
+                info: dict[int, Any] = {}
             else:
                 c = _Chunk(buf, n, rs)
                 fast = c.is_file & c.fix_ok & (c.used <= rs) & ((c.base & REF_MASK) == 0)
@@ -1002,10 +1004,11 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
                     c.seq[fi].tolist(), c.flags[fi].tolist(), c.lsn[fi].tolist(), c.links[fi].tolist(),
                     si_vs[fi].tolist(), si_vlen[fi].tolist(), w["fn_vs"][fi].tolist(), w["fn_ve"][fi].tolist(),
                     fnc[fi].tolist(), w["d_kind"][fi].tolist(), w["d_size"][fi].tolist(), strict=True), strict=True))
+                fast_l = fast.tolist()
             for i in range(n):
                 idx = start + i
                 o = i * rs
-                if single or not fast[i]:
+                if not fast_l[i]:
                     yield from _pass2_record(idx, idx * rs, buf[o:o + rs], rs, single, res, extensions, fh_ext,
                                              include_short, source, pcache, warn)
                     continue
@@ -1013,10 +1016,12 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
                 if not fcnt:
                     continue
                 try:
-                    yield from _fast_rows(fb, o, idx, rs, seq, fl, lsn, links, svs, svl, fvs, fve, fcnt, dk, dsz,
-                                          res, include_short, source, pcache, warn)
+                    rows = _fast_rows(fb, o, idx, rs, seq, fl, lsn, links, svs, svl, fvs, fve, fcnt, dk, dsz,
+                                      res, include_short, source, pcache)
                 except (struct.error, ValueError, IndexError) as e:
                     warn(idx * rs, f"record {idx}: cannot decode ({type(e).__name__}: {e})")
+                    continue
+                yield from rows
     finally:
         if fh_ext is not None:
             fh_ext.close()
@@ -1024,30 +1029,105 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
 
 def _fast_rows(fb: bytes, o: int, idx: int, rs: int, seq: int, fl: int, lsn: int, links: int, svs: int, svl: int,
                fvs: list[int], fve: list[int], fcnt: int, dk: int, dsz: int, res: PathResolver,
-               include_short: bool, source: str, pcache: dict[int, str | None],
-               warn: Callable[..., None]) -> Iterator[Record]:
-    """Rows of one record decoded by the vectorised walk (offsets into the chunk's fixed-up bytes)."""
-    si_unpack, fn_unpack, u32, q = _SI.unpack_from, _FN.unpack_from, _U32.unpack_from, _Q.unpack_from
-    r = _Rec()
+               include_short: bool, source: str, pcache: dict[int, str | None]) -> list[Record]:
+    """Rows of one record decoded by the vectorised walk (offsets into the chunk's fixed-up bytes): what
+    ``_rows`` gives for a record without ADS, reparse point, object id, logged utility stream or extensions."""
     if svs >= 0:
         b = o + svs
-        sc, sm, sr, sa, sfl = si_unpack(fb, b)
+        sc, sm, sr, sa, sflags = _SI.unpack_from(fb, b)
         if svl >= 0x48:
-            r.si = (sc, sm, sr, sa, sfl, u32(fb, b + 0x34)[0], q(fb, b + 0x40)[0])
+            sec = _U32.unpack_from(fb, b + 0x34)[0]
+            usn = _Q.unpack_from(fb, b + 0x40)[0]
         else:
-            r.si = (sc, sm, sr, sa, sfl, None, None)
-    fns = r.fns
+            sec = usn = None
+        sc = sc if 0 < sc <= _FT_MAX else None
+        sm = sm if 0 < sm <= _FT_MAX else None
+        sr = sr if 0 < sr <= _FT_MAX else None
+        sa = sa if 0 < sa <= _FT_MAX else None
+    else:
+        sc = sm = sr = sa = None
+        sflags = sec = usn = None
+    fns = []
+    short = ""
+    has_long = False
     for k in range(fcnt):
         b = o + fvs[k]
-        pref, fc, fm, frc, fa, _al, real, ffl, _rp, fnl, ns = fn_unpack(fb, b)
-        nm = fb[b + 66:min(b + 66 + 2 * fnl, o + fve[k])].decode("utf-16-le", "replace")
-        fns.append((ns, pref, fc, fm, frc, fa, real, ffl, nm, 0))
+        f = _FN.unpack_from(fb, b)
+        ns = f[10]
+        nm = fb[b + 66:min(b + 66 + 2 * f[9], o + fve[k])].decode("utf-16-le", "replace")
+        if ns == 2:
+            short = nm
+        else:
+            has_long = True
+        fns.append((ns, f, nm))
+    in_use = bool(fl & 1)
+    is_dir = bool(fl & 2)
     if dk == 1:
-        r.datas.append(["", True, dsz, dsz, None, 0])
+        resident: bool | None = True
+        rdl: int | None = dsz
     elif dk == 0:
-        r.datas.append(["", False, dsz, None, None, 0])
-    yield from _rows(idx, seq, fl, lsn, links, True, idx * rs, r, res, include_short, source, pcache,
-                     warn)
+        resident, rdl = False, None
+    else:
+        resident = rdl = None
+    if is_dir:
+        fsize = 0
+    elif dk >= 0:
+        fsize = dsz
+    else:
+        fsize = fns[0][1][6]
+    copied = bool(sm and sc and sm < sc)
+    usec0 = bool((sc is not None and (sc // 10000) % 1000 == 0) or (sm is not None and (sm // 10000) % 1000 == 0))
+    off = idx * rs
+    out = []
+    for ns, f, name in sorted(fns, key=lambda t: t[0]) if fcnt > 1 else fns:
+        if ns == 2 and has_long and not include_short:
+            continue
+        pref = f[0]
+        pe, ps = pref & REF_MASK, pref >> 48
+        if idx == ROOT_ENTRY and pe == ROOT_ENTRY:
+            ppath, full = "", "/"
+        else:
+            if pe == idx:
+                pp = None
+            elif pref in pcache:
+                pp = pcache[pref]
+            else:
+                pp = res.dir_path(pe, ps)
+                if len(pcache) > 200_000:
+                    pcache.clear()
+                pcache[pref] = pp
+            if pp is None:
+                ppath = ORPHAN
+                full = f"{ORPHAN}/{name}"
+            else:
+                ppath = pp
+                full = f"/{name}" if pp == "/" else f"{pp}/{name}"
+        fc, fm, fr, fa = f[1], f[2], f[3], f[4]
+        fc = fc if 0 < fc <= _FT_MAX else None
+        fm = fm if 0 < fm <= _FT_MAX else None
+        fr = fr if 0 < fr <= _FT_MAX else None
+        fa = fa if 0 < fa <= _FT_MAX else None
+        if is_dir:
+            ext = ""
+        else:
+            i = name.rfind(".")
+            ext = "" if i < 0 or i == len(name) - 1 else name[i:]
+        out.append(Record("mft", {
+            "entry": idx, "sequence": seq, "parent_entry": pe, "parent_sequence": ps,
+            "in_use": in_use, "is_dir": is_dir, "has_ads": False, "is_ads": False,
+            "name": name, "extension": ext, "parent_path": ppath, "full_path": full,
+            "file_size": fsize, "reference_count": links, "reparse_target": "",
+            "name_type": NAME_TYPES[ns] if ns < 4 else str(ns), "short_name": short,
+            "si_created": sc, "si_modified": sm, "si_record_changed": sr, "si_accessed": sa,
+            "fn_created": fc, "fn_modified": fm, "fn_record_changed": fr, "fn_accessed": fa,
+            "si_lt_fn": bool(sc and fc and sc < fc), "usec_zeros": usec0, "copied": copied,
+            "si_flags": sflags, "fn_flags": f[7], "usn": usn, "security_id": sec, "logfile_seq": lsn,
+            "object_id": "", "logged_util_stream": "", "stream_name": "",
+            "resident": resident, "resident_data_len": rdl,
+            "zone_id_contents": "", "extension_entries": "", "fixup_ok": True, "offset": off,
+            "source_file": source,
+        }))
+    return out
 
 
 def _pass2_record(idx: int, off: int, raw: bytes, rs: int, single: bool, res: PathResolver,
