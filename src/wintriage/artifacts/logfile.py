@@ -879,7 +879,7 @@ def _parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
                                 for c in rp.clients]),
             "empty": 0,
         })
-    recs = list(lf.records(include_unused=True))
+    recs = list(lf.records(include_unused=True, workers=int(ctx.options.get("logfile_workers", 2))))
     b = _Builder(ctx, lf)
     b.prescan(recs)
     if ctx.options.get("logfile_records", True):

@@ -21,11 +21,15 @@ Records found in the circular area are "in use"; records only present in tail/bu
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import pickle
 import struct
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Any
 
 SECTOR = 512
 RECORD_HEADER = 0x30
@@ -436,36 +440,93 @@ class LogFile:
             break
         return out, carry
 
-    def records(self, include_unused: bool = True) -> Iterator[LogRecord]:
+    def _walk(self, off: int, carry: int | None, stop: int, out: list[LogRecord],
+              states: dict[tuple[int, int | None], int] | None = None) -> tuple[int, int | None]:
+        """Read the circular area from page ``off`` (entered with chained position ``carry``) until a page at
+        or past ``stop``; append the records to ``out``. The walk is a function of (page, carried position):
+        ``states`` (when given) maps each state entered to ``len(out)`` at that point. Returns the state
+        where it stopped."""
+        ps = self.page_size
+        size = len(self.data)
+        read = self._read_page_records
+        extend = out.extend
+        while off + ps <= size and off < stop:
+            if states is not None:
+                states[(off, carry)] = len(out)
+            recs, nxt = read(off, "log", carry)
+            extend(recs)
+            carry = nxt
+            if recs and recs[-1][13] >= 0 and recs[-1][13] > off:
+                # records that start inside the continuation page: read it with the carried position
+                off = recs[-1][13]
+                continue
+            off += ps
+        return off, carry
+
+    def _walk_parallel(self, out: list[LogRecord]) -> bool:
+        """Walk the circular area with a second process reading its second half. False (``out`` untouched)
+        when no worker can be had. Exact: the worker's records are used from the first state that this
+        process's walk also enters, so both halves join where the sequential walk would have been; if the
+        worker warned about anything, this process reads the rest itself (same warnings, same order)."""
+        ps = self.page_size
+        start = self.log_start
+        n_pages = (len(self.data) - start) // ps
+        mid = start + (n_pages // 2) * ps
+        method = START_METHOD or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        try:
+            ex = ProcessPoolExecutor(1, mp_context=mp.get_context(method))
+        except (OSError, ValueError) as e:
+            self._warn(None, f"no worker process for the $LogFile walk ({e}); single process")
+            return False
+        with ex:
+            global _FORKED
+            _FORKED = self
+            try:
+                fut = ex.submit(_walk_worker, None if method == "fork" else self.data, mid)
+            except (OSError, RuntimeError) as e:
+                self._warn(None, f"no worker process for the $LogFile walk ({e}); single process")
+                return False
+            finally:
+                _FORKED = None
+            off, carry = self._walk(start, None, mid, out)
+            try:
+                states, recs, warned, pages = fut.result()
+            except (OSError, RuntimeError, EOFError, pickle.PickleError) as e:  # BrokenProcessPool: RuntimeError
+                self._warn(None, f"$LogFile walk worker failed ({e}); single process")
+                states, recs, warned, pages = {}, [], 1, 0
+        size = len(self.data)
+        if not warned:
+            # step on until this walk enters a state the worker went through
+            while off + ps <= size and (off, carry) not in states:
+                off, carry = self._walk(off, carry, off + 1, out)
+            at = states.get((off, carry))
+            if at is not None:
+                out.extend([_new(LogRecord, t) for t in recs[at:]])
+                self.pages_read += pages
+                return True
+        self._walk(off, carry, size, out)
+        return True
+
+    def records(self, include_unused: bool = True, workers: int = 1) -> Iterator[LogRecord]:
         """Every log record, deduplicated by LSN, in LSN order.
 
         In-use records are those in the circular area; ``include_unused`` adds records found only in
-        the tail/buffer pages (v1.x tail copies, v2.0 buffer pages).
+        the tail/buffer pages (v1.x tail copies, v2.0 buffer pages). ``workers=2`` reads the second half of
+        a large log (at least ``PARALLEL_MIN_PAGES`` record pages) in a second process; the result is the same.
         """
         if self.empty or self.seq_bits == 0:
             return
         ps = self.page_size
-        seen: dict[int, LogRecord] = {}
         start = self.log_start
         size = len(self.data)
-        carry: int | None = None
-        off = start
-        while off + ps <= size:
-            recs, nxt = self._read_page_records(off, "log", carry)
-            for r in recs:
-                if r.lsn not in seen:
-                    seen[r.lsn] = r
-            # a chained position is only valid for the physically next page when a record spilled into it
-            carry = nxt
-            if recs and recs[-1].continues_to >= 0:
-                cont = recs[-1].continues_to
-                if cont > off:
-                    # records that start inside the continuation page: read it with the carried position
-                    off = cont
-                    continue
-            off += ps
-            if nxt is None:
-                carry = None
+        found: list[LogRecord] = []
+        if not (workers >= 2 and (size - start) // ps >= PARALLEL_MIN_PAGES
+                and self.data.count(_RCRD, start) >= PARALLEL_MIN_PAGES and self._walk_parallel(found)):
+            self._walk(start, None, size, found)
+        seen: dict[int, LogRecord] = {}
+        setdefault = seen.setdefault
+        for r in found:
+            setdefault(r[0], r)
         if include_unused:
             first_tail = (self.current.system_page_size if self.current else 4096) * 2
             off = first_tail
@@ -476,3 +537,31 @@ class LogFile:
                         seen[r.lsn] = r
                 off += ps
         yield from (seen[lsn] for lsn in sorted(seen))
+
+
+PARALLEL_MIN_PAGES = 2048  # record pages (8 MiB of 4 KiB pages): below this a second process costs more than it saves
+_FORKED: LogFile | None = None  # the log a forked walk worker inherits
+START_METHOD: str | None = None  # multiprocessing start method of the walk worker (None: fork where there is one)
+
+
+def _walk_worker(data: bytes | None, mid: int) -> tuple[dict[tuple[int, int | None], int], list[tuple[Any, ...]],
+                                                        int, int]:
+    """Worker: walk the circular area from page ``mid`` to the end (states, records as plain tuples, number
+    of warnings, pages read)."""
+    warned = [0]
+
+    def warn(_o: int | None, _r: str) -> None:
+        warned[0] += 1
+
+    if data is None:
+        assert _FORKED is not None
+        lf = _FORKED
+        lf._warn = warn
+        lf._pages = {}
+        lf.pages_read = 0
+    else:
+        lf = LogFile(data, warn)
+    states: dict[tuple[int, int | None], int] = {}
+    out: list[LogRecord] = []
+    lf._walk(mid, None, len(lf.data), out, states)
+    return states, [tuple(r) for r in out], warned[0], lf.pages_read
