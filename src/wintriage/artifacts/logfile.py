@@ -377,11 +377,14 @@ class _Builder:
         self.events: list[dict[str, Any]] = []
         self.usn: list[dict[str, Any]] = []
         self._desc_cache: dict[int, tuple[int, int, str]] = {}
+        self._runs_memo: dict[bytes, tuple[str, str]] = {}
 
     # --- pass 1: open attribute table, cluster size -------------------------------------------------
     def prescan(self, recs: list[LogRecord]) -> None:
         names: list[tuple[int, bytes]] = []
-        for r in recs:
+        # client restarts and the operations 0x1C..0x1E (little-endian u16: low byte 0x1C..0x1E, high byte 0)
+        wanted = [r for r in recs if r[6] == 2 or (len(r[11]) >= 32 and 0x1C <= r[11][0] <= 0x1E and not r[11][1])]
+        for r in wanted:
             if r.record_type == 2:
                 ra = parse_ntfs_restart(r.data)
                 if ra:
@@ -493,6 +496,19 @@ class _Builder:
             pre = detail.get("_json")
             base["detail"] = pre if pre is not None and len(detail) == 1 else to_json(detail)
         return base
+
+    def _runs_text(self, mapping_pairs: bytes) -> tuple[str, str]:
+        """Decoded runs as JSON array items and as ``clusters@LCN`` text (both empty when no run); memoised,
+        because the same run list is logged over and over while a file grows."""
+        got = self._runs_memo.get(mapping_pairs)
+        if got is None:
+            runs = decode_runs(mapping_pairs)
+            got = (",".join(f"[{n},{'null' if lcn is None else lcn}]" for n, lcn in runs),
+                   ", ".join(f"{n}@{lcn}" if lcn is not None else f"{n}@sparse" for n, lcn in runs))
+            if len(self._runs_memo) >= 4096:
+                self._runs_memo.clear()
+            self._runs_memo[mapping_pairs] = got
+        return got
 
     def describe(self, ta: int, lsn: int) -> str:
         """``_describe(self.oat.get(ta, lsn))``, remembered per target attribute for the LSN range it holds for."""
@@ -716,7 +732,6 @@ class _Builder:
             # the redo bytes replace part of the mapping pairs; absolute LCNs need the whole list, known when
             # the attribute was seen earlier in the log (file record image or CreateAttribute)
             mp = self.runlists.get((entry, op.record_offset))
-            runs: list[tuple[int, int | None]] = []
             how = ""
             if mp is not None and op.attribute_offset >= mp[0]:
                 rel = op.attribute_offset - mp[0]
@@ -724,13 +739,16 @@ class _Builder:
                 if len(buf) < rel + len(op.redo):
                     buf.extend(bytes(rel + len(op.redo) - len(buf)))
                 buf[rel:rel + len(op.redo)] = op.redo
-                runs, how = decode_runs(bytes(buf)), "full"
+                jruns, txt = self._runs_text(bytes(buf))
+                how = "full"
             elif op.attribute_offset in (0x40, 0x48):  # the update starts at the first run
-                runs, how = decode_runs(op.redo), "from the first run"
-            d["_json"] = ('{"runs":[' + ",".join(f"[{n},{'null' if lcn is None else lcn}]" for n, lcn in runs)
+                jruns, txt = self._runs_text(op.redo)
+                how = "from the first run"
+            else:
+                jruns, txt = "", ""
+            d["_json"] = ('{"runs":[' + jruns
                           + f'],"runs_known":"{how or "partial update"}","offset":{op.attribute_offset}}}')
-            if runs:
-                txt = ", ".join(f"{n}@{lcn}" if lcn is not None else f"{n}@sparse" for n, lcn in runs)
+            if txt:
                 self.event(r, op, "Non-resident Data Write", f"cluster runs (clusters@LCN): {txt}", entry=entry,
                            stale=stale)
         elif ro == 0x0B:  # SetNewAttributeSizes
@@ -888,12 +906,17 @@ def _parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
                 b._flush_pending(i)
             yield Record("logfile_records", b.row(r, i))
     else:  # events only (NLT's view): decode just the operations that make events or carry USN records
-        for i, r in enumerate(recs):
-            if not i & 63:
-                b._flush_pending(i)
-            d = r.data
-            if r.record_type == 1 and len(d) >= 32 and _U16(d, 0)[0] in EVENT_OPS:
-                b.feed(r, i)
+        wanted = [i for i, r in enumerate(recs)
+                  if r[6] == 1 and len(r[11]) >= 32 and not r[11][1] and r[11][0] in EVENT_OPS]
+        flush_at = 0  # pending index entries are flushed before every 64th record, as in the full pass
+        for i in wanted:
+            while flush_at <= i:
+                b._flush_pending(flush_at)
+                flush_at += 64
+            b.feed(recs[i], i)
+        while flush_at < len(recs):
+            b._flush_pending(flush_at)
+            flush_at += 64
     b._flush_pending(len(recs), final=True)
     usn_j: dict[int, list[dict[str, Any]]] = {}
     usn_path = ctx.resources.get("usn_path")

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -43,6 +44,7 @@ WarnFn = Callable[[int | None, str], None]
 _Q = struct.Struct("<Q").unpack_from
 _HDR = struct.Struct("<QQQIHHIIH").unpack_from
 _new = tuple.__new__
+_lsn = itemgetter(0)
 
 
 class LogFileError(ValueError):
@@ -523,20 +525,27 @@ class LogFile:
         if not (workers >= 2 and (size - start) // ps >= PARALLEL_MIN_PAGES
                 and self.data.count(_RCRD, start) >= PARALLEL_MIN_PAGES and self._walk_parallel(found)):
             self._walk(start, None, size, found)
-        seen: dict[int, LogRecord] = {}
-        setdefault = seen.setdefault
-        for r in found:
-            setdefault(r[0], r)
+        # by LSN; of records with the same LSN the first found is kept (stable sort, then drop repeats)
+        found.sort(key=_lsn)
+        if found:
+            first = found[0]
+            found = [first] + [b for a, b in zip(found, islice(found, 1, None), strict=False) if b[0] != a[0]]
         if include_unused:
+            known = {r[0] for r in found}
+            extra: list[LogRecord] = []
             first_tail = (self.current.system_page_size if self.current else 4096) * 2
             off = first_tail
             while off + ps <= min(start, size):
                 recs, _ = self._read_page_records(off, "tail", None)
                 for r in recs:
-                    if r.lsn not in seen:
-                        seen[r.lsn] = r
+                    if r[0] not in known:
+                        known.add(r[0])
+                        extra.append(r)
                 off += ps
-        yield from (seen[lsn] for lsn in sorted(seen))
+            if extra:
+                found.extend(extra)
+                found.sort(key=_lsn)
+        yield from found
 
 
 PARALLEL_MIN_PAGES = 2048  # record pages (8 MiB of 4 KiB pages): below this a second process costs more than it saves
