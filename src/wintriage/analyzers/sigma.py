@@ -154,17 +154,28 @@ def _scalar(v: Any) -> Any:
     return json.dumps(v, ensure_ascii=False, default=str)
 
 
-def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
-    """Create ``logs`` in ``dst`` from ``src``'s ``evtx`` table. Returns the row count."""
+def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection, fields: set[str] | None = None) -> int:
+    """Create ``logs`` in ``dst`` from ``src``'s ``evtx`` table. Returns the row count.
+
+    ``fields`` (lower-case names) limits the columns to those the rules' queries can mention: the events of a
+    case carry hundreds of distinct fields, the rules a few dozen, and every column costs a cell per event.
+    ``None`` keeps every field (one extra pass to discover them)."""
     names: dict[str, str] = {}  # lower -> spelling
-    for _rid, flat in _rows(src):
-        for k in flat:
-            if _COL_OK.match(k) and k != "_ts" and k.lower() not in names:
-                names[k.lower()] = k
-    names.pop("timestamp", None)
+    if fields is None:
+        for _rid, flat in _rows(src):
+            for k in flat:
+                if _COL_OK.match(k) and k != "_ts" and k.lower() not in names:
+                    names[k.lower()] = k
+    else:
+        for f in sorted(fields):
+            if _COL_OK.match(f) and f != "_ts":
+                names[f] = f
+    for reserved in ("timestamp", "row_id", "rowid", "oid", "_rowid_"):  # ours, or SQLite's row id aliases
+        names.pop(reserved, None)
+    want = list(names)
     cols = ["row_id", "timestamp", *names.values()]
     defs = ", ".join(
-        '"row_id" INTEGER PRIMARY KEY' if c == "row_id" else f'"{c}" INTEGER' if c == "EventID"
+        '"row_id" INTEGER PRIMARY KEY' if c == "row_id" else f'"{c}" INTEGER' if c.lower() == "eventid"
         else f'"{c}" TEXT COLLATE NOCASE' for c in cols
     )
     dst.execute("DROP TABLE IF EXISTS logs")
@@ -173,9 +184,9 @@ def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
     batch: list[list[Any]] = []
     n = 0
     for rid, flat in _rows(src):
-        low = {k.lower(): _scalar(v) for k, v in flat.items()}
+        low = {k.lower(): v for k, v in flat.items()}
         ts = flat.get("_ts")
-        batch.append([rid, fmt(ts) if ts else None, *(low.get(c.lower()) for c in cols[2:])])
+        batch.append([rid, fmt(ts) if ts else None, *(_scalar(low.get(c)) for c in want)])
         if len(batch) >= 5000:
             dst.executemany(sql, batch)
             n += len(batch)
@@ -185,6 +196,18 @@ def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
         n += len(batch)
     dst.commit()
     return n
+
+
+_SQL_STRING = re.compile(r"'(?:[^']|'')*'")
+_SQL_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def query_fields(queries: list[str]) -> set[str]:
+    """Lower-case identifiers a set of SQL queries can refer to (string literals removed)."""
+    out: set[str] = set()
+    for q in queries:
+        out.update(w.lower() for w in _SQL_WORD.findall(_SQL_STRING.sub(" ", q)))
+    return out
 
 
 def _regexp(pattern: str, value: Any) -> bool:
@@ -298,10 +321,10 @@ def run_sigma(
             dst = sqlite3.connect(str(Path(tmp) / "logs.sqlite"))
             try:
                 dst.create_function("REGEXP", 2, _regexp, deterministic=True)
-                st["events"] = build_logs(src, dst)
-                for rule in rules:
-                    corr = _is_correlation(rule)
-                    queries = convert_correlation(rule) if corr else convert(rule)
+                converted = [(rule, _is_correlation(rule)) for rule in rules]
+                converted_q = [(rule, corr, convert_correlation(rule) if corr else convert(rule)) for rule, corr in converted]
+                st["events"] = build_logs(src, dst, query_fields([q for _r, _c, qs in converted_q for q in qs]))
+                for rule, corr, queries in converted_q:
                     if not queries:
                         if getattr(rule, "_output", True) is not False:  # a correlation's base rule is no skip
                             st["skipped"] += 1
