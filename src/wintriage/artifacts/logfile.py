@@ -325,6 +325,10 @@ class _OpenAttributes:
         return infos[i - 1] if i else infos[0]
 
 
+def _jn(v: int | None) -> str:
+    return "null" if v is None else str(v)
+
+
 def _describe(info: dict[str, Any] | None) -> str:
     if not info:
         return ""
@@ -701,6 +705,10 @@ class _Builder:
                          if op.attribute_offset >= SI_VALUE_OFFSET else f"at attribute offset {op.attribute_offset}")
                 self.event(r, op, "Resident Data Write", f"{len(op.redo)} bytes {where}: {head.hex()}", entry=entry,
                            stale=stale)
+            sc = d.get("si_changes")  # the detail as to_json() writes it, without its cost
+            d = {"_json": '{"attribute":"' + str(d["attribute"]) + '"' + (
+                ',"si_changes":{' + ",".join(f'"{k}":[{_jn(o)},{_jn(n)}]' for k, (o, n) in sc.items()) + "}"
+                if sc else "") + "}"}
         elif ro == 0x05 and entry is not None:  # CreateAttribute
             a = parse_attribute(op.redo, 0)
             if a:
@@ -759,12 +767,13 @@ class _Builder:
             is_j = bool(info and info.get("name") == "$J")
             found = parse_usn_records(op.redo) if (is_j or info is None or len(op.redo) >= 64) else []
             if found:
-                d["usn_records"] = len(found)
+                d["_json"] = f'{{"usn_records":{len(found)}}}'
                 for u in found:
                     u["lsn"] = r.lsn
                     self.usn.append(u)
             else:
-                d["write"] = {"vcn": op.target_vcn, "offset": op.attribute_offset, "bytes": len(op.redo)}
+                d["_json"] = (f'{{"write":{{"vcn":{op.target_vcn},"offset":{op.attribute_offset},'
+                              f'"bytes":{len(op.redo)}}}}}')
         elif ro in (0x15, 0x16):
             if len(op.redo) >= 8:
                 boff, nbits = struct.unpack_from("<II", op.redo, 0)
