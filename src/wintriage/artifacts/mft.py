@@ -1374,6 +1374,18 @@ def csv_parent_path(parent_path: str) -> str:
     return ".\\" + parent_path.replace("/", "\\")
 
 
+_csv_pp_cache: dict[str, str] = {}
+
+
+def _csv_pp_cached(parent_path: str) -> str:
+    t = _csv_pp_cache.get(parent_path)
+    if t is None:
+        if len(_csv_pp_cache) > 100_000:
+            _csv_pp_cache.clear()
+        t = _csv_pp_cache[parent_path] = csv_parent_path(parent_path)
+    return t
+
+
 MFT_CSV_HEADERS = [
     "EntryNumber", "SequenceNumber", "InUse", "ParentEntryNumber", "ParentSequenceNumber", "ParentPath",
     "FileName", "Extension", "FileSize", "ReferenceCount", "ReparseTarget", "IsDirectory", "HasAds", "IsAds",
@@ -1406,16 +1418,20 @@ class _MftCsvShape(CsvShape):
         fc, fm, fr, fa = d["fn_created"], d["fn_modified"], d["fn_record_changed"], d["fn_accessed"]
         usn = d["usn"]
         sec = d["security_id"]
+        tc = _fmt_utc(sc)  # the four SI times are often equal: format each distinct value once
+        tm = tc if sm == sc else _fmt_utc(sm)
+        tr = tc if sr == sc else (tm if sr == sm else _fmt_utc(sr))
+        ta = tc if sa == sc else (tm if sa == sm else (tr if sa == sr else _fmt_utc(sa)))
         return [
             d["entry"], d["sequence"], T if d["in_use"] else F, d["parent_entry"], d["parent_sequence"],
-            csv_parent_path(d["parent_path"]), d["name"], d["extension"], d["file_size"], d["reference_count"],
+            _csv_pp_cached(d["parent_path"]), d["name"], d["extension"], d["file_size"], d["reference_count"],
             d["reparse_target"], T if d["is_dir"] else F, T if d["has_ads"] else F, T if d["is_ads"] else F,
             T if d["si_lt_fn"] else F, T if d["usec_zeros"] else F, T if d["copied"] else F,
             si_flags_text(d["si_flags"]), d["name_type"],
-            _fmt_utc(sc), "" if fc == sc else _fmt_utc(fc),
-            _fmt_utc(sm), "" if fm == sm else _fmt_utc(fm),
-            _fmt_utc(sr), "" if fr == sr else _fmt_utc(fr),
-            _fmt_utc(sa), "" if fa == sa else _fmt_utc(fa),
+            tc, "" if fc == sc else _fmt_utc(fc),
+            tm, "" if fm == sm else _fmt_utc(fm),
+            tr, "" if fr == sr else _fmt_utc(fr),
+            ta, "" if fa == sa else _fmt_utc(fa),
             0 if usn is None else usn, d["logfile_seq"], 0 if sec is None else sec,
             d["object_id"], d["logged_util_stream"], d["zone_id_contents"], d.get("source_file", ""),
         ]

@@ -23,8 +23,6 @@ from datetime import UTC, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..model import Record, TimelineEvent
 from .base import CsvShape, ParseContext, col, tcol
 from .mft import _ext, _fmt_utc, csv_parent_path, si_flags_text
@@ -173,41 +171,21 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
                 mm.close()
 
 
-_V2HEAD = struct.Struct("<IHH48xHH")  # length, major, minor ... name length, name offset (60 bytes)
-_BATCH = 65536
-
-
 def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
     carve = bool(ctx.options.get("carve"))
     res = ctx.resources.get("mft")
     warn = ctx.warn
     ppath_cache: dict[int, str] = {}
     hex_cache: dict[int, str] = {}
+    reason_cache, attr_cache = _reason_cache, _attr_cache
+    source = ctx.source
     head = _HEAD.unpack_from
-    v2head = _V2HEAD.unpack_from
+    v2 = _V2.unpack_from
     nonzero = _NONZERO.search
-    flat = np.frombuffer(mm, dtype=np.uint8, count=end) if end else np.zeros(0, np.uint8)
-    batch: list[int] = []  # offsets of well-formed V2 records, decoded together
-    append = batch.append
     pos = 0
     carved = False  # inside a region reached by resynchronisation
     while pos + 8 <= end:
-        if pos + 60 <= end:
-            ln, major, minor, nlen, noff = v2head(mm, pos)
-            # fast path: a V2 record that fits
-            if major == 2 and 60 <= ln <= MAX_RECORD and not ln & 7 and pos + ln <= end \
-                    and 60 <= noff and noff + nlen <= ln:
-                append(pos)
-                pos += ln
-                if len(batch) >= _BATCH:
-                    yield from _v2_batch(mm, flat, batch, carved, res, ppath_cache, hex_cache, ctx.source)
-                    batch.clear()
-                continue
-        else:
-            ln, major, minor = head(mm, pos)
-        if batch:
-            yield from _v2_batch(mm, flat, batch, carved, res, ppath_cache, hex_cache, ctx.source)
-            batch.clear()
+        ln, major, minor = head(mm, pos)
         if ln == 0:
             m = nonzero(mm, pos)
             if m is None:
@@ -218,6 +196,40 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
                 carved = False
                 continue
             # length 0 but a non-zero version: not padding, not a record -> handled as a bad record below
+        # fast path: a V2 record that fits
+        if major == 2 and 60 <= ln <= MAX_RECORD and not ln & 7 and pos + ln <= end:
+            (_l, _ma, mi, fref, pref, usn, ts, reason, src, sec, attrs, nlen, noff) = v2(mm, pos)
+            if 60 <= noff and noff + nlen <= ln:
+                name = mm[pos + noff:pos + noff + nlen].decode("utf-16-le", "replace")
+                dot = name.rfind(".")
+                pp = ppath_cache.get(pref)
+                if pp is None:
+                    pp = _parent_path(res, pref)
+                    if len(ppath_cache) > 500_000:
+                        ppath_cache.clear()
+                    ppath_cache[pref] = pp
+                fhex = hex_cache.get(fref)
+                if fhex is None:
+                    if len(hex_cache) > 500_000:
+                        hex_cache.clear()
+                    fhex = hex_cache[fref] = f"{fref:032x}"
+                phex = hex_cache.get(pref)
+                if phex is None:
+                    phex = hex_cache[pref] = f"{pref:032x}"
+                yield Record("usnjrnl", {
+                    "usn": usn, "timestamp": ts if 0 < ts <= _FT_MAX else None, "name": name,
+                    "extension": name[dot:] if 0 <= dot < len(name) - 1 else "",
+                    "entry": fref & REF_MASK, "sequence": fref >> 48,
+                    "parent_entry": pref & REF_MASK, "parent_sequence": pref >> 48, "parent_path": pp,
+                    "reasons": reason_cache.get(reason) or reasons_text(reason), "reason_flags": reason,
+                    "attributes": attr_cache.get(attrs) or attributes_text(attrs), "attr_flags": attrs,
+                    "source_info": src, "security_id": sec, "major_version": 2, "minor_version": mi,
+                    "record_length": ln, "file_ref": fhex, "parent_ref": phex,
+                    "extents": "", "remaining_extents": None, "offset": pos, "carved": carved,
+                    "source_file": source,
+                })
+                pos += ln
+                continue
         problem = check_header(mm, pos, end, False)
         if not problem:
             try:
@@ -243,65 +255,6 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
         else:
             ctx.skipped += 1
         carved = carve
-    if batch:
-        yield from _v2_batch(mm, flat, batch, carved, res, ppath_cache, hex_cache, ctx.source)
-
-
-_AR8 = np.arange(8, dtype=np.int64)
-
-
-def _col(flat: np.ndarray, at: np.ndarray, nbytes: int, dtype: str) -> list[Any]:
-    return flat[at[:, None] + _AR8[:nbytes]].view(dtype)[:, 0].tolist()
-
-
-def _v2_batch(mm: Any, flat: np.ndarray, batch: list[int], carved: bool, res: Any, ppath_cache: dict[int, str],
-              hex_cache: dict[int, str], source: str) -> Iterator[Record]:
-    """Records for well-formed V2 headers at ``batch`` offsets: fixed fields gathered for all at once
-    (records are yielded one by one: a list of them would keep every dict alive for the cyclic GC)."""
-    p = np.array(batch, dtype=np.int64)
-    lns = _col(flat, p, 4, "<u4")
-    minors = _col(flat, p + 6, 2, "<u2")
-    frefs = _col(flat, p + 8, 8, "<u8")
-    prefs = _col(flat, p + 16, 8, "<u8")
-    usns = _col(flat, p + 24, 8, "<u8")
-    tss = _col(flat, p + 32, 8, "<i8")
-    reasons = _col(flat, p + 40, 4, "<u4")
-    srcs = _col(flat, p + 44, 4, "<u4")
-    secs = _col(flat, p + 48, 4, "<u4")
-    attrss = _col(flat, p + 52, 4, "<u4")
-    nlens = _col(flat, p + 56, 2, "<u2")
-    noffs = _col(flat, p + 58, 2, "<u2")
-    reason_cache, attr_cache = _reason_cache, _attr_cache
-    for pos, ln, mi, fref, pref, usn, ts, reason, src, sec, attrs, nlen, noff in zip(
-            batch, lns, minors, frefs, prefs, usns, tss, reasons, srcs, secs, attrss, nlens, noffs, strict=True):
-        name = mm[pos + noff:pos + noff + nlen].decode("utf-16-le", "replace")
-        dot = name.rfind(".")
-        pp = ppath_cache.get(pref)
-        if pp is None:
-            pp = _parent_path(res, pref)
-            if len(ppath_cache) > 500_000:
-                ppath_cache.clear()
-            ppath_cache[pref] = pp
-        fhex = hex_cache.get(fref)
-        if fhex is None:
-            if len(hex_cache) > 500_000:
-                hex_cache.clear()
-            fhex = hex_cache[fref] = f"{fref:032x}"
-        phex = hex_cache.get(pref)
-        if phex is None:
-            phex = hex_cache[pref] = f"{pref:032x}"
-        yield Record("usnjrnl", {
-            "usn": usn, "timestamp": ts if 0 < ts <= _FT_MAX else None, "name": name,
-            "extension": name[dot:] if 0 <= dot < len(name) - 1 else "",
-            "entry": fref & REF_MASK, "sequence": fref >> 48,
-            "parent_entry": pref & REF_MASK, "parent_sequence": pref >> 48, "parent_path": pp,
-            "reasons": reason_cache.get(reason) or reasons_text(reason), "reason_flags": reason,
-            "attributes": attr_cache.get(attrs) or attributes_text(attrs), "attr_flags": attrs,
-            "source_info": src, "security_id": sec, "major_version": 2, "minor_version": mi,
-            "record_length": ln, "file_ref": fhex, "parent_ref": phex,
-            "extents": "", "remaining_extents": None, "offset": pos, "carved": carved,
-            "source_file": source,
-        })
 
 
 def _parent_path(res: Any, pref: int) -> str:
@@ -402,20 +355,4 @@ CSV = {
             col("SourceFile", "source_file"),
         ],
     ),
-}
-
-
-# The same events as ``timeline()``, derived in SQLite when the records go to a case store: a journal has
-# millions of records, and one INSERT ... SELECT costs a fraction of a Python event per record.
-_SQL_PATH = (
-    "CASE WHEN COALESCE(parent_path, '') = '' THEN COALESCE(name, '') "
-    "WHEN parent_path = '/' THEN '/' || COALESCE(name, '') "
-    "ELSE parent_path || '/' || COALESCE(name, '') END"
-)
-TIMELINE_SQL = {
-    "usnjrnl": (
-        f"SELECT timestamp AS ts, reasons AS ts_desc, '' AS user, {_SQL_PATH} AS path, "
-        f"'USN ' || reasons || ': ' || replace({_SQL_PATH}, '/', '\\') AS summary, id "
-        "FROM usnjrnl WHERE source_id = :source_id ORDER BY id"
-    )
 }

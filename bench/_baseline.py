@@ -1,0 +1,30 @@
+"""Load a past version of an artefact module from git (``git show REV:path``) for before/after benches."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(rev: str, name: str) -> types.ModuleType:
+    """``wintriage.artifacts.<name>`` as it was at ``rev``, importable as ``baseline_<name>``."""
+    mod_name = f"baseline_{name}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:src/wintriage/artifacts/{name}.py"],
+                         check=True, capture_output=True, text=True).stdout
+    src = re.sub(r"^from \.\.(\w+)", r"from wintriage.\1", src, flags=re.M)
+    src = re.sub(r"^from \.(mft) import", r"from baseline_\1 import", src, flags=re.M)
+    src = re.sub(r"^from \.(\w+)", r"from wintriage.artifacts.\1", src, flags=re.M)
+    if name != "mft" and "baseline_mft" in src:
+        load(rev, "mft")
+    mod = types.ModuleType(mod_name)
+    mod.__file__ = f"<{rev}:{name}.py>"
+    sys.modules[mod_name] = mod
+    exec(compile(src, mod.__file__, "exec"), mod.__dict__)
+    return mod
