@@ -150,24 +150,18 @@ def discover(root: Path) -> Iterator[tuple[str, str, Path]]:
                 yield src.artifact, rel, p
 
 
-def parse_folder(
-    root: Path,
-    sink: Sink,
-    *,
-    host: str = "",
-    volume: str = "",
-    only: set[str] | None = None,
-    options: dict[str, Any] | None = None,
-    progress: Progress = _quiet,
-    label_prefix: str = "",
-    hashes: dict[str, str] | None = None,
+# Parsers that need the volume's $MFT resolver (or are the biggest) stay in the main process; the rest form a
+# second lane that a worker process parses into its own database, merged afterwards (2 cores, ~2x).
+MAIN_LANE = frozenset({"mft", "usnjrnl", "logfile", "evtx"})
+
+
+def _parse_items(
+    items: list[tuple[str, str, Path]], sink: Sink, *, host: str, volume: str, options: dict[str, Any] | None,
+    progress: Progress, label_prefix: str, hashes: dict[str, str] | None,
 ) -> list[SourceResult]:
-    """Parse a folder that mirrors a volume (a triage collection, or files an analyst exported)."""
     resources: dict[str, Any] = {}
     results = []
-    for artifact, rel, local in discover(root):
-        if only and artifact not in only:
-            continue
+    for artifact, rel, local in items:
         try:
             module = artifacts.load(artifact)
         except ImportError as e:  # a parser that cannot load is a failed source, not a failed run
@@ -181,6 +175,56 @@ def parse_folder(
             )
         )
     return results
+
+
+def _worker_lane(args: tuple[Any, ...]) -> list[SourceResult]:
+    """A worker process: parse one lane into its own case database (no indexes: it is merged)."""
+    items, part, host, volume, options, label_prefix, hashes = args
+    store = CaseWriter(Path(part))
+    try:
+        return _parse_items(items, StoreSink(store), host=host, volume=volume, options=options, progress=_quiet,
+                            label_prefix=label_prefix, hashes=hashes)
+    finally:
+        store.close(index=False)
+
+
+def parse_folder(
+    root: Path,
+    sink: Sink,
+    *,
+    host: str = "",
+    volume: str = "",
+    only: set[str] | None = None,
+    options: dict[str, Any] | None = None,
+    progress: Progress = _quiet,
+    label_prefix: str = "",
+    hashes: dict[str, str] | None = None,
+    parallel: bool = False,
+) -> list[SourceResult]:
+    """Parse a folder that mirrors a volume (a triage collection, or files an analyst exported).
+
+    ``parallel`` (a case store sink only): the artefacts outside ``MAIN_LANE`` are parsed by a worker process
+    at the same time and merged into the store; results and rows are the same as a sequential run."""
+    items = [(a, rel, local) for a, rel, local in discover(root) if not only or a in only]
+    kw: dict[str, Any] = dict(host=host, volume=volume, options=options, label_prefix=label_prefix, hashes=hashes)
+    side = [i for i in items if i[0] not in MAIN_LANE]
+    if not (parallel and isinstance(sink, StoreSink) and side and len(side) < len(items)):
+        return _parse_items(items, sink, progress=progress, **kw)
+    import multiprocessing as mp
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    main = [i for i in items if i[0] in MAIN_LANE]
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with tempfile.TemporaryDirectory(prefix="wintriage-lane-") as tmp:
+        part = Path(tmp) / "lane.sqlite"
+        with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            fut = pool.submit(_worker_lane, (side, str(part), host, volume, options, label_prefix, hashes))
+            results = _parse_items(main, sink, progress=progress, **kw)
+            progress("parse", f"waiting for {len(side)} sources in the second lane")
+            side_results = fut.result()
+        sink.store.merge(part)
+    return results + side_results
 
 
 def manifest_hashes(files_dir: Path) -> dict[str, str]:
@@ -226,7 +270,7 @@ def analyze(
     for vol in collected:
         summary.sources += parse_folder(
             vol.root, sink, host=vol.info.get("host", ""), volume=vol.info.get("name", ""), options=options,
-            progress=progress, label_prefix=vol.info.get("prefix", ""), hashes=hashes,
+            progress=progress, label_prefix=vol.info.get("prefix", ""), hashes=hashes, parallel=True,
         )
         store.commit()
     store.set_meta("run", {"seconds_parse": round(time.perf_counter() - t0, 3)})

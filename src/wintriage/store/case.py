@@ -151,6 +151,50 @@ class CaseWriter:
         self._tl_id = self._max_id("timeline")
         return cur.rowcount
 
+    FIXED_TABLES = frozenset({"meta", "sources", "warnings", "timeline", "findings", "finding_evidence", "tags"})
+
+    def merge(self, part: Path) -> None:
+        """Append another case database (a parallel worker's) with every id shifted past ours: artefact rows,
+        their sources and warnings, and timeline rows (whose ``ref_id`` follow their table's shift)."""
+        self.flush()
+        self.db.execute("COMMIT")
+        self.db.execute("ATTACH DATABASE ? AS part", (str(part),))
+        try:
+            self.db.execute("BEGIN")
+            names = [r[0] for r in self.db.execute("SELECT name FROM part.sqlite_master WHERE type = 'table'")]
+            src_off = self._max_id("sources")
+            shift: dict[str, int] = {}
+            for t in names:
+                if t in self.FIXED_TABLES or t.startswith(("timeline_fts", "sqlite_")):
+                    continue
+                cols = [(r[1], r[2]) for r in self.db.execute(f"PRAGMA part.table_info({ident(t)})")
+                        if r[1] not in ("id", "source_id")]
+                self.ensure_table(t, cols)
+                off = shift[t] = self._next_id[t]
+                names_sql = ", ".join(ident(c) for c, _ in cols)
+                self.db.execute(f"INSERT INTO {ident(t)} (id, source_id, {names_sql}) SELECT id + ?, source_id + ?, "
+                                f"{names_sql} FROM part.{ident(t)}", (off, src_off))
+                self._next_id[t] = self._max_id(t)
+            scols = [r[1] for r in self.db.execute("PRAGMA part.table_info(sources)") if r[1] != "id"]
+            sc = ", ".join(ident(c) for c in scols)
+            self.db.execute(f"INSERT INTO sources (id, {sc}) SELECT id + ?, {sc} FROM part.sources", (src_off,))
+            self.db.execute("INSERT INTO warnings (source_id, artifact, source, offset, reason) "
+                            "SELECT source_id + ?, artifact, source, offset, reason FROM part.warnings", (src_off,))
+            case = " ".join("WHEN ? THEN ?" for _ in shift)
+            args: list[Any] = [x for t, off in shift.items() for x in (t, off)]
+            self.db.execute(
+                "INSERT INTO timeline (id, ts, ts_desc, artifact, category, host, user, path, summary, ref_table, ref_id,"
+                " source_id) SELECT id + ?, ts, ts_desc, artifact, category, host, user, path, summary, ref_table,"
+                f" ref_id + {'CASE ref_table ' + case + ' ELSE 0 END' if shift else '0'}, source_id + ? FROM part.timeline",
+                [self._tl_id, *args, src_off],
+            )
+            self._tl_id = self._max_id("timeline")
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) SELECT key, value FROM part.meta")
+            self.db.execute("COMMIT")
+        finally:
+            self.db.execute("DETACH DATABASE part")
+            self.db.execute("BEGIN")
+
     def _flush_table(self, table: str) -> None:
         rows = self._pending[table]
         if rows:
