@@ -474,6 +474,8 @@ class LogFile:
         start = self.log_start
         n_pages = (len(self.data) - start) // ps
         mid = start + (n_pages // 2) * ps
+        if mp.current_process().daemon:  # a daemonic pool worker may not start processes of its own
+            return False
         method = START_METHOD or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         try:
             ex = ProcessPoolExecutor(1, mp_context=mp.get_context(method))
