@@ -553,7 +553,7 @@ def _names_end(rec: bytes, aoff: int, used: int) -> int:
 # (anything that would warn, extension records, $ATTRIBUTE_LIST-style oddities, ADS, reparse points, object
 # ids, more than _K file names...) goes through the per-record decoder below, in file order, so rows and
 # warnings are the same as the per-record decoder gives for every record.
-_CHUNK = 16384
+_CHUNK = 4096  # records per chunk: 4 MiB of 1 KiB records (three copies alive: raw, fixed-up, bytes)
 _K = 4  # $FILE_NAME attributes kept per record on the fast path
 _MAX_STEPS = 48  # attributes walked per record on the fast path
 _FILE_U32 = int.from_bytes(FILE_SIG, "little")
