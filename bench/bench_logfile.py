@@ -12,7 +12,8 @@ Two inputs, both 64 MiB:
 
 NTFS Log Tracker (the peer) is Windows-only and closed source, so only our absolute figures are reported.
 Rows: full (records table + events) and events only (``logfile_records=False``), each with one process
-(``logfile_workers=1``) and with two (the default: a forked worker reads the second half of the log's pages).
+(``logfile_workers=1``, the default) and with two (``logfile_workers=2``: a forked worker reads the second half of
+the log's pages).
 "log records/s" counts the LFS records read (425,980 in the dense log), also for the events-only rows.
 Run by hand: ``python bench/bench_logfile.py [--runs N]``; prints a table for docs/performance.md.
 """

@@ -23,7 +23,9 @@ Tables: ``logfile_restart`` (both restart pages; ``empty=1`` for an unused log),
 record, in LSN order; ``page_kind`` "log" for the circular area, "tail" for records only found in the v1.x tail
 pages / v2.0 buffer pages; ``stale`` when the LSN lies beyond the restart area's current LSN), ``logfile_events``
 (NLT's shape) and ``logfile_usn`` (USN records written to ``$J`` as logged). ``ctx.options["logfile_records"] =
-False`` skips the records table (events only, faster).
+False`` skips the records table (events only, faster). ``ctx.options["logfile_workers"] = 2`` reads the second
+half of a large log's pages in a second process (same result; off by default: handing the records back costs
+about what reading them does, so it gains little, see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -906,7 +908,7 @@ def _parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
                                 for c in rp.clients]),
             "empty": 0,
         })
-    recs = list(lf.records(include_unused=True, workers=int(ctx.options.get("logfile_workers", 2))))
+    recs = list(lf.records(include_unused=True, workers=int(ctx.options.get("logfile_workers", 1))))
     b = _Builder(ctx, lf)
     b.prescan(recs)
     if ctx.options.get("logfile_records", True):

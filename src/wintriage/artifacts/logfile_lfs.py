@@ -240,7 +240,8 @@ class LogFile:
     # --- restart --------------------------------------------------------------------------------
     def _read_restart(self) -> None:
         size = len(self.data)
-        if size == 0 or self.data.count(b"\xff") == size or self.data.count(0) == size:
+        # all 0xFF or all zero (the first byte tells which count can match: no scan of a log that starts "RSTR")
+        if size == 0 or (self.data[0] in (0, 0xFF) and self.data.count(self.data[:1]) == size):
             self.empty = True
             return
         offsets = [0]
@@ -516,7 +517,8 @@ class LogFile:
 
         In-use records are those in the circular area; ``include_unused`` adds records found only in
         the tail/buffer pages (v1.x tail copies, v2.0 buffer pages). ``workers=2`` reads the second half of
-        a large log (at least ``PARALLEL_MIN_PAGES`` record pages) in a second process; the result is the same.
+        a large log (at least ``PARALLEL_MIN_PAGES`` record pages) in a second process; the result is the same. It
+        gains little: unpickling the worker's records here costs nearly what reading them does.
         """
         if self.empty or self.seq_bits == 0:
             return
