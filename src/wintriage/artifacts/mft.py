@@ -5,9 +5,12 @@ Own struct-based decoder (no library): record size from the header (1024 or 4096
 $STANDARD_INFORMATION, $FILE_NAME (all namespaces), $DATA (named streams = ADS, resident
 Zone.Identifier content), $REPARSE_POINT, $OBJECT_ID, $LOGGED_UTILITY_STREAM.
 
-Two passes over the file, both reading large blocks: pass 1 keeps a compact name/parent table
+Two passes over the file, both reading 4 MiB chunks: pass 1 keeps a compact name/parent table
 (:class:`PathResolver`, also used by the $J and $LogFile parsers of the same volume); pass 2 decodes every
-record fully and streams its rows. Nothing keeps all rows in memory.
+record fully and streams its rows. Nothing keeps all rows in memory. Within a chunk, fixups, headers and the
+attribute walk are vectorised with numpy; every record that path cannot reproduce exactly (anything that
+warns, extension records, ADS, reparse points...) goes through the per-record decoder, in file order, so the
+rows and warnings are those of the per-record decoder (``tests/test_mft_fastpath.py``).
 
 Paths use ``/`` (``/Users/x/a.txt``); a file whose parent is missing, or was reused (sequence mismatch),
 is placed under ``<Orphan>/``. A parent reference is valid when the parent record has the same sequence
@@ -548,12 +551,12 @@ def _names_end(rec: bytes, aoff: int, used: int) -> int:
 
 
 # --- vectorised chunk decoding (numpy) -------------------------------------------------------------------
-# Both passes read the file in chunks of _CHUNK records and decode headers, update-sequence fixups and the
+# Both passes read the file in chunks of _CHUNK_BYTES and decode headers, update-sequence fixups and the
 # attribute walk for all records of a chunk at once. A record the vectorised path cannot reproduce exactly
 # (anything that would warn, extension records, $ATTRIBUTE_LIST-style oddities, ADS, reparse points, object
 # ids, more than _K file names...) goes through the per-record decoder below, in file order, so rows and
 # warnings are the same as the per-record decoder gives for every record.
-_CHUNK = 4096  # records per chunk: 4 MiB of 1 KiB records (three copies alive: raw, fixed-up, bytes)
+_CHUNK_BYTES = 4 << 20  # 4,096 records of 1 KiB; three copies alive per chunk (raw, fixed-up, bytes)
 _K = 4  # $FILE_NAME attributes kept per record on the fast path
 _MAX_STEPS = 48  # attributes walked per record on the fast path
 _FILE_U32 = int.from_bytes(FILE_SIG, "little")
@@ -564,7 +567,7 @@ def _iter_chunks(path: Path, rs: int, count: int) -> Iterator[tuple[int, bytes, 
     with open(path, "rb") as fh:
         idx = 0
         while idx < count:
-            n = min(_CHUNK, count - idx)
+            n = min(max(1, _CHUNK_BYTES // rs), count - idx)
             buf = fh.read(n * rs)
             got = len(buf) // rs
             if not got:
