@@ -986,6 +986,7 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
     fh_ext = open(path, "rb") if extensions else None
     pcache: dict[int, str | None] = {}  # parent reference -> directory path (or None when stale)
     ext_np = np.fromiter(extensions, dtype=np.int64, count=len(extensions)) if extensions else None
+    tmpl = _row_template(source)
     try:
         for start, buf, n in _iter_chunks(path, rs, count):
             if single:
@@ -1020,7 +1021,7 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
                     continue
                 try:
                     rows = _fast_rows(fb, o, idx, rs, seq, fl, lsn, links, svs, svl, fvs, fve, fcnt, dk, dsz,
-                                      res, include_short, source, pcache)
+                                      res, include_short, tmpl, pcache)
                 except (struct.error, ValueError, IndexError) as e:
                     warn(idx * rs, f"record {idx}: cannot decode ({type(e).__name__}: {e})")
                     continue
@@ -1030,9 +1031,28 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
             fh_ext.close()
 
 
+def _row_template(source: str) -> dict[str, Any]:
+    """An ``mft`` row with the values every fast-path row shares (no ADS, reparse point, object id...)."""
+    return {
+        "entry": 0, "sequence": 0, "parent_entry": 0, "parent_sequence": 0,
+        "in_use": False, "is_dir": False, "has_ads": False, "is_ads": False,
+        "name": "", "extension": "", "parent_path": "", "full_path": "",
+        "file_size": 0, "reference_count": 0, "reparse_target": "",
+        "name_type": "", "short_name": "",
+        "si_created": None, "si_modified": None, "si_record_changed": None, "si_accessed": None,
+        "fn_created": None, "fn_modified": None, "fn_record_changed": None, "fn_accessed": None,
+        "si_lt_fn": False, "usec_zeros": False, "copied": False,
+        "si_flags": None, "fn_flags": 0, "usn": None, "security_id": None, "logfile_seq": 0,
+        "object_id": "", "logged_util_stream": "", "stream_name": "",
+        "resident": None, "resident_data_len": None,
+        "zone_id_contents": "", "extension_entries": "", "fixup_ok": True, "offset": 0,
+        "source_file": source,
+    }
+
+
 def _fast_rows(fb: bytes, o: int, idx: int, rs: int, seq: int, fl: int, lsn: int, links: int, svs: int, svl: int,
                fvs: list[int], fve: list[int], fcnt: int, dk: int, dsz: int, res: PathResolver,
-               include_short: bool, source: str, pcache: dict[int, str | None]) -> list[Record]:
+               include_short: bool, tmpl: dict[str, Any], pcache: dict[int, str | None]) -> list[Record]:
     """Rows of one record decoded by the vectorised walk (offsets into the chunk's fixed-up bytes): what
     ``_rows`` gives for a record without ADS, reparse point, object id, logged utility stream or extensions."""
     if svs >= 0:
@@ -1115,21 +1135,41 @@ def _fast_rows(fb: bytes, o: int, idx: int, rs: int, seq: int, fl: int, lsn: int
         else:
             i = name.rfind(".")
             ext = "" if i < 0 or i == len(name) - 1 else name[i:]
-        out.append(Record("mft", {
-            "entry": idx, "sequence": seq, "parent_entry": pe, "parent_sequence": ps,
-            "in_use": in_use, "is_dir": is_dir, "has_ads": False, "is_ads": False,
-            "name": name, "extension": ext, "parent_path": ppath, "full_path": full,
-            "file_size": fsize, "reference_count": links, "reparse_target": "",
-            "name_type": NAME_TYPES[ns] if ns < 4 else str(ns), "short_name": short,
-            "si_created": sc, "si_modified": sm, "si_record_changed": sr, "si_accessed": sa,
-            "fn_created": fc, "fn_modified": fm, "fn_record_changed": fr, "fn_accessed": fa,
-            "si_lt_fn": bool(sc and fc and sc < fc), "usec_zeros": usec0, "copied": copied,
-            "si_flags": sflags, "fn_flags": f[7], "usn": usn, "security_id": sec, "logfile_seq": lsn,
-            "object_id": "", "logged_util_stream": "", "stream_name": "",
-            "resident": resident, "resident_data_len": rdl,
-            "zone_id_contents": "", "extension_entries": "", "fixup_ok": True, "offset": off,
-            "source_file": source,
-        }))
+        d = tmpl.copy()  # copying a same-shaped dict and filling it beats a 44-key dict literal
+        d["entry"] = idx
+        d["sequence"] = seq
+        d["parent_entry"] = pe
+        d["parent_sequence"] = ps
+        d["in_use"] = in_use
+        d["is_dir"] = is_dir
+        d["name"] = name
+        d["extension"] = ext
+        d["parent_path"] = ppath
+        d["full_path"] = full
+        d["file_size"] = fsize
+        d["reference_count"] = links
+        d["name_type"] = NAME_TYPES[ns] if ns < 4 else str(ns)
+        d["short_name"] = short
+        d["si_created"] = sc
+        d["si_modified"] = sm
+        d["si_record_changed"] = sr
+        d["si_accessed"] = sa
+        d["fn_created"] = fc
+        d["fn_modified"] = fm
+        d["fn_record_changed"] = fr
+        d["fn_accessed"] = fa
+        d["si_lt_fn"] = bool(sc and fc and sc < fc)
+        d["usec_zeros"] = usec0
+        d["copied"] = copied
+        d["si_flags"] = sflags
+        d["fn_flags"] = f[7]
+        d["usn"] = usn
+        d["security_id"] = sec
+        d["logfile_seq"] = lsn
+        d["resident"] = resident
+        d["resident_data_len"] = rdl
+        d["offset"] = off
+        out.append(Record("mft", d))
     return out
 
 
