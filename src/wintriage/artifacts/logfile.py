@@ -201,6 +201,7 @@ _NTFS_HDR = struct.Struct("<HHHHHHHHHHHHq").unpack_from
 _Q = struct.Struct("<q").unpack_from
 _U16 = struct.Struct("<H").unpack_from
 _II = struct.Struct("<II").unpack_from
+_QQQ = struct.Struct("<qqq").unpack_from
 # redo operations that feed events, names, attribute layouts or recovered USN records
 EVENT_OPS = {0x02, 0x03, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0C, 0x0D, 0x0E, 0x0F}
 _OP_NAMES = tuple(op_name(i) for i in range(0x26))
@@ -478,6 +479,15 @@ class _Builder:
             base["target"] = self.describe(ta, lsn)
             boff, nbits = _II(data, redo_off)
             base["detail"] = f'{{"bitmap":{{"offset":{boff},"bits":{nbits}}}}}'
+            return base
+        if redo_op == 0x0B and redo_len >= 24 and redo_off + redo_len <= n and \
+                (not undo_len or _undo_off + undo_len <= n) and (not n_lcn or (32 + 8 * n_lcn <= n and n_lcn <= 512)):
+            # SetNewAttributeSizes, well-formed: what mft_entry() and decode() give, without building the op
+            rec_no = (vcn * self.bpc + cbo * 512) // (tbs * 512 if tbs else 1024)
+            base["target"] = f"MFT record {rec_no}"
+            base["mft_entry"] = rec_no
+            alloc, valid, size = _QQQ(data, redo_off)
+            base["detail"] = f'{{"sizes":{{"allocated":{alloc},"valid":{valid},"size":{size}}}}}'
             return base
         op = parse_op(data, hdr)
         if op is None:
