@@ -25,7 +25,7 @@ from typing import Any
 
 from ..model import Record, TimelineEvent
 from .base import CsvShape, ParseContext, col, tcol
-from .mft import _ext, _fmt_utc, csv_parent_path, si_flags_text
+from .mft import _ext, _fmt_utc, _sec_cache, csv_parent_path, si_flags_text
 
 NAME = "usnjrnl"
 CATEGORY = "file"
@@ -179,6 +179,13 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
     hex_cache: dict[int, str] = {}
     reason_cache, attr_cache = _reason_cache, _attr_cache
     source = ctx.source
+    tmpl: dict[str, Any] = {  # a V2 row: the fast path fills every other key
+        "usn": 0, "timestamp": None, "name": "", "extension": "", "entry": 0, "sequence": 0, "parent_entry": 0,
+        "parent_sequence": 0, "parent_path": "", "reasons": "", "reason_flags": 0, "attributes": "",
+        "attr_flags": 0, "source_info": 0, "security_id": 0, "major_version": 2, "minor_version": 0,
+        "record_length": 0, "file_ref": "", "parent_ref": "", "extents": "", "remaining_extents": None,
+        "offset": 0, "carved": False, "source_file": source,
+    }
     head = _HEAD.unpack_from
     v2 = _V2.unpack_from
     nonzero = _NONZERO.search
@@ -216,18 +223,29 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
                 phex = hex_cache.get(pref)
                 if phex is None:
                     phex = hex_cache[pref] = f"{pref:032x}"
-                yield Record("usnjrnl", {
-                    "usn": usn, "timestamp": ts if 0 < ts <= _FT_MAX else None, "name": name,
-                    "extension": name[dot:] if 0 <= dot < len(name) - 1 else "",
-                    "entry": fref & REF_MASK, "sequence": fref >> 48,
-                    "parent_entry": pref & REF_MASK, "parent_sequence": pref >> 48, "parent_path": pp,
-                    "reasons": reason_cache.get(reason) or reasons_text(reason), "reason_flags": reason,
-                    "attributes": attr_cache.get(attrs) or attributes_text(attrs), "attr_flags": attrs,
-                    "source_info": src, "security_id": sec, "major_version": 2, "minor_version": mi,
-                    "record_length": ln, "file_ref": fhex, "parent_ref": phex,
-                    "extents": "", "remaining_extents": None, "offset": pos, "carved": carved,
-                    "source_file": source,
-                })
+                d = tmpl.copy()  # cheaper than a 25-key dict literal; same keys in the same order
+                d["usn"] = usn
+                d["timestamp"] = ts if 0 < ts <= _FT_MAX else None
+                d["name"] = name
+                d["extension"] = name[dot:] if 0 <= dot < len(name) - 1 else ""
+                d["entry"] = fref & REF_MASK
+                d["sequence"] = fref >> 48
+                d["parent_entry"] = pref & REF_MASK
+                d["parent_sequence"] = pref >> 48
+                d["parent_path"] = pp
+                d["reasons"] = reason_cache.get(reason) or reasons_text(reason)
+                d["reason_flags"] = reason
+                d["attributes"] = attr_cache.get(attrs) or attributes_text(attrs)
+                d["attr_flags"] = attrs
+                d["source_info"] = src
+                d["security_id"] = sec
+                d["minor_version"] = mi
+                d["record_length"] = ln
+                d["file_ref"] = fhex
+                d["parent_ref"] = phex
+                d["offset"] = pos
+                d["carved"] = carved
+                yield Record("usnjrnl", d)
                 pos += ln
                 continue
         problem = check_header(mm, pos, end, False)
@@ -337,9 +355,18 @@ class _JCsvShape(CsvShape):
     def row(self, d: dict[str, Any], tz: timezone = UTC) -> list[Any]:
         if tz is not UTC and tz.utcoffset(None):
             return super().row(d, tz)
+        pp = _csv_parent_cache.get(d.get("parent_path") or "")
+        if pp is None:
+            pp = _csv_parent(d)
+        ts = d["timestamp"]
+        if ts is None:
+            t = ""
+        else:  # _fmt_utc inlined: its per-second cache, else the function
+            s, frac = divmod(ts, 10_000_000)
+            base = _sec_cache.get(s)
+            t = _fmt_utc(ts) if base is None else f"{base}.{frac:07d}"
         return [d["name"], d["extension"], d["entry"], d["sequence"], d["parent_entry"], d["parent_sequence"],
-                _csv_parent(d), d["usn"], _fmt_utc(d["timestamp"]), d["reasons"], d["attributes"], d["offset"],
-                d.get("source_file", "")]
+                pp, d["usn"], t, d["reasons"], d["attributes"], d["offset"], d.get("source_file", "")]
 
 
 CSV = {
