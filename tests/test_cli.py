@@ -50,7 +50,7 @@ def test_analyze_folder_of_loose_files(tmp_path: Path) -> None:
     d.mkdir()
     shutil.copy(need("mft/derived/ntfs20h1_MFT.bin"), d / "$MFT")
     shutil.copy(need("usnjrnl/derived/ntfs20h1_UsnJrnl_J.bin"), d / "$J")
-    r = CliRunner().invoke(main, ["analyze", str(d), "-o", str(tmp_path / "case"), "--json", "--tz", "+09:00"])
+    r = CliRunner().invoke(main, ["analyze", str(d), "-o", str(tmp_path / "case"), "--json", "--tz", "+09:00", "--jsonl"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["artifacts"]["usnjrnl"]["records"] == 188
@@ -59,6 +59,10 @@ def test_analyze_folder_of_loose_files(tmp_path: Path) -> None:
     hdr = (tmp_path / "case" / "csv" / "timeline.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     assert hdr.startswith("Time(UTC+9),")
     assert (tmp_path / "case" / "report.html").exists()
+    first = json.loads((tmp_path / "case" / "timeline.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert {"message", "datetime", "timestamp", "timestamp_desc"} <= set(first)  # Timesketch's required fields
+    r = CliRunner().invoke(main, ["analyze", str(d), "-o", str(tmp_path / "case2")])
+    assert r.exit_code == 0 and not (tmp_path / "case2" / "timeline.jsonl").exists()  # JSONL only when asked
     # the folder was read, never written
     assert sorted(p.name for p in d.iterdir()) == ["$J", "$MFT"]
 

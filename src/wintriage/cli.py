@@ -219,17 +219,18 @@ def parse(artifact: str, inputs: tuple[Path, ...], csv_dir: Path | None, db: Pat
 @click.argument("evidence", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--out", "out", type=click.Path(path_type=Path), default=None, help="Case folder (default: <image>.case).")
 @click.option("--encoding", default="utf-8-sig", show_default=True, help="CSV encoding (cp949 for NLT-style).")
+@click.option("--jsonl", is_flag=True, help="Also write timeline.jsonl (Timesketch import format).")
 @tz_option
 @json_option
 @guarded
-def analyze(evidence: Path, out: Path | None, encoding: str, tz: str, as_json: bool) -> None:
+def analyze(evidence: Path, out: Path | None, encoding: str, jsonl: bool, tz: str, as_json: bool) -> None:
     """Evidence (E01, raw, split raw, or a folder of extracted files) -> case.sqlite, csv/, report.html."""
     from . import pipeline
     from .progress import stage_progress
 
     out = out or evidence.with_name(evidence.name + ".case")
     with stage_progress(enabled=not as_json) as cb:
-        summary = pipeline.analyze(evidence, out, tz=_tz(tz), progress=cb, encoding=encoding)
+        summary = pipeline.analyze(evidence, out, tz=_tz(tz), progress=cb, encoding=encoding, jsonl=jsonl)
     from .render import print_run_summary, run_summary_dict
 
     if as_json:

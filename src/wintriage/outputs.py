@@ -26,7 +26,7 @@ def _shape(kind: str, module_name: str, table: str) -> Any:
     return (mod.CSV if kind == "csv" else mod.EXTRA_CSV)[table]
 
 
-def jobs(case: CaseReader) -> list[Job]:
+def jobs(case: CaseReader, jsonl: bool = False) -> list[Job]:
     out: list[tuple[int, Job]] = []
     for name in artifacts.MODULES:
         try:
@@ -38,7 +38,9 @@ def jobs(case: CaseReader) -> list[Job]:
                 if case.has_table(table):
                     out.append((case.count(table), (kind, name, table)))
     n = case.count("timeline")
-    out += [(n, ("timeline", "", "timeline")), (n, ("jsonl", "", "timeline")), (n // 4, ("report", "", ""))]
+    out += [(n, ("timeline", "", "timeline")), (n // 4, ("report", "", ""))]
+    if jsonl:
+        out.append((n, ("jsonl", "", "timeline")))
     out.sort(key=lambda x: -x[0])  # biggest first: better packing on few workers
     return [j for _n, j in out]
 
@@ -62,10 +64,10 @@ def run_job(out: Path, job: Job, tz: timezone, encoding: str) -> tuple[str, int]
 
 
 def write_outputs(out: Path, *, tz: timezone = UTC, encoding: str = "utf-8-sig", progress: Callable[[str, str], None] | None = None,
-                  summary: Any = None, workers: int | None = None) -> dict[str, int]:
+                  summary: Any = None, workers: int | None = None, jsonl: bool = False) -> dict[str, int]:
     case = CaseReader(out / "case.sqlite")
     try:
-        todo = jobs(case)
+        todo = jobs(case, jsonl)
     finally:
         case.close()
     (out / "csv").mkdir(parents=True, exist_ok=True)

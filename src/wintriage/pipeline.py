@@ -251,8 +251,9 @@ def analyze(
     options: dict[str, Any] | None = None,
     progress: Progress = _quiet,
     encoding: str = "utf-8-sig",
+    jsonl: bool = False,
 ) -> RunSummary:
-    """``wintriage analyze``: evidence -> case/case.sqlite, case/csv/*, case/report.html."""
+    """``wintriage analyze``: evidence -> case/case.sqlite, case/csv/*, case/report.html (+ timeline.jsonl)."""
     from .evidence.collect import collect_evidence
     from .outputs import write_outputs
 
@@ -279,6 +280,6 @@ def analyze(
 
     run_all(store, options)
     store.close()
-    write_outputs(out, tz=tz, encoding=encoding, progress=progress, summary=summary)
+    write_outputs(out, tz=tz, encoding=encoding, progress=progress, summary=summary, jsonl=jsonl)
     summary.seconds = time.perf_counter() - t0
     return summary
