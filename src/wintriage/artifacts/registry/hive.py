@@ -19,6 +19,7 @@ from typing import Any
 
 import pyregf
 
+from ...timeutil import from_filetime
 from ..base import ParseContext
 from .replay import (
     BASE_BLOCK_SIZE,
@@ -359,11 +360,11 @@ def key_offset(key: Any) -> int | None:
 
 
 def key_time(key: Any) -> int | None:
+    """Last-write time of a key in FILETIME ticks (None when unreadable, zero or out of range)."""
     try:
-        t = int(key.get_last_written_time_as_integer())
+        return from_filetime(int(key.get_last_written_time_as_integer()))
     except LIBREGF_ERRORS:
         return None
-    return t or None
 
 
 def iter_subkeys(key: Any, ctx: ParseContext | None = None) -> Iterator[Any]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ....timeutil import from_datetime, from_filetime
+from ....timeutil import from_datetime
 from ..._shellitems import (  # noqa: F401 - the shell-item decoder is shared with LNK; re-exported here
     CP_CATEGORIES,
     SHELL_FOLDERS,
@@ -30,6 +30,7 @@ from ..._shellitems import (  # noqa: F401 - the shell-item decoder is shared wi
     split_idlist,
 )
 from ...base import ParseContext
+from ..hive import key_name, key_offset, key_time  # noqa: F401 - one implementation, re-exported for plugins
 
 # libregf raises IOError/OSError for unreadable cells, ValueError/TypeError for bad arguments
 LIBREGF_ERRORS: tuple[type[Exception], ...] = (IOError, OSError, ValueError, TypeError, MemoryError)
@@ -55,28 +56,6 @@ class HiveLike(Protocol):
 
 
 # ---------------------------------------------------------------- keys and values
-
-
-def key_time(key: Any) -> int | None:
-    """Last-write time of a key in FILETIME ticks (None when unreadable or zero)."""
-    try:
-        return from_filetime(int(key.get_last_written_time_as_integer()))
-    except LIBREGF_ERRORS:
-        return None
-
-
-def key_name(key: Any) -> str:
-    try:
-        return key.name or ""
-    except LIBREGF_ERRORS:
-        return ""
-
-
-def key_offset(key: Any) -> int | None:
-    try:
-        return int(key.offset)
-    except (AttributeError, OSError, ValueError, TypeError):
-        return None
 
 
 def subkey(key: Any, path: str) -> Any | None:
