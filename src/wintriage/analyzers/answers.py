@@ -263,6 +263,12 @@ def print_answers(res: dict[str, Any], tz: timezone) -> None:
     def line(s: str, style: str = "") -> None:
         con.print(Text(s), style=style)
 
+    def evidence(refs: list[dict[str, Any]], proofs: list[dict[str, Any]]) -> None:
+        for e in refs:
+            line(f"  evidence {e['table']}#{e['id']}: {e['note']}")
+        for p in proofs:
+            line(f"  execution proof {p['source']} {p['table']}#{p['id']} at {p.get('time_local')}")
+
     rw = res.get("ransomware", {})
     line("== Ransomware", "bold")
     if not rw.get("detected"):
@@ -278,10 +284,7 @@ def print_answers(res: dict[str, Any], tz: timezone) -> None:
         line("Why: " + "; ".join(rw.get("reasons", [])))
         for c in rw.get("candidates", [])[:3]:
             line(f"  candidate {c['path']} score {c['score']}: {'; '.join(c['reasons'])}")
-        for e in rw.get("evidence", []):
-            line(f"  evidence {e['table']}#{e['id']}: {e['note']}")
-        for p in ex.get("proofs", []):
-            line(f"  execution proof {p['source']} {p['table']}#{p['id']} at {p.get('time_local')}")
+        evidence(rw.get("evidence", []), ex.get("proofs", []))
     ia = res.get("initial_access", {})
     line("== Initial access", "bold")
     if not ia.get("found"):
@@ -294,10 +297,7 @@ def print_answers(res: dict[str, Any], tz: timezone) -> None:
         line(f"Downloaded   : {ia.get('downloaded_local')}   executed: {ia.get('executed_local')}")
         for d in ia.get("dropped", []):
             line(f"  then dropped {d['path']} at {d.get('created_local')}")
-        for e in ia.get("evidence", []):
-            line(f"  evidence {e['table']}#{e['id']}: {e['note']}")
-        for p in ia.get("execution_proofs", []):
-            line(f"  execution proof {p['source']} {p['table']}#{p['id']} at {p.get('time_local')}")
+        evidence(ia.get("evidence", []), ia.get("execution_proofs", []))
     fl = res.get("flags", {})
     line("== Flags", "bold")
     for k, v in fl.items():
