@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import struct
 from array import array
+from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -728,7 +729,7 @@ def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathR
         e = (bstart + 66 + 2 * nl).tolist()
         fb = c.fbytes
         for g, ok, a, b in zip(gi.tolist(), named.tolist(), s, e, strict=True):
-            names[g] = fb[a:b].decode("utf-16-le", "replace") if ok else ""
+            names[g] = _d16(fb[a:b], "replace", True)[0] if ok else ""
     for b, fns in ext_names.items():  # names that overflowed into extension records
         if 0 <= b < count and not names[b]:
             best_ = _best_name(fns)
@@ -1077,7 +1078,7 @@ def _fast_rows(fb: bytes, o: int, idx: int, rs: int, seq: int, fl: int, lsn: int
         b = o + fvs[k]
         f = _FN.unpack_from(fb, b)
         ns = f[10]
-        nm = fb[b + 66:min(b + 66 + 2 * f[9], o + fve[k])].decode("utf-16-le", "replace")
+        nm = _d16(fb[b + 66:min(b + 66 + 2 * f[9], o + fve[k])], "replace", True)[0]
         if ns == 2:
             short = nm
         else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import mmap
 import re
 import struct
+from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
 from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
 from pathlib import Path
@@ -207,7 +208,7 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record]:
         if major == 2 and 60 <= ln <= MAX_RECORD and not ln & 7 and pos + ln <= end:
             (_l, _ma, mi, fref, pref, usn, ts, reason, src, sec, attrs, nlen, noff) = v2(mm, pos)
             if 60 <= noff and noff + nlen <= ln:
-                name = mm[pos + noff:pos + noff + nlen].decode("utf-16-le", "replace")
+                name = _d16(mm[pos + noff:pos + noff + nlen], "replace", True)[0]
                 dot = name.rfind(".")
                 pp = ppath_cache.get(pref)
                 if pp is None:
