@@ -131,3 +131,15 @@ def test_no_incident_on_ntfs20h1(unpacked, tmp_path: Path) -> None:  # type: ign
     pipeline.analyze(raw, out)
     a = answer_case(out)
     assert a["ransomware"]["detected"] is False and a["initial_access"]["found"] is False
+
+
+def test_context(ans: dict, truth: dict) -> None:
+    """Defender tampering (policy + Defender Control runs), persistence and shadow-copy tooling around the incident."""
+    ctx = ans["context"]
+    titles = [x["title"] for x in ctx["defender"]]
+    assert "Windows Defender protection switched off in the registry" in titles
+    tool = next(x for x in ctx["defender"] if x["title"].startswith("Defender tampering tool executed: dControl.exe"))
+    first_run = next(t for t in truth["timeline"] if t["what"].startswith("dControl.exe executed"))
+    assert tool["time_utc"][:19] == first_run["utc"][:19]  # 2024-10-28T05:15:52
+    assert any("WindowsUpdateService" in x["title"] and x["severity"] == "high" for x in ctx["persistence"])
+    assert any(x.get("program", "").lower().endswith("\\vssadmin.exe") for x in ctx["shadow_copy_deletion"])

@@ -19,6 +19,7 @@ from ..store.case import CaseWriter
 FINDING_ANALYZERS: tuple[tuple[str, str], ...] = (
     (".sigma", "run_sigma"),
     (".suspicious", "run"),
+    (".context", "run"),
 )
 
 

@@ -186,6 +186,9 @@ def compute(con: sqlite3.Connection) -> dict[str, Any]:
         {"path": win_path(r.path) if ("\\" in r.path or "/" in r.path) else r.path, "name": r.name, "time": r.ts, "sources": r.sources}
         for r in all_runs
     ]
+    from .context import summary as context_summary
+
+    out["context"] = context_summary(con, all_runs)
     out["findings"] = [
         {"id": fid, "analyzer": a, "title": t, "severity": s, "time": ts}
         for fid, a, t, s, ts in con.execute("SELECT id, analyzer, title, severity, ts FROM findings ORDER BY ts")
@@ -298,6 +301,11 @@ def print_answers(res: dict[str, Any], tz: timezone) -> None:
         for d in ia.get("dropped", []):
             line(f"  then dropped {d['path']} at {d.get('created_local')}")
         evidence(ia.get("evidence", []), ia.get("execution_proofs", []))
+    line("== Context", "bold")
+    for theme, items in (res.get("context") or {}).items():
+        for it in items:
+            what = it.get("title") or f"{it.get('program')} ran"
+            line(f"{theme:22} {it.get('time_local') or '':32} {what}")
     fl = res.get("flags", {})
     line("== Flags", "bold")
     for k, v in fl.items():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..store.case import ident
-from .common import TICKS_PER_SECOND, Execution, basename, columns, norm_path, pick, tables
+from .common import TICKS_PER_SECOND, Execution, basename, best_path, columns, norm_path, pick, tables
 
 # sources whose timestamp is a real run time (not a "file last modified" or "first seen")
 RUN_SOURCES = ("prefetch", "userassist", "bam", "evtx-4688", "sysmon-1")
@@ -163,7 +163,7 @@ def runs(evidence: list[Execution]) -> list[Run]:
             if cur and e.ts - cur.ts <= RECONCILE_WINDOW:
                 cur.proofs.append(e)
                 continue
-            path = next((x.path for x in evs if x.path and ("\\" in x.path or "/" in x.path)), e.path)
+            path = best_path([(x.source, x.path) for x in evs]) or e.path
             cur = Run(key, e.name, path, e.ts, [e])
             out.append(cur)
     out.sort(key=lambda r: r.ts)

@@ -186,6 +186,11 @@ def _render(con: sqlite3.Connection, raw: dict[str, Any], ans: dict[str, Any], t
     sec.append("</section>")
     parts += sec
 
+    ctx_rows = [[theme.replace("_", " "), it.get("time_local") or "", it.get("title") or f"{it.get('program')} ran",
+                 it.get("severity") or ""] for theme, items in (ans.get("context") or {}).items() for it in items]
+    parts.append("<section><h2>Context: Defender, persistence, shadow copies, logs, timestamps</h2>"
+                 + (_table(["Theme", "Time", "What", "Severity"], ctx_rows) if ctx_rows else "<p>Nothing found.</p>")
+                 + "</section>")
     flags = ans.get("flags") or {}
     parts.append("<section><h2>Flags</h2>" + "".join(
         f'<div class="answer"><span class="k">{_e(k)}</span> <span class="flag">{_e(v or "not determined")}</span></div>'
