@@ -165,3 +165,18 @@ def test_timeline_sql_equals_python_timeline(td, tmp_path: Path) -> None:  # typ
     want = [(ev.ts, ev.ts_desc, ev.user, ev.path, ev.summary, i)
             for i, rec in enumerate(usnjrnl.parse(j, ctx), 1) for ev in usnjrnl.timeline(rec)]
     assert len(got) == 188 and got == want
+
+
+def test_fmt_never_fails_on_corrupt_times() -> None:
+    assert tu.fmt(2650467743999999999) == "9999-12-31 23:59:59.9999999"
+    assert tu.fmt(2650467744000000000) == "2650467744000000000"  # past year 9999: the raw value
+    assert tu.fmt(0x7FFFFFFFFFFFFFFF, tu.parse_tz("+09:00")) == str(0x7FFFFFFFFFFFFFFF + 9 * 3600 * 10_000_000)
+    assert tu.iso(2650467744000000000).startswith("2650467744000000000")
+
+
+def test_open_csv_bom_fast_path(tmp_path: Path) -> None:
+    from wintriage.store.export import open_csv
+
+    with open_csv(tmp_path / "a.csv") as fh:
+        fh.write("한글,x\r\n")
+    assert (tmp_path / "a.csv").read_bytes() == "\ufeff한글,x\r\n".encode()

@@ -15,10 +15,17 @@ from .case import CaseReader, ident
 
 
 def open_csv(path: Path, encoding: str = "utf-8-sig") -> Any:
-    """UTF-8 with BOM by default (Excel shows non-ASCII names); ``cp949`` for NLT-style output."""
+    """UTF-8 with BOM by default (Excel shows non-ASCII names); ``cp949`` for NLT-style output.
+
+    The BOM is written by hand and the file opened as plain UTF-8: Python's ``utf-8-sig`` codec encodes every
+    write in Python, plain UTF-8 in C (same bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig"):
+        fh = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - returned to the caller
+        fh.write("\ufeff")
+        return fh
     errors = "strict" if encoding.lower().startswith("utf") else "replace"
-    return open(path, "w", newline="", encoding=encoding, errors=errors)
+    return open(path, "w", newline="", encoding=encoding, errors=errors)  # noqa: SIM115
 
 
 def write_shape(
