@@ -11,8 +11,9 @@ median run (by analyze+answer wall time), the per-stage breakdown read from the 
 ``meta.analyzer_seconds``; "outputs+startup" is the rest of the analyze wall time), and whether
 ``answer --json``'s ``flags.IR1``/``IR2`` equal ``scenario/public-1.answers.json`` (or a listed alternative).
 
-``--peers`` adds, in the same run, dissect (``target-query``) and plaso (``log2timeline.py`` + ``psort.py``) from
-the separate venv ``/work/benchvenv`` (never the project's), on the E01 cases only, when they are installed.
+``--peers`` adds, in the same run, on the first case, dissect (``target-query`` from the separate venv
+``/work/benchvenv``) and plaso (``log2timeline`` + ``psort`` from ``/work/benchvenv-plaso``), when installed; neither
+is a project dependency.
 """
 
 from __future__ import annotations
