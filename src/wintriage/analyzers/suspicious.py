@@ -184,7 +184,13 @@ def _usn_events(con: sqlite3.Connection, table: str) -> list[FsEvent]:
     sel = [pick(cols, "timestamp"), "name", pick(cols, "parent_path"), pick(cols, "entry"), rc, pick(cols, "usn")]
     out: list[FsEvent] = []
     seen: set[tuple[Any, ...]] = set()
-    for rid, ts, name, parent, entry, reasons, usn in _rows(con, table, sel):
+    # Only the records a detector can use are read, and the cursor is streamed: creations, deletions and renames,
+    # and writes to prefetch files. A journal's bulk (data writes, closes, security changes) never reaches Python.
+    where = (f"({ident(rc)} & {0x100 | 0x200 | 0x1000 | 0x2000}) != 0 OR "
+             f"(({ident(rc)} & 3) != 0 AND lower(name) LIKE '%.pf')") if rc == "reason_flags" else ""
+    names = ", ".join(ident(c) if c else "NULL" for c in sel)
+    cur = con.execute(f"SELECT id, {names} FROM {ident(table)}" + (f" WHERE {where}" if where else ""))
+    for rid, ts, name, parent, entry, reasons, usn in cur:
         if not isinstance(reasons, int):
             continue
         for bit, kind in ((0x100, "create"), (0x200, "delete"), (0x1000, "rename_old"), (0x2000, "rename_new"),
@@ -256,19 +262,31 @@ def _clusters(items: list[FsEvent], window: int) -> list[list[FsEvent]]:
 
 
 def d_time_rollback(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+    """A journal record stamped well before the record written just before it: the clock was set back.
+    Evaluated by SQLite over every record in journal order (a window function), so nothing is held in memory."""
     gap = int(rule["params"]["min_seconds"] * TICKS)
     out = []
+    have = tables(con)
     for table in ("usnjrnl", "logfile_usn"):
-        seq = sorted((e for e in fs if e.table == table and e.ts), key=lambda e: (e.seq, e.row_id))
-        best: dict[int, tuple[FsEvent, FsEvent]] = {}
-        for a, b in zip(seq, seq[1:], strict=False):
-            if a.ts and b.ts and b.seq > a.seq and a.ts - b.ts > gap:
-                best.setdefault(b.seq, (a, b))
-        for a, b in best.values():
-            assert a.ts is not None and b.ts is not None
-            back = (a.ts - b.ts) / TICKS
-            out.append(_finding(rule, b.ts, f"{table}: record {b.seq} ({b.name}) is stamped {fmt(b.ts)} UTC, "
-                                f"{back:,.0f} s before the previous record {a.seq} ({fmt(a.ts)} UTC)",
+        if table not in have:
+            continue
+        cols = columns(con, table)
+        ts, usn = pick(cols, "timestamp"), pick(cols, "usn")
+        if not (ts and usn and "name" in cols):
+            continue
+        t, u = ident(ts), ident(usn)
+        sql = (
+            f"SELECT pid, pusn, pts, pname, id, {u}, {t}, name FROM ("
+            f"SELECT id, {u}, {t}, name, LAG(id) OVER w AS pid, LAG({u}) OVER w AS pusn, LAG({t}) OVER w AS pts, "
+            f"LAG(name) OVER w AS pname FROM {ident(table)} WHERE {t} IS NOT NULL AND {t} != 0 "
+            f"WINDOW w AS (ORDER BY {u}, id)) WHERE pts - {t} > ? AND {u} > pusn"
+        )
+        for pid, pusn, pts, pname, rid, bseq, bts, bname in con.execute(sql, (gap,)):
+            a = FsEvent(pts, "record", pname or "", "", None, table, pid, seq=pusn)
+            b = FsEvent(bts, "record", bname or "", "", None, table, rid, seq=bseq)
+            back = (pts - bts) / TICKS
+            out.append(_finding(rule, bts, f"{table}: record {bseq} ({bname}) is stamped {fmt(bts)} UTC, "
+                                f"{back:,.0f} s before the previous record {pusn} ({fmt(pts)} UTC)",
                                 [_ref(a, "before the change"), _ref(b, "after the change")], seconds_back=back))
     return out
 
