@@ -263,8 +263,11 @@ class CaseWriter:
         if index:
             self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ts ON timeline (ts)")
             self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ref ON timeline (ref_table, ref_id)")
-            for c in ("artifact", "category", "path"):  # the explorer's usual sort / group / equals columns
-                self.db.execute(f"CREATE INDEX IF NOT EXISTS timeline_{c} ON timeline ({c})")
+            # the explorer's usual sort / group / equals columns; (x, ts) serves "x = ? ORDER BY ts, id" (its entries
+            # are in rowid order within equal ts) without sorting every matching row
+            for name, cols in (("artifact", "artifact"), ("path", "path"), ("artifact_ts", "artifact, ts"),
+                               ("category_ts", "category, ts")):
+                self.db.execute(f"CREATE INDEX IF NOT EXISTS timeline_{name} ON timeline ({cols})")
             self.db.execute("CREATE INDEX IF NOT EXISTS warnings_source ON warnings (source_id)")
             self.db.execute(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS timeline_fts USING fts5("
