@@ -113,7 +113,7 @@ def tz_label(tz: timezone) -> str:
 
 
 # Rendering is the hot path of every CSV export: integer arithmetic plus a per-day cache.
-_FMT_MAX = 2650467743999999999  # 9999-12-31 23:59:59.9999999
+FMT_MAX = 2650467743999999999  # 9999-12-31 23:59:59.9999999
 _day_cache: dict[int, str] = {}
 
 
@@ -122,7 +122,7 @@ def fmt(ticks: int | None, tz: timezone = UTC, digits: int = 7, sep: str = " ") 
     if ticks is None:
         return ""
     ticks += tz_offset_ticks(tz) if tz is not UTC else 0
-    if not 0 <= ticks <= _FMT_MAX:  # past 9999-12-31 (corrupt evidence): show the raw value, never fail
+    if not 0 <= ticks <= FMT_MAX:  # past 9999-12-31 (corrupt evidence): show the raw value, never fail
         return str(ticks)
     days, rem = divmod(ticks, 864_000_000_000)
     date = _day_cache.get(days)

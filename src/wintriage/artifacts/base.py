@@ -85,6 +85,9 @@ class CsvColumn:
 class CsvShape:
     filename: str  # e.g. "MFTECmd_$MFT_Output.csv"
     columns: list[CsvColumn] = field(default_factory=list)
+    # optional: tz -> a SELECT over the case table giving exactly ``row()``'s cells, in table order; exports from
+    # the case store then run in SQLite (the columns still serve ``parse --csv`` and the headers)
+    sql: Callable[[timezone], str] | None = None
 
     def headers(self, tz: timezone = UTC) -> list[str]:
         label = tz_label(tz)

@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..model import Record, TimelineEvent
-from ..timeutil import fmt
+from ..timeutil import FMT_MAX, fmt
 from .base import CsvShape, ParseContext, bool_str, col, tcol
 from .zoneid import parse_zone_identifier
 
@@ -1402,6 +1402,8 @@ def _fmt_utc(t: int | None) -> str:
     s, frac = divmod(t, 10_000_000)
     base = _sec_cache.get(s)
     if base is None:
+        if not 0 <= t <= FMT_MAX:  # past 9999-12-31 (corrupt evidence): the raw value, as timeutil.fmt does
+            return str(t)
         if len(_sec_cache) > 500_000:
             _sec_cache.clear()
         base = (_WIN_EPOCH + timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S")

@@ -370,6 +370,17 @@ class _JCsvShape(CsvShape):
                 pp, d["usn"], t, d["reasons"], d["attributes"], d["offset"], d.get("source_file", "")]
 
 
+def _j_csv_sql(tz: timezone) -> str:
+    """``_JCsvShape.row`` in SQL (same cells; a test compares the two byte for byte)."""
+    from ..store.export import sql_time
+
+    pp = ("CASE WHEN COALESCE(parent_path, '') IN ('', '<Unknown>') THEN COALESCE(parent_path, '') "
+          "WHEN parent_path = '/' THEN '.' WHEN substr(parent_path, 1, 1) = '/' THEN '.' || replace(parent_path, '/', '\\') "
+          "ELSE '.\\' || replace(parent_path, '/', '\\') END")
+    return (f"SELECT name, extension, entry, sequence, parent_entry, parent_sequence, {pp}, usn, "
+            f"{sql_time('timestamp', tz)}, reasons, attributes, offset, '' FROM usnjrnl ORDER BY id")
+
+
 CSV = {
     "usnjrnl": _JCsvShape(
         "MFTECmd_$J_Output.csv",
@@ -382,6 +393,7 @@ CSV = {
             col("UpdateReasons", "reasons"), col("FileAttributes", "attributes"), col("OffsetToData", "offset"),
             col("SourceFile", "source_file"),
         ],
+        sql=_j_csv_sql,
     ),
 }
 

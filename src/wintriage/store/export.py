@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.base import CsvShape
+from ..timeutil import FMT_MAX
 from ..timeutil import iso, tz_label, tz_offset_ticks
 from .case import CaseReader, ident
 
@@ -65,7 +66,8 @@ def sql_time(col: str, tz: timezone = UTC) -> str:
     ``col`` is a column name of ours, never text from evidence."""
     off = tz_offset_ticks(tz)
     t = f"({col} + {off})" if off else col
-    return (f"CASE WHEN {col} IS NULL THEN '' ELSE strftime('%Y-%m-%d %H:%M:%S', ({t} - {t} % 10000000 - "
+    return (f"CASE WHEN {col} IS NULL THEN '' WHEN {t} < 0 OR {t} > {FMT_MAX} THEN CAST({t} AS TEXT) "
+            f"ELSE strftime('%Y-%m-%d %H:%M:%S', ({t} - {t} % 10000000 - "
             f"116444736000000000) / 10000000, 'unixepoch') || '.' || printf('%07d', {t} % 10000000) END")
 
 
@@ -99,5 +101,12 @@ def export_table(
 ) -> tuple[Path, int] | None:
     if not case.has_table(table):
         return None
+    if shape.sql is not None:  # the shape can be rendered by SQLite: rows go straight to the csv module
+        path = Path(out_dir) / shape.filename
+        with open_csv(path, encoding) as fh:
+            w = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+            w.writerow(shape.headers(tz))
+            w.writerows(case.db.execute(shape.sql(tz)))
+        return path, case.count(table)
     rows = (dict(r) for r in case.db.execute(f"SELECT * FROM {ident(table)} ORDER BY id"))
     return write_shape(shape, rows, out_dir, tz, encoding)
