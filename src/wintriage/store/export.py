@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.base import CsvShape
-from ..timeutil import FMT_MAX
-from ..timeutil import iso, tz_label, tz_offset_ticks
+from ..timeutil import FMT_MAX, iso, tz_label, tz_offset_ticks
 from .case import CaseReader, ident
 
 
