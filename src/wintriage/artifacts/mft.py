@@ -1108,24 +1108,7 @@ def _fast_rows(fb: bytes, o: int, idx: int, rs: int, seq: int, fl: int, lsn: int
             continue
         pref = f[0]
         pe, ps = pref & REF_MASK, pref >> 48
-        if idx == ROOT_ENTRY and pe == ROOT_ENTRY:
-            ppath, full = "", "/"
-        else:
-            if pe == idx:
-                pp = None
-            elif pref in pcache:
-                pp = pcache[pref]
-            else:
-                pp = res.dir_path(pe, ps)
-                if len(pcache) > 200_000:
-                    pcache.clear()
-                pcache[pref] = pp
-            if pp is None:
-                ppath = ORPHAN
-                full = f"{ORPHAN}/{name}"
-            else:
-                ppath = pp
-                full = f"/{name}" if pp == "/" else f"{pp}/{name}"
+        ppath, full = _paths(idx, pe, ps, pref, name, res, pcache)
         fc, fm, fr, fa = f[1], f[2], f[3], f[4]
         fc = fc if 0 < fc <= _FT_MAX else None
         fm = fm if 0 < fm <= _FT_MAX else None
@@ -1276,24 +1259,7 @@ def _rows(entry: int, seq: int, fl: int, lsn: int, links: int, fixup_ok: bool, o
         pref = f[1]
         pe, ps = pref & REF_MASK, pref >> 48
         name = f[8]
-        if entry == ROOT_ENTRY and pe == ROOT_ENTRY:
-            ppath, full = "", "/"
-        else:
-            if pe == entry:
-                pp = None
-            elif pref in pcache:
-                pp = pcache[pref]
-            else:
-                pp = res.dir_path(pe, ps)
-                if len(pcache) > 200_000:
-                    pcache.clear()
-                pcache[pref] = pp
-            if pp is None:
-                ppath = ORPHAN
-                full = f"{ORPHAN}/{name}"
-            else:
-                ppath = pp
-                full = f"/{name}" if pp == "/" else f"{pp}/{name}"
+        ppath, full = _paths(entry, pe, ps, pref, name, res, pcache)
         _n, _r, fc, fm, fr, fa = f[:6]
         fc = fc if 0 < fc <= _FT_MAX else None
         fm = fm if 0 < fm <= _FT_MAX else None
@@ -1409,6 +1375,26 @@ def _fmt_utc(t: int | None) -> str:
         base = (_WIN_EPOCH + timedelta(seconds=s)).strftime("%Y-%m-%d %H:%M:%S")
         _sec_cache[s] = base
     return f"{base}.{frac:07d}"
+
+
+def _paths(entry: int, pe: int, ps: int, pref: int, name: str, res: Any, pcache: dict[int, str | None]) -> tuple[str, str]:
+    """(parent path, full path) of a name whose parent reference is ``pref``: the root is ``/``; a record that is
+    its own parent, or whose parent the resolver cannot place, goes under ``<Orphan>``. ``pcache`` memoises
+    parent paths by reference (both row paths share it)."""
+    if entry == ROOT_ENTRY and pe == ROOT_ENTRY:
+        return "", "/"
+    if pe == entry:
+        pp = None
+    elif pref in pcache:
+        pp = pcache[pref]
+    else:
+        pp = res.dir_path(pe, ps)
+        if len(pcache) > 200_000:
+            pcache.clear()
+        pcache[pref] = pp
+    if pp is None:
+        return ORPHAN, f"{ORPHAN}/{name}"
+    return pp, (f"/{name}" if pp == "/" else f"{pp}/{name}")
 
 
 def csv_parent_path(parent_path: str) -> str:
