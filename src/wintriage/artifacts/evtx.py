@@ -565,6 +565,19 @@ def _truncated_chunk_records(path: Path, lay: Layout, c: ChunkInfo, ctx: ParseCo
     yield from _iter_wheel(buf, sub, 1, set())
 
 
+def _recovered_row(r: dict[str, Any], chunk: int, source: str, maps: Any) -> dict[str, Any] | None:
+    """A row for a record brought back from a damaged or truncated chunk (flagged ``recovered``); None when
+    its JSON does not decode."""
+    try:
+        ev = _loads(r["data"])
+    except ValueError:
+        return None
+    row = build_row(ev, r["event_record_id"], ts_ticks(r["timestamp"]), source, maps)
+    row["chunk"] = chunk
+    row["recovered"] = 1
+    return row
+
+
 def _patched_chunk_records(path: Path, c: ChunkInfo, ctx: ParseContext) -> Iterator[dict[str, Any]]:
     """A chunk with damaged records: rewrite each damaged stretch as one record whose size reaches the next
     intact record header, then let the wheel decode the chunk again (in memory; evidence is untouched)."""
@@ -663,18 +676,14 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
                 rid = r["event_record_id"]
                 if rid not in want or rid in seen_ids:
                     continue
-                try:
-                    ev = _loads(r["data"])
-                except ValueError:
+                back = _recovered_row(r, c.index, source, maps)
+                if back is None:
                     continue
-                row = build_row(ev, rid, ts_ticks(r["timestamp"]), source, maps)
-                row["chunk"] = c.index
-                row["recovered"] = 1
                 seen_ids.add(rid)
                 rec_by_id.pop(rid, None)
                 got = got | {rid}
                 again += 1
-                yield Record("evtx", row)
+                yield Record("evtx", back)
             first_off = c.id_offsets.get(missing[0], c.offset)
             ctx.warn(
                 first_off,
@@ -710,17 +719,13 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
             rid = r["event_record_id"]
             if rid in seen_ids:
                 continue
-            try:
-                ev = _loads(r["data"])
-            except ValueError:
+            back = _recovered_row(r, c.index, source, maps)
+            if back is None:
                 continue
-            row = build_row(ev, rid, ts_ticks(r["timestamp"]), source, maps)
-            row["chunk"] = c.index
-            row["recovered"] = 1
             seen_ids.add(rid)
             rec_by_id.pop(rid, None)
             got_n += 1
-            yield Record("evtx", row)
+            yield Record("evtx", back)
         ctx.warn(
             c.offset,
             f"chunk {c.index}: truncated to {c.size} of {CHUNK} bytes (header lists records "
