@@ -108,17 +108,6 @@ def marvin32(data: bytes | memoryview, seed: int = MARVIN_SEED) -> int:
         raise RuntimeError("array('I') is not 32-bit on this platform")
     if struct.pack("=I", 1) != struct.pack("<I", 1):  # pragma: no cover - big-endian host
         words.byteswap()
-    m = _MASK
-    for w in words:
-        lo = (lo + w) & m
-        hi ^= lo
-        lo = ((lo << 20) | (lo >> 12)) & m
-        lo = (lo + hi) & m
-        hi = ((hi << 9) | (hi >> 23)) & m
-        hi ^= lo
-        lo = ((lo << 27) | (lo >> 5)) & m
-        lo = (lo + hi) & m
-        hi = ((hi << 19) | (hi >> 13)) & m
     rest = bytes(data[full:])
     if len(rest) == 0:
         final = 0x80
@@ -128,7 +117,10 @@ def marvin32(data: bytes | memoryview, seed: int = MARVIN_SEED) -> int:
         final = 0x800000 | rest[0] | (rest[1] << 8)
     else:
         final = 0x80000000 | rest[0] | (rest[1] << 8) | (rest[2] << 16)
-    for w in (final, 0):
+    words.append(final)  # the padded tail and a zero word go through the same rounds as the data
+    words.append(0)
+    m = _MASK
+    for w in words:
         lo = (lo + w) & m
         hi ^= lo
         lo = ((lo << 20) | (lo >> 12)) & m
