@@ -75,8 +75,8 @@ def system_overview(con: sqlite3.Connection) -> dict[str, Any]:
     }
 
 
-def _runs_of(evidence: list[execution.Execution], key: str) -> list[execution.Run]:
-    return [r for r in execution.runs(evidence) if r.key == key]
+def _runs_of(all_runs: list[execution.Run], key: str) -> list[execution.Run]:
+    return [r for r in all_runs if r.key == key]
 
 
 def _proofs(run: execution.Run | None) -> list[dict[str, Any]]:
@@ -118,7 +118,7 @@ def compute(con: sqlite3.Connection) -> dict[str, Any]:
     rans: dict[str, Any] = {"detected": rw is not None}
     payload: attribution.Candidate | None = None
     if rw is not None:
-        cands = attribution.rank(con, evidence, rw.start, rw.end)
+        cands = attribution.rank(con, all_runs, rw.start, rw.end)
         payload = cands[0] if cands else None
         suffixes = {t.suffix for t in rw.items if t.suffix}
         rans.update({
@@ -142,7 +142,7 @@ def compute(con: sqlite3.Connection) -> dict[str, Any]:
         for rid in rw.notes.get("row_ids", [])[:3]:
             rans["evidence"].append({"table": "usnjrnl", "id": rid, "note": "ransom note created"})
         if payload is not None:
-            first_runs = _runs_of(evidence, payload.key)
+            first_runs = _runs_of(all_runs, payload.key)
             rans["executable"] = {
                 **payload.as_dict(),
                 "first_exec": first_runs[0].ts if first_runs else payload.first_run,

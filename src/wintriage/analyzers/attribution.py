@@ -26,7 +26,7 @@ from .common import (
     tables,
     win_path,
 )
-from .execution import Run, runs
+from .execution import Run
 
 PERSISTENCE_TABLES = ("reg_runkeys", "reg_services", "reg_scheduled_tasks", "reg_tasks")
 
@@ -115,9 +115,8 @@ def created_time(con: sqlite3.Connection, path: str) -> tuple[int | None, tuple[
     return None, None
 
 
-def rank(con: sqlite3.Connection, evidence: list[Execution], start: int, end: int) -> list[Candidate]:
-    """Rank the programs that could have caused what happened in [start, end]."""
-    all_runs = runs(evidence)
+def rank(con: sqlite3.Connection, all_runs: list[Run], start: int, end: int) -> list[Candidate]:
+    """Rank the programs that could have caused what happened in [start, end], from ``execution.runs()``."""
     runs_by_key: dict[str, list[Run]] = {}
     for r in all_runs:
         runs_by_key.setdefault(r.key, []).append(r)

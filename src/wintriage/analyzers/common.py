@@ -5,7 +5,7 @@ from __future__ import annotations
 import ntpath
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,15 +126,6 @@ class Execution:
     @property
     def key(self) -> str:
         return norm_path(self.path) or self.name
-
-
-def _rows(con: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> Iterator[sqlite3.Row]:
-    con.row_factory = sqlite3.Row
-    try:
-        yield from con.execute(sql, tuple(params))
-    finally:
-        con.row_factory = None
-
 
 # Which source spells a path best (original case, no device prefix): lower index wins.
 PATH_QUALITY = ("bam", "userassist", "evtx-4688", "sysmon-1", "amcache", "shimcache", "prefetch")

@@ -168,11 +168,3 @@ def runs(evidence: list[Execution]) -> list[Run]:
             out.append(cur)
     out.sort(key=lambda r: r.ts)
     return out
-
-
-def first_execution(evidence: list[Execution], key: str) -> tuple[int | None, list[Execution]]:
-    """Earliest run-time proof for a program and the proofs of that run."""
-    rs = [r for r in runs(evidence) if r.key == key]
-    if not rs:
-        return None, []
-    return rs[0].ts, rs[0].proofs

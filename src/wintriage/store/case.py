@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..model import EvidenceRef, Finding, ParseWarning, Record, TimelineEvent
+from ..model import Finding, ParseWarning, Record, TimelineEvent
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BATCH = 5000
@@ -323,7 +323,3 @@ class CaseReader:
 
     def close(self) -> None:
         self.db.close()
-
-
-def evidence_refs(refs: list[tuple[str, int, str]]) -> tuple[EvidenceRef, ...]:
-    return tuple(EvidenceRef(t, i, n) for t, i, n in refs)
