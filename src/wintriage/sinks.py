@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, timezone
 from pathlib import Path
 from types import ModuleType
@@ -10,7 +9,7 @@ from typing import Any, Protocol
 
 from .model import ParseWarning, Record, TimelineEvent
 from .store.case import CaseWriter
-from .store.export import open_csv
+from .store.export import CsvWriter, open_csv
 
 
 class Sink(Protocol):
@@ -76,7 +75,7 @@ class CsvSink:
             shape = getattr(module, "CSV", {}).get(table)
             name = shape.filename if shape else f"{table}.csv"
             fh = open_csv(self.out_dir / name, self.encoding)
-            cw = csv.writer(fh, lineterminator="\r\n")
+            cw = CsvWriter(fh)
             if shape:
                 cw.writerow(shape.headers(self.tz))
             else:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, timezone
 from pathlib import Path
@@ -28,13 +28,51 @@ def open_csv(path: Path, encoding: str = "utf-8-sig") -> Any:
     return open(path, "w", newline="", encoding=encoding, errors=errors)  # noqa: SIM115
 
 
+_NEEDS_QUOTES = re.compile('[,"\r\n]').search
+
+
+def csv_line(row: Iterable[Any]) -> str:
+    """One CSV line (no terminator), exactly as ``csv.writer(fh, lineterminator="\\r\\n")`` writes it
+    (``QUOTE_MINIMAL``; ``None`` is empty, other values ``str()``; a lone empty field is written ``""``)."""
+    cells = [c if type(c) is str else ("" if c is None else str(c)) for c in row]
+    line = ",".join(cells)
+    if line.count(",") == len(cells) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
+        return '""' if len(cells) == 1 and not line else line
+    return ",".join([f'"{c.replace(chr(34), chr(34) * 2)}"' if _NEEDS_QUOTES(c) else c for c in cells])
+
+
+class CsvWriter:
+    """``csv.writer`` with ``\\r\\n`` line ends, byte for byte, but without the csv module's loop over every
+    character (CPython's writer costs ~20 ns per character: 8x this on timestamp- and path-heavy rows)."""
+
+    __slots__ = ("_write",)
+
+    def __init__(self, fh: Any) -> None:
+        self._write = fh.write
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._write(csv_line(row) + "\r\n")
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        buf: list[str] = []
+        for row in rows:
+            buf.append(csv_line(row))
+            if len(buf) >= 2048:
+                buf.append("")
+                self._write("\r\n".join(buf))
+                buf.clear()
+        if buf:
+            buf.append("")
+            self._write("\r\n".join(buf))
+
+
 def write_shape(
     shape: CsvShape, rows: Iterable[dict[str, Any]], out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig"
 ) -> tuple[Path, int]:
     path = Path(out_dir) / shape.filename
     n = 0
     with open_csv(path, encoding) as fh:
-        w = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        w = CsvWriter(fh)
         w.writerow(shape.headers(tz))
         for r in rows:
             w.writerow(shape.row(r, tz))
@@ -49,13 +87,13 @@ def write_timeline(case: CaseReader, out: Path, tz: timezone = UTC, encoding: st
     label = tz_label(tz)
     headers = [h.replace("{tz}", f"({label})") for h in TIMELINE_HEADERS]
     with open_csv(out, encoding) as fh:
-        w = csv.writer(fh, lineterminator="\r\n")
+        w = CsvWriter(fh)
         w.writerow(headers)
         cur = case.db.execute(
             f"SELECT {sql_time('ts', tz)}, ts_desc, artifact, category, host, user, path, summary, ref_table, ref_id "
             "FROM timeline ORDER BY ts, id"
         )
-        w.writerows(cur)  # rows straight from SQLite to the csv module: no Python per row
+        w.writerows(cur)
     return case.count("timeline")
 
 
@@ -103,7 +141,7 @@ def export_table(
     if shape.sql is not None:  # the shape can be rendered by SQLite: rows go straight to the csv module
         path = Path(out_dir) / shape.filename
         with open_csv(path, encoding) as fh:
-            w = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+            w = CsvWriter(fh)
             w.writerow(shape.headers(tz))
             w.writerows(case.db.execute(shape.sql(tz)))
         return path, case.count(table)
