@@ -7,6 +7,7 @@ them into aware datetimes or text only at the edges.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,28 @@ class Record:
 
     table: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RowBatch:
+    """Many rows of one table, by column: ``columns[name][i]`` is row ``i``'s cell (plain Python values).
+
+    Parsers of artefacts with millions of uniform records decode them in bulk and yield these from
+    ``parse_batches()`` instead of a ``Record`` per row: the store inserts the columns with one ``executemany``
+    and a CSV shape with a ``batch`` renderer formats whole columns at once. Columns the table does not declare
+    are ignored by the store (they may carry CSV-only cells, e.g. ``source_file``)."""
+
+    table: str
+    columns: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()), ()))
+
+    def records(self) -> Iterator[Record]:
+        names = list(self.columns)
+        table = self.table
+        for row in zip(*self.columns.values(), strict=True):
+            yield Record(table, dict(zip(names, row, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 from . import artifacts
 from .artifacts.base import ParseContext, iter_events, user_from_path
 from .artifacts.sources import SOURCES, match
-from .model import ParseWarning
+from .model import ParseWarning, RowBatch
 from .sinks import Sink, StoreSink
 from .store.case import CaseWriter
 
@@ -107,7 +107,16 @@ def run_file(
     events = sink.wants_events
     by_sql = set(getattr(module, "TIMELINE_SQL", {})) if isinstance(sink, StoreSink) else set()
     try:
-        for rec in module.parse(path, ctx):
+        parse_batches = getattr(module, "parse_batches", None)
+        for rec in (module.parse(path, ctx) if parse_batches is None else parse_batches(path, ctx)):
+            if type(rec) is RowBatch:  # many rows at once; Python events only for tables without TIMELINE_SQL
+                first = sink.add_batch(module, rec, sid)
+                n += len(rec)
+                if events and rec.table not in by_sql:
+                    for rid, r in enumerate(rec.records(), first):
+                        for ev in iter_events(module, r):
+                            sink.event(module, ev, r.table, rid, sid, host)
+                continue
             rid = sink.add(module, rec, sid)
             n += 1
             if events and rec.table not in by_sql:

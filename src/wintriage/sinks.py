@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
-from .model import ParseWarning, Record, TimelineEvent
+from .model import ParseWarning, Record, RowBatch, TimelineEvent
 from .store.case import CaseWriter
 from .store.export import CsvWriter, open_csv
 
@@ -17,6 +17,7 @@ class Sink(Protocol):
 
     def begin_source(self, module: ModuleType, path: str, **fields: Any) -> int | None: ...
     def add(self, module: ModuleType, rec: Record, source_id: int | None) -> int: ...
+    def add_batch(self, module: ModuleType, batch: RowBatch, source_id: int | None) -> int: ...
     def event(self, module: ModuleType, ev: TimelineEvent, table: str, row_id: int, source_id: int | None, host: str) -> None: ...
     def end_source(self, source_id: int | None, warnings: list[ParseWarning], /, **fields: Any) -> None: ...
 
@@ -36,6 +37,9 @@ class StoreSink:
 
     def add(self, module: ModuleType, rec: Record, source_id: int | None) -> int:
         return self.store.add(rec, source_id)
+
+    def add_batch(self, module: ModuleType, batch: RowBatch, source_id: int | None) -> int:
+        return self.store.add_batch(batch, source_id)
 
     def event(self, module: ModuleType, ev: TimelineEvent, table: str, row_id: int, source_id: int | None, host: str) -> None:
         self.store.add_event(
@@ -98,6 +102,21 @@ class CsvSink:
         self.counts[rec.table] = n
         return n
 
+    def add_batch(self, module: ModuleType, batch: RowBatch, source_id: int | None) -> int:
+        _fh, cw, shape = self._writer(module, batch.table)
+        n = len(batch)
+        if shape is not None and shape.batch is not None:
+            cw.write_columns(shape.batch(batch.columns, self.tz))
+        elif shape is not None:
+            tz = self.tz
+            cw.writerows(shape.row(r.data, tz) for r in batch.records())
+        else:
+            cols = batch.columns
+            cw.writerows(zip(*(cols.get(c) or [None] * n for c, _ in module.TABLES[batch.table]), strict=True))
+        first = self._row_ids.get(batch.table, 0) + 1
+        self._row_ids[batch.table] = self.counts[batch.table] = first + n - 1
+        return first
+
     def event(self, module: ModuleType, ev: TimelineEvent, table: str, row_id: int, source_id: int | None, host: str) -> None:
         return None
 
@@ -121,6 +140,10 @@ class MultiSink:
 
     def add(self, module: ModuleType, rec: Record, source_id: int | None) -> int:
         ids = [s.add(module, rec, source_id) for s in self.sinks]
+        return ids[0]
+
+    def add_batch(self, module: ModuleType, batch: RowBatch, source_id: int | None) -> int:
+        ids = [s.add_batch(module, batch, source_id) for s in self.sinks]
         return ids[0]
 
     def event(self, module: ModuleType, ev: TimelineEvent, table: str, row_id: int, source_id: int | None, host: str) -> None:

@@ -23,7 +23,7 @@ from datetime import UTC, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..model import ParseWarning, Record, TimelineEvent
+from ..model import ParseWarning, Record, RowBatch, TimelineEvent
 from ..timeutil import fmt, tz_label
 
 
@@ -88,6 +88,8 @@ class CsvShape:
     # optional: tz -> a SELECT over the case table giving exactly ``row()``'s cells, in table order; exports from
     # the case store then run in SQLite (the columns still serve ``parse --csv`` and the headers)
     sql: Callable[[timezone], str] | None = None
+    # optional: (columns of a RowBatch, tz) -> the CSV's columns, every cell a str (``parse --csv`` of batches)
+    batch: Callable[[dict[str, list[Any]], timezone], list[list[str]]] | None = None
 
     def headers(self, tz: timezone = UTC) -> list[str]:
         label = tz_label(tz)
@@ -144,6 +146,15 @@ def user_from_path(rel: str) -> str:
     if len(parts) >= 2 and parts[0].lower() in ("users", "documents and settings"):
         return parts[1]
     return ""
+
+
+def flatten(items: Iterable[Record | RowBatch]) -> Iterator[Record]:
+    """``parse_batches()``'s output as ``parse()`` gives it: one ``Record`` per row, in order."""
+    for it in items:
+        if type(it) is RowBatch:
+            yield from it.records()
+        else:
+            yield it  # type: ignore[misc]
 
 
 def iter_events(module: Any, rec: Record) -> Iterable[TimelineEvent]:

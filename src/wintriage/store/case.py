@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..model import Finding, ParseWarning, Record, TimelineEvent
+from ..model import Finding, ParseWarning, Record, RowBatch, TimelineEvent
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BATCH = 5000
@@ -104,6 +104,26 @@ class CaseWriter:
         if len(pend) >= BATCH:
             self._flush_table(rec.table)
         return rid
+
+    def add_batch(self, batch: RowBatch, source_id: int | None) -> int:
+        """Insert a batch of rows with one ``executemany`` over its columns; returns the first row's id (the
+        rest follow). Columns the table does not declare are ignored, missing ones are NULL."""
+        names = self._columns.get(batch.table)
+        if names is None:
+            raise KeyError(f"table {batch.table!r} was not declared by its artefact module")
+        self._flush_table(batch.table)
+        cols = [c for c in batch.columns if c in names]
+        first = self._next_id[batch.table] + 1
+        n = len(batch)
+        sid = "NULL" if source_id is None else str(int(source_id))
+        # ids are ours: the pending rows are flushed, so SQLite's next rowid is exactly ``first``
+        self.db.executemany(
+            f"INSERT INTO {ident(batch.table)} (id, source_id, {', '.join(ident(c) for c in cols)}) "
+            f"VALUES (?, {sid}, {', '.join('?' * len(cols))})",
+            zip(range(first, first + n), *(batch.columns[c] for c in cols), strict=True),
+        )
+        self._next_id[batch.table] = first + n - 1
+        return first
 
     def add_event(
         self,
