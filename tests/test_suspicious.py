@@ -207,3 +207,92 @@ def test_clock_change_events_filtered(tmp_path: Path) -> None:
     assert len(found) == 1
     assert found[0].details["seconds"] == pytest.approx(-37108800 + 0.1234567, abs=1e-6)  # 429 days + 12 h back
     assert "rundll32.exe" in found[0].description
+
+
+def _journal(path: Path, rows: list[tuple[int, int, str, int, int]]) -> sqlite3.Connection:
+    """A bare usnjrnl table: rows of (usn, timestamp, name, entry, reason_flags), stored in the given order."""
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE usnjrnl (id INTEGER PRIMARY KEY, usn INTEGER, timestamp INTEGER, name TEXT, "
+                "entry INTEGER, parent_path TEXT, reason_flags INTEGER)")
+    con.executemany("INSERT INTO usnjrnl (usn, timestamp, name, entry, parent_path, reason_flags) "
+                    "VALUES (?, ?, ?, ?, '\\Users\\minji\\Documents', ?)", rows)
+    con.commit()
+    return con
+
+
+def _rule(rid: str) -> dict[str, Any]:
+    return next(r for r in sus.load_rules() if r["id"] == rid)
+
+
+def test_time_rollback_rows_out_of_usn_order(tmp_path: Path) -> None:
+    """Rows stored out of USN order (two journals appended, say): the records are compared in USN order."""
+    rows = [(96 * (i + 1), T0 + i * SEC, f"f{i}.txt", 10 + i, 0x100) for i in range(6)]
+    rows[3] = (rows[3][0], T0 - 3600 * SEC, "back.txt", 13, 0x100)
+    con = _journal(tmp_path / "a.sqlite", rows[3:] + rows[:3])
+    (f,) = sus.d_time_rollback(con, _rule("system_time_rollback_journal"))
+    assert f.details["seconds_back"] == 3602 and f.ts == T0 - 3600 * SEC
+    assert [e.row_id for e in f.evidence] == [6, 1]  # f2.txt (stored 6th), then back.txt (stored 1st)
+
+
+def test_mass_delete_bursts_distinct_files_and_evidence_cap(tmp_path: Path) -> None:
+    """Each deletion has two records (delete, delete+close): files are counted once. Two bursts an hour apart
+    are two findings; evidence is the first record of each file, capped at MAX_EVIDENCE."""
+    rows, usn = [], 0
+    for burst, n in ((0, 60), (3600, 22)):
+        for i in range(n):
+            for flags in (0x200, 0x80000200):
+                usn += 96
+                rows.append((usn, T0 + (burst + i) * SEC, f"doc{burst}_{i}.pdf", 1000 + burst + i, flags))
+    rows.append((usn + 96, T0 + 7200 * SEC, "other.exe", 5, 0x200))
+    con = _journal(tmp_path / "d.sqlite", rows)
+    a, b = sus.d_mass_delete(con, _rule("mass_document_deletion"))
+    assert (a.details["count"], a.ts, len(a.evidence)) == (60, T0, sus.MAX_EVIDENCE)
+    assert [e.row_id for e in a.evidence[:3]] == [1, 3, 5]  # the delete record of each file, not its close
+    assert "60 documents deleted" in a.description and "(.pdf: 60)" in a.description
+    assert (b.details["count"], b.ts, len(b.evidence)) == (22, T0 + 3600 * SEC, 22)
+
+
+def test_mass_rename_old_name_is_the_preceding_one(tmp_path: Path) -> None:
+    """The old name of a rename is the RENAME_OLD_NAME record just before it for that entry: a file renamed
+    twice (a.jpg -> a.jpg.kraken, later a.jpg.kraken -> a.jpg.kraken.bak by a backup) is one change each time."""
+    rows, usn = [], 0
+
+    def rec(ts: int, name: str, entry: int, flags: int) -> None:
+        nonlocal usn
+        usn += 96
+        rows.append((usn, ts, name, entry, flags))
+
+    for i in range(25):
+        rec(T0 + i * SEC, f"photo{i}.jpg", 600 + i, 0x1000)
+        rec(T0 + i * SEC, f"photo{i}.jpg.kraken", 600 + i, 0x2000)
+        rec(T0 + i * SEC, f"photo{i}.jpg.kraken", 600 + i, 0x80002000)
+    for i in range(25):  # a day later the same files get a .bak name
+        rec(T0 + (86400 + i) * SEC, f"photo{i}.jpg.kraken", 600 + i, 0x1000)
+        rec(T0 + (86400 + i) * SEC, f"photo{i}.jpg.kraken.bak", 600 + i, 0x2000)
+    con = _journal(tmp_path / "r.sqlite", rows)
+    found = sus.d_mass_rename_ext(con, _rule("mass_rename_new_extension"))
+    assert [(f.details["extension"], f.details["count"], len(f.evidence)) for f in found] == \
+        [(".bak", 25, 25), (".kraken", 25, 25)]
+    kr = found[1]
+    assert kr.evidence[0].row_id == 2 and kr.evidence[0].note == "rename_new \\Users\\minji\\Documents\\photo0.jpg.kraken"
+
+
+def test_memory_flat_in_journal_size(tmp_path: Path) -> None:
+    """Python-side memory of the whole rule set does not grow with the journal: 100k records (creates, deletes,
+    renames of ordinary files) stay under 2 MB of Python allocations (a per-record event list would be ~30 MB)."""
+    import tracemalloc
+
+    def rows(n: int) -> Any:
+        for i in range(n):
+            yield (96 * (i + 1), T0 + i * 10_000, f"file{i:07d}.docx", i, (0x100, 0x200, 0x1000, 0x2000)[i % 4])
+
+    peaks = []
+    for n in (10_000, 100_000):
+        con = _journal(tmp_path / f"m{n}.sqlite", list(rows(n)))
+        tracemalloc.start()
+        sus.run(con)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        con.close()
+    assert peaks[1] < 2_000_000, peaks  # measured ~0.3 MB for both sizes
+    assert peaks[1] < 2 * peaks[0] + 500_000, peaks

@@ -11,6 +11,7 @@ reversal (timestomping), mass renames to a new extension (ransomware).
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import json
 import re
@@ -152,6 +153,10 @@ def load_rules(path: Path | None = None) -> list[dict[str, Any]]:
 
 
 # --- file-system events from whatever tables exist ------------------------------------------------------
+# Every detector asks SQLite for just the records it can use (reason bits, names and extensions are filtered in
+# SQL; bursts are found by window functions), and reads the answer as a stream: nothing kept in Python grows with
+# the number of journal records. Sources: ``usnjrnl`` and ``logfile_usn`` (USN records: one row, one or more
+# reason bits) and ``logfile_events`` (NLT-style events decoded from $LogFile).
 @dataclass(slots=True)
 class FsEvent:
     ts: int | None
@@ -165,10 +170,68 @@ class FsEvent:
     seq: int = 0  # USN or LSN: the journal order
 
 
-def _rows(con: sqlite3.Connection, table: str, cols: Iterable[str | None], where: str = "") -> list[tuple[Any, ...]]:
-    names = ", ".join(ident(c) if c else "NULL" for c in cols)
-    sql = f"SELECT id, {names} FROM {ident(table)}" + (f" WHERE {where}" if where else "")
-    return con.execute(sql).fetchall()
+_USN_BITS = {"create": 0x100, "delete": 0x200, "rename_old": 0x1000, "rename_new": 0x2000, "write": 0x3}
+_LF_KIND = {"File Creation": "create", "File Deletion": "delete", "File Renaming": "rename_new",
+            "File Moving": "rename_new", "Resident Data Write": "write", "Non-resident Data Write": "write"}
+# the columns every source query yields, in this order
+_COLS = "tbl, id, ts, entry, name, parent, full, kc, seq, old"
+
+
+@dataclass(frozen=True)
+class _Src:
+    """One source table and the SQL expressions that give the common columns."""
+
+    table: str
+    ts: str
+    name: str
+    entry: str
+    parent: str
+    full: str
+    kc: str  # usn: the reason flags; logfile_events: the event text
+    seq: str
+    old: str
+    usn: bool
+
+    def kinds(self, kinds: Iterable[str]) -> str:
+        """SQL condition: the row is one of ``kinds``."""
+        if self.usn:
+            mask = 0
+            for k in kinds:
+                mask |= _USN_BITS[k]
+            return f"({self.kc} & {mask}) != 0"
+        evs = [ev for ev, k in _LF_KIND.items() if k in kinds]
+        return f"{self.kc} IN ({', '.join(repr(e) for e in evs)})" if evs else "0"
+
+    def select(self, kinds: Iterable[str], where: str = "") -> str:
+        """``SELECT`` of the common columns for the rows of ``kinds`` (and ``where``, over those columns' names)."""
+        sql = (f"SELECT '{self.table}' AS tbl, id, {self.ts} AS ts, {self.entry} AS entry, {self.name} AS name, "
+               f"{self.parent} AS parent, {self.full} AS full, {self.kc} AS kc, {self.seq} AS seq, {self.old} AS old "
+               f"FROM {ident(self.table)} WHERE {self.kinds(kinds)} AND {self.name} IS NOT NULL")
+        return f"SELECT * FROM ({sql}) WHERE {where}" if where else sql
+
+
+def sources(con: sqlite3.Connection) -> list[_Src]:
+    """The file-event sources present, with the columns they have (missing ones give no source)."""
+    have = tables(con)
+    out = []
+    for t in ("usnjrnl", "logfile_usn"):
+        if t not in have:
+            continue
+        cols = columns(con, t)
+        rc, nm = pick(cols, "reason_flags", "reasons"), pick(cols, "name")
+        if rc is None or nm is None:
+            continue
+        ts, ent, pp, usn = pick(cols, "timestamp"), pick(cols, "entry"), pick(cols, "parent_path"), pick(cols, "usn")
+        out.append(_Src(t, ident(ts) if ts else "NULL", ident(nm), ident(ent) if ent else "NULL",
+                        ident(pp) if pp else "NULL", "NULL", ident(rc), ident(usn) if usn else "0", "NULL", True))
+    if "logfile_events" in have:
+        cols = columns(con, "logfile_events")
+        if {"event", "name"} <= set(cols):
+            def c(n: str, dflt: str = "NULL") -> str:
+                return ident(n) if n in cols else dflt
+            out.append(_Src("logfile_events", c("event_time"), ident("name"), c("mft_entry"), "NULL", c("full_path"),
+                            ident("event"), c("lsn", "0"), c("old_name"), False))
+    return out
 
 
 def _join(parent: str | None, name: str) -> str:
@@ -176,59 +239,34 @@ def _join(parent: str | None, name: str) -> str:
     return f"{p}\\{name}" if p else name
 
 
-def _usn_events(con: sqlite3.Connection, table: str) -> list[FsEvent]:
-    cols = columns(con, table)
-    rc = pick(cols, "reason_flags", "reasons")
-    if rc is None or pick(cols, "name") is None:
-        return []
-    sel = [pick(cols, "timestamp"), "name", pick(cols, "parent_path"), pick(cols, "entry"), rc, pick(cols, "usn")]
-    out: list[FsEvent] = []
-    seen: set[tuple[Any, ...]] = set()
-    # Only the records a detector can use are read, and the cursor is streamed: creations, deletions and renames,
-    # and writes to prefetch files. A journal's bulk (data writes, closes, security changes) never reaches Python.
-    where = (f"({ident(rc)} & {0x100 | 0x200 | 0x1000 | 0x2000}) != 0 OR "
-             f"(({ident(rc)} & 3) != 0 AND lower(name) LIKE '%.pf')") if rc == "reason_flags" else ""
-    names = ", ".join(ident(c) if c else "NULL" for c in sel)
-    cur = con.execute(f"SELECT id, {names} FROM {ident(table)}" + (f" WHERE {where}" if where else ""))
-    for rid, ts, name, parent, entry, reasons, usn in cur:
-        if not isinstance(reasons, int):
-            continue
-        for bit, kind in ((0x100, "create"), (0x200, "delete"), (0x1000, "rename_old"), (0x2000, "rename_new"),
-                          (0x3, "write")):
-            if reasons & bit:
-                key = (entry, kind, name)
-                if key in seen and kind != "write":
-                    continue
-                seen.add(key)
-                out.append(FsEvent(ts, kind, name or "", _join(parent, name or ""), entry, table, rid,
-                                   seq=usn or 0))
-    return out
+def _event(row: tuple[Any, ...], kinds: Iterable[str] = KINDS) -> FsEvent:
+    """A row of the common columns as an event (the first of ``kinds`` it is)."""
+    tbl, rid, ts, entry, name, parent, full, kc, seq, old = row
+    if isinstance(kc, int):
+        kind = next((k for k in kinds if kc & _USN_BITS[k]), "record")
+    else:
+        kind = _LF_KIND.get(kc or "", "record")
+    return FsEvent(ts, kind, name or "", full or _join(parent, name or ""), entry, tbl, rid, old or "", seq or 0)
 
 
-_LF_KIND = {"File Creation": "create", "File Deletion": "delete", "File Renaming": "rename_new",
-            "File Moving": "rename_new", "Resident Data Write": "write", "Non-resident Data Write": "write"}
+def _union(selects: list[str]) -> str:
+    return " UNION ALL ".join(selects)
 
 
-def _logfile_events(con: sqlite3.Connection) -> list[FsEvent]:
-    out = []
-    for rid, ts, ev, name, path, entry, old, lsn in _rows(
-        con, "logfile_events", ["event_time", "event", "name", "full_path", "mft_entry", "old_name", "lsn"]
-    ):
-        kind = _LF_KIND.get(ev)
-        if kind:
-            out.append(FsEvent(ts, kind, name or "", path or "", entry, "logfile_events", rid, old or "", lsn or 0))
-    return out
+_N_FUNCS = [0]
 
 
-def file_events(con: sqlite3.Connection) -> list[FsEvent]:
-    have = tables(con)
-    out: list[FsEvent] = []
-    for t in ("usnjrnl", "logfile_usn"):
-        if t in have:
-            out += _usn_events(con, t)
-    if "logfile_events" in have:
-        out += _logfile_events(con)
-    return out
+def _sql_func(con: sqlite3.Connection, fn: Callable[..., Any], nargs: int = 1) -> str:
+    """Register ``fn`` on the connection under a fresh name (deterministic, so SQLite may cache it)."""
+    _N_FUNCS[0] += 1
+    name = f"wt_fn{_N_FUNCS[0]}"
+    con.create_function(name, nargs, fn, deterministic=True)
+    return name
+
+
+def _matcher(con: sqlite3.Connection, match: Callable[[str], bool]) -> str:
+    """``match`` as an SQL function over a name (one call per row is cheaper than a chain of LIKEs)."""
+    return _sql_func(con, lambda n: n is not None and match(n))
 
 
 # --- detectors ------------------------------------------------------------------------------------------
@@ -247,23 +285,95 @@ def _glob(patterns: list[str]) -> Callable[[str], bool]:
     return lambda name: rx.match(name.lower()) is not None
 
 
-def _clusters(items: list[FsEvent], window: int) -> list[list[FsEvent]]:
-    """Split time-sorted events where a gap exceeds ``window`` ticks."""
-    out: list[list[FsEvent]] = []
-    cur: list[FsEvent] = []
-    for e in items:
-        if cur and e.ts is not None and cur[-1].ts is not None and e.ts - cur[-1].ts > window:
-            out.append(cur)
-            cur = []
-        cur.append(e)
-    if cur:
-        out.append(cur)
+class _Traces:
+    """Count, first and last time, and the earliest ``MAX_EVIDENCE`` events of one thing (bounded memory)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: int | None = None
+        self.last: int | None = None
+        self.events: list[tuple[int, int, FsEvent]] = []  # (ts, order, event), sorted, at most MAX_EVIDENCE
+
+    def add(self, e: FsEvent) -> None:
+        self.count += 1
+        t = e.ts or 0
+        self.first = t if self.first is None else min(self.first, t)
+        self.last = t if self.last is None else max(self.last, t)
+        if len(self.events) < MAX_EVIDENCE or t < self.events[-1][0]:
+            bisect.insort(self.events, (t, self.count, e))
+            del self.events[MAX_EVIDENCE:]
+
+    @property
+    def head(self) -> FsEvent:
+        return self.events[0][2]
+
+    def refs(self) -> list[EvidenceRef]:
+        return [_ref(e) for _t, _n, e in self.events]
+
+
+def _file_key(e: FsEvent, fold: bool) -> tuple[Any, str]:
+    return (e.entry, e.name.lower() if fold else e.name)
+
+
+def _bursts(con: sqlite3.Connection, inner: str, window: int, min_files: int, fold: bool) -> list[tuple[Any, ...]]:
+    """Bursts of the events ``inner`` yields (common columns plus ``grp``): per ``grp``, time-sorted events split
+    where a gap exceeds ``window`` ticks; those touching at least ``min_files`` distinct files (MFT entry + name).
+    Rows (grp, first ts, last ts, files), all computed by SQLite (window functions), oldest first."""
+    key = "lower(name)" if fold else "name"
+    sql = (
+        f"WITH ev AS ({inner}), "
+        f"o AS (SELECT grp, tbl, id, ts, entry, name, LAG(ts) OVER (PARTITION BY grp ORDER BY ts, tbl, id) AS pts "
+        f"FROM ev WHERE ts IS NOT NULL AND ts != 0), "
+        f"b AS (SELECT *, SUM(CASE WHEN ts - pts > {int(window)} THEN 1 ELSE 0 END) OVER (PARTITION BY grp "
+        f"ORDER BY ts, tbl, id ROWS UNBOUNDED PRECEDING) AS burst FROM o) "
+        f"SELECT grp, MIN(ts), MAX(ts), COUNT(DISTINCT IFNULL(entry, '') || '|' || {key}) AS files "
+        f"FROM b GROUP BY grp, burst HAVING files >= ? ORDER BY MIN(ts), grp"
+    )
+    return con.execute(sql, (min_files,)).fetchall()
+
+
+def _burst_events(con: sqlite3.Connection, inner: str, grp: Any, lo: int, hi: int, fold: bool) -> list[FsEvent]:
+    """The first event of each distinct file in a burst, in time order, at most ``MAX_EVIDENCE``."""
+    out: list[FsEvent] = []
+    seen: set[tuple[Any, str]] = set()
+    sql = f"SELECT {_COLS} FROM ({inner}) WHERE grp IS ? AND ts BETWEEN ? AND ? ORDER BY ts, tbl, id"
+    for row in con.execute(sql, (grp, lo, hi)):
+        e = _event(row)
+        k = _file_key(e, fold)
+        if k not in seen:
+            seen.add(k)
+            out.append(e)
+            if len(out) >= MAX_EVIDENCE:
+                break
     return out
 
 
-def d_time_rollback(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+def _rollbacks(con: sqlite3.Connection, table: str, u: str, t: str, gap: int) -> list[tuple[int, int, int, int]]:
+    """(previous id, previous USN, previous time, id) of every record stamped more than ``gap`` ticks before the
+    record just before it in USN order. Rows are stored in journal order, so one pass in row order with a
+    single previous record does it; if the USNs ever go down in row order, SQLite sorts by USN instead."""
+    out = []
+    prev: tuple[int, int, int] | None = None
+    for rid, usn, ts in con.execute(f"SELECT id, {u}, {t} FROM {ident(table)} WHERE {u} IS NOT NULL"):
+        if prev is not None and usn < prev[1]:
+            break  # not in USN order
+        if not ts:
+            continue
+        if prev is not None and prev[2] - ts > gap and usn > prev[1]:
+            out.append((prev[0], prev[1], prev[2], rid))
+        prev = (rid, usn, ts)
+    else:
+        return out
+    sql = (f"SELECT pid, pusn, pts, id FROM (SELECT id, {u} AS u, {t} AS ts, LAG(id) OVER w AS pid, "
+           f"LAG({u}) OVER w AS pusn, LAG({t}) OVER w AS pts FROM {ident(table)} "
+           f"WHERE {t} IS NOT NULL AND {t} != 0 AND {u} IS NOT NULL WINDOW w AS (ORDER BY {u}, id)) "
+           f"WHERE pts - ts > ? AND u > pusn")
+    return con.execute(sql, (gap,)).fetchall()
+
+
+def d_time_rollback(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     """A journal record stamped well before the record written just before it: the clock was set back.
-    Evaluated by SQLite over every record in journal order (a window function), so nothing is held in memory."""
+    One streamed pass over the journal (see ``_rollbacks``), so nothing is held in memory."""
     gap = int(rule["params"]["min_seconds"] * TICKS)
     out = []
     have = tables(con)
@@ -274,14 +384,11 @@ def d_time_rollback(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEv
         ts, usn = pick(cols, "timestamp"), pick(cols, "usn")
         if not (ts and usn and "name" in cols):
             continue
-        t, u = ident(ts), ident(usn)
-        sql = (
-            f"SELECT pid, pusn, pts, pname, id, {u}, {t}, name FROM ("
-            f"SELECT id, {u}, {t}, name, LAG(id) OVER w AS pid, LAG({u}) OVER w AS pusn, LAG({t}) OVER w AS pts, "
-            f"LAG(name) OVER w AS pname FROM {ident(table)} WHERE {t} IS NOT NULL AND {t} != 0 "
-            f"WINDOW w AS (ORDER BY {u}, id)) WHERE pts - {t} > ? AND {u} > pusn"
-        )
-        for pid, pusn, pts, pname, rid, bseq, bts, bname in con.execute(sql, (gap,)):
+        for pid, pusn, pts, rid in _rollbacks(con, table, ident(usn), ident(ts), gap):
+            (pname,), (bseq, bts, bname) = (
+                con.execute(f"SELECT name FROM {ident(table)} WHERE id = ?", (pid,)).fetchone(),
+                con.execute(f"SELECT {ident(usn)}, {ident(ts)}, name FROM {ident(table)} WHERE id = ?",
+                            (rid,)).fetchone())
             a = FsEvent(pts, "record", pname or "", "", None, table, pid, seq=pusn)
             b = FsEvent(bts, "record", bname or "", "", None, table, rid, seq=bseq)
             back = (pts - bts) / TICKS
@@ -301,7 +408,7 @@ def _iso_ticks(v: Any) -> int | None:
         return None
 
 
-def d_event_id(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+def d_event_id(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     """Clock-change events; with ``min_seconds`` only changes at least that large (when the event says how
     large), ``ignore_processes`` drops changes made by those programs (e.g. the time service's small steps)."""
     if "evtx" not in tables(con):
@@ -324,7 +431,7 @@ def d_event_id(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent])
             where += " AND provider = ?"
             args.append(spec["provider"])
         sel = f"SELECT id, time_created, {data_col or 'NULL'} FROM evtx WHERE {where} ORDER BY time_created"
-        for rid, ts, raw in con.execute(sel, args).fetchall():
+        for rid, ts, raw in con.execute(sel, args):
             try:
                 data = json.loads(raw) if raw else {}
             except ValueError:
@@ -346,90 +453,122 @@ def d_event_id(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent])
     return out
 
 
-def d_file_name(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+def d_file_name(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
+    """Files whose name matches: one finding per name, traces = distinct (source, MFT entry, name) in the
+    journals (the first record of each), plus the $MFT entry when no journal saw the name."""
     p = rule["params"]
     match = _glob(p["names"])
-    kinds = set(p.get("kinds") or ("create", "rename_new"))
+    kinds = [k for k in KINDS if k in set(p.get("kinds") or ("create", "rename_new"))]
     excl = [x.lower() for x in p.get("exclude_paths") or []]
-    hits: dict[str, list[FsEvent]] = defaultdict(list)
-    for e in fs:
-        if e.kind in kinds and e.name and not _PF.match(e.name) and match(e.name) \
-                and not any(x in norm_path(e.path) for x in excl):  # prefetch files are the `prefetch` detector's
-            hits[e.name.lower()].append(e)
+    where = f"{_matcher(con, match)}(name)"
+    hits: dict[str, _Traces] = defaultdict(_Traces)
+    for s in sources(con):
+        sql = f"SELECT tbl, MIN(id), ts, entry, name, parent, full, kc, seq, old FROM ({s.select(kinds, where)}) " \
+              f"GROUP BY entry, name"
+        for row in con.execute(sql):
+            e = _event(row, kinds)
+            if e.name and not _PF.match(e.name) and match(e.name) \
+                    and not any(x in norm_path(e.path) for x in excl):  # prefetch files are the `prefetch` detector's
+                hits[e.name.lower()].add(e)
+    journal = set(hits)
     if "mft" in tables(con):
         cols = columns(con, "mft")
         if pick(cols, "name") and pick(cols, "full_path"):
-            sel = ["name", "full_path", pick(cols, "si_created"), pick(cols, "entry")]
-            for rid, name, path, ts, entry in _rows(con, "mft", sel):
+            si, ent = pick(cols, "si_created"), pick(cols, "entry")
+            sql = (f"SELECT id, name, full_path, {ident(si) if si else 'NULL'}, {ident(ent) if ent else 'NULL'} "
+                   f"FROM mft WHERE name IS NOT NULL AND {where}")
+            for rid, name, path, ts, entry in con.execute(sql):
                 if name and not _PF.match(name) and match(name) and not any(x in norm_path(path) for x in excl) \
-                        and name.lower() not in hits:
-                    hits[name.lower()].append(FsEvent(ts, "create", name, path or "", entry, "mft", rid))
+                        and name.lower() not in journal:
+                    hits[name.lower()].add(FsEvent(ts, "create", name, path or "", entry, "mft", rid))
     out = []
-    for _name, evs in sorted(hits.items()):
-        evs.sort(key=lambda e: e.ts or 0)
-        first = evs[0]
-        out.append(_finding(rule, first.ts, f"{first.path or first.name}: {len(evs)} trace(s), first {fmt(first.ts)} UTC",
-                            [_ref(e) for e in evs], title=f"{rule['title']}: {first.name}", name=first.name))
+    for _name, tr in sorted(hits.items()):
+        first = tr.head
+        out.append(_finding(rule, tr.first, f"{first.path or first.name}: {tr.count} trace(s), first {fmt(tr.first)} UTC",
+                            tr.refs(), title=f"{rule['title']}: {first.name}", name=first.name))
     return out
 
 
-def d_prefetch(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
-    match = _glob(rule["params"]["names"])
-    hits: dict[str, list[FsEvent]] = defaultdict(list)
-    for e in fs:
-        m = _PF.match(e.name)
-        if m and e.kind in ("create", "write", "rename_new") and match(m.group(1)):
-            hits[m.group(1).upper()].append(e)
+def d_prefetch(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
+    """Prefetch files of the named programs written (each journal record is a trace), and ``prefetch`` rows."""
+    names = rule["params"]["names"]
+    match = _glob(names)
+    kinds = ["write", "rename_new", "create"]  # a record that creates and writes is labelled a write
+    fn = _matcher(con, lambda n: bool((m := _PF.match(n)) and match(m.group(1))))
+    where = f"name LIKE '%.pf' AND {fn}(name)"  # the LIKE (in C) leaves few rows for the Python test
+    hits: dict[str, _Traces] = defaultdict(_Traces)
+    for s in sources(con):
+        for row in con.execute(f"{s.select(kinds, where)} ORDER BY ts"):
+            e = _event(row, kinds)
+            m = _PF.match(e.name)
+            if m and match(m.group(1)):
+                hits[m.group(1).upper()].add(e)
     if "prefetch" in tables(con):
         cols = columns(con, "prefetch")
         exe = pick(cols, "executable_name", "executable", "exe_name")
         last = pick(cols, "last_run", "last_run_time", "run_time_0")
         if exe:
-            for rid, name, ts in _rows(con, "prefetch", [exe, last]):
+            for rid, name, ts in con.execute(f"SELECT id, {ident(exe)}, {ident(last) if last else 'NULL'} "
+                                             f"FROM prefetch WHERE {ident(exe)} IS NOT NULL"):
                 if name and match(name):
-                    hits[name.upper()].append(FsEvent(ts, "write", name, name, None, "prefetch", rid))
+                    hits[name.upper()].add(FsEvent(ts, "write", name, name, None, "prefetch", rid))
     out = []
-    for exe, evs in sorted(hits.items()):
-        evs.sort(key=lambda e: e.ts or 0)
-        out.append(_finding(rule, evs[0].ts, f"{exe} ran: prefetch {len(evs)} trace(s), first {fmt(evs[0].ts)} UTC, "
-                            f"last {fmt(evs[-1].ts)} UTC", [_ref(e) for e in evs],
-                            title=f"{rule['title']}: {exe}", executable=exe))
+    for exe, tr in sorted(hits.items()):
+        out.append(_finding(rule, tr.first, f"{exe} ran: prefetch {tr.count} trace(s), first {fmt(tr.first)} UTC, "
+                            f"last {fmt(tr.last)} UTC", tr.refs(), title=f"{rule['title']}: {exe}", executable=exe))
     return out
 
 
-def d_rename_pattern(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+def _burst_source(con: sqlite3.Connection, kinds: list[str], where: str, grp: str = "''") -> str:
+    """The events of every source for ``kinds`` and ``where``, plus a ``grp`` column, as one query."""
+    return _union([f"SELECT {_COLS}, {grp} AS grp FROM ({s.select(kinds, where)})" for s in sources(con)])
+
+
+def d_rename_pattern(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
+    """Wiper-style names (created or renamed to) in bursts: one finding per burst, counted in distinct files."""
     p = rule["params"]
     rxs = [re.compile(x) for x in p["patterns"]]
-    hits = sorted((e for e in fs if e.kind in ("rename_new", "create") and e.ts and any(r.match(e.name) for r in rxs)),
-                  key=lambda e: e.ts or 0)
+
+    def hit(n: str) -> bool:
+        for r in rxs:
+            if r.match(n):
+                return True
+        return False
+
+    fn = _matcher(con, hit)
+    inner = _burst_source(con, ["create", "rename_new"], f"{fn}(name)")
+    if not inner:
+        return []
     out = []
-    for c in _clusters(hits, p["window_seconds"] * TICKS):
-        if len({(e.entry, e.name) for e in c}) >= p["min_count"]:
-            names = sorted({e.name for e in c})
-            out.append(_finding(rule, c[0].ts, f"{len(c)} wiper-style names between {fmt(c[0].ts)} and "
-                                f"{fmt(c[-1].ts)} UTC: {', '.join(names[:10])}", [_ref(e) for e in c],
-                                count=len(c)))
+    for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_count"], fold=False):
+        evs = _burst_events(con, inner, grp, lo, hi, fold=False)
+        names = [r[0] for r in con.execute(f"SELECT DISTINCT name FROM ({inner}) WHERE ts BETWEEN ? AND ? "
+                                           f"ORDER BY name LIMIT 10", (lo, hi))]
+        out.append(_finding(rule, lo, f"{files} wiper-style names between {fmt(lo)} and {fmt(hi)} UTC: "
+                            f"{', '.join(names)}", [_ref(e) for e in evs], count=files))
     return out
 
 
-def d_mass_delete(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+def d_mass_delete(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
+    """Documents deleted in bursts: one finding per burst, counted in distinct files (MFT entry + name)."""
     p = rule["params"]
     exts = {"." + x.lower().lstrip(".") for x in p["extensions"]}
-    dels = sorted((e for e in fs if e.kind == "delete" and e.ts and ext_of(e.name) in exts), key=lambda e: e.ts or 0)
+    fn = _matcher(con, lambda n: ext_of(n) in exts)
+    inner = _burst_source(con, ["delete"], f"{fn}(name)")
+    if not inner:
+        return []
+    ext = _sql_func(con, lambda n: ext_of(n or ""))
     out = []
-    for c in _clusters(dels, p["window_seconds"] * TICKS):
-        files = {(e.entry, e.name.lower()) for e in c}
-        if len(files) >= p["min_files"]:
-            by_ext: dict[str, int] = defaultdict(int)
-            for _e, n in files:
-                by_ext[ext_of(n)] += 1
-            out.append(_finding(rule, c[0].ts, f"{len(files)} documents deleted between {fmt(c[0].ts)} and "
-                                f"{fmt(c[-1].ts)} UTC ({', '.join(f'{k}: {v}' for k, v in sorted(by_ext.items()))})",
-                                [_ref(e) for e in c], count=len(files)))
+    for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_files"], fold=True):
+        evs = _burst_events(con, inner, grp, lo, hi, fold=True)
+        by_ext = con.execute(f"SELECT {ext}(name) AS x, COUNT(DISTINCT IFNULL(entry, '') || '|' || lower(name)) "
+                             f"FROM ({inner}) WHERE ts BETWEEN ? AND ? GROUP BY x ORDER BY x", (lo, hi)).fetchall()
+        out.append(_finding(rule, lo, f"{files} documents deleted between {fmt(lo)} and {fmt(hi)} UTC "
+                            f"({', '.join(f'{k}: {v}' for k, v in by_ext)})", [_ref(e) for e in evs], count=files))
     return out
 
 
-def d_si_fn_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+def d_si_fn_reversal(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     if "mft" not in tables(con):
         return []
     cols = columns(con, "mft")
@@ -439,9 +578,10 @@ def d_si_fn_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsE
     gap = int(rule["params"]["min_seconds"] * TICKS)
     excl = [x.lower() for x in rule["params"].get("exclude_paths") or []]
     out = []
-    for rid, si, fn, path in _rows(con, "mft", ["si_created", "fn_created", "full_path"],
-                                   "si_created IS NOT NULL AND fn_created IS NOT NULL AND si_created < fn_created"):
-        if fn - si < gap or any(x in norm_path(path) for x in excl):
+    for rid, si, fn, path in con.execute(
+            "SELECT id, si_created, fn_created, full_path FROM mft WHERE si_created IS NOT NULL AND "
+            "fn_created IS NOT NULL AND fn_created - si_created >= ?", (gap,)):
+        if any(x in norm_path(path) for x in excl):
             continue
         out.append(_finding(rule, fn, f"{path}: $SI created {fmt(si)} UTC is {(fn - si) / TICKS:,.0f} s before "
                             f"$FN created {fmt(fn)} UTC", [EvidenceRef("mft", rid, "SI created < FN created")],
@@ -449,7 +589,7 @@ def d_si_fn_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsE
     return out
 
 
-def d_si_time_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+def d_si_time_reversal(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     """$SI times rewritten to earlier values, from ``logfile_events`` (``old_*`` columns = the values before)."""
     if "logfile_events" not in tables(con):
         return []
@@ -459,9 +599,10 @@ def d_si_time_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[F
         return []
     gap = int(rule["params"]["min_seconds"] * TICKS)
     sel = ", ".join(f"{ident(f)}, {ident('old_' + f)}" for f in fields)
+    records = "logfile_records" in tables(con)
     out = []
     rows = con.execute(f"SELECT id, lsn, full_path, name, {sel} FROM logfile_events WHERE event = 'Time Change'")
-    for row in rows.fetchall():
+    for row in rows.fetchall():  # few rows; the look-ups below need the connection
         eid, lsn, path, name = row[:4]
         vals = row[4:]
         back = {f: (vals[2 * i + 1], vals[2 * i]) for i, f in enumerate(fields)
@@ -469,7 +610,7 @@ def d_si_time_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[F
         if not back:
             continue
         refs = [EvidenceRef("logfile_events", eid, "time change")]
-        if "logfile_records" in tables(con):
+        if records:
             rec = con.execute("SELECT id FROM logfile_records WHERE lsn = ?", (lsn,)).fetchone()
             if rec:
                 refs.append(EvidenceRef("logfile_records", rec[0], "UpdateResidentValue of $SI"))
@@ -480,33 +621,45 @@ def d_si_time_reversal(con: sqlite3.Connection, rule: dict[str, Any], fs: list[F
     return out
 
 
-def d_mass_rename_ext(con: sqlite3.Connection, rule: dict[str, Any], fs: list[FsEvent]) -> list[Finding]:
+def _renames(con: sqlite3.Connection, s: _Src) -> str:
+    """Rename-new events of one source with the name before (``old``). USN journals: the name of the latest
+    RENAME_OLD_NAME record of the same MFT entry before it in journal order (a running count of those records
+    numbers the renames; FIRST_VALUE takes the old name of each)."""
+    if not s.usn:
+        return s.select(["rename_new"])
+    inner = s.select(["rename_old", "rename_new"])
+    return (
+        f"SELECT tbl, id, ts, entry, name, parent, full, kc, seq, "
+        f"FIRST_VALUE(CASE WHEN (kc & {_USN_BITS['rename_old']}) != 0 THEN name END) OVER "
+        f"(PARTITION BY entry, g ORDER BY seq, id) AS old FROM ("
+        f"SELECT *, SUM(CASE WHEN (kc & {_USN_BITS['rename_old']}) != 0 THEN 1 ELSE 0 END) OVER "
+        f"(PARTITION BY entry ORDER BY seq, id ROWS UNBOUNDED PRECEDING) AS g FROM ({inner}))"
+    )
+
+
+def d_mass_rename_ext(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
+    """Files renamed to a new extension, in bursts per extension: one finding per burst, in distinct files."""
     p = rule["params"]
-    old_names: dict[Any, str] = {}
-    for e in fs:
-        if e.kind == "rename_old":
-            old_names[(e.table, e.entry)] = e.name
-    changed: dict[str, list[FsEvent]] = defaultdict(list)
-    for e in fs:
-        if e.kind != "rename_new" or not e.ts:
-            continue
-        old = e.old_name or old_names.get((e.table, e.entry), "")
-        new_ext = ext_of(e.name)
-        if old and new_ext and ext_of(old) != new_ext:
-            changed[new_ext].append(e)
+    srcs = sources(con)
+    if not srcs:
+        return []
+    ext = _sql_func(con, lambda n: ext_of(n or ""))
+    inner = _union([
+        f"SELECT {_COLS}, {ext}(name) AS grp FROM ({_renames(con, s)}) WHERE (kc & {_USN_BITS['rename_new']}) != 0"
+        if s.usn else f"SELECT {_COLS}, {ext}(name) AS grp FROM ({_renames(con, s)})"
+        for s in srcs
+    ])
+    inner = f"SELECT * FROM ({inner}) WHERE old IS NOT NULL AND old != '' AND grp != '' AND {ext}(old) != grp"
     out = []
-    for ext, evs in sorted(changed.items()):
-        evs.sort(key=lambda e: e.ts or 0)
-        for c in _clusters(evs, p["window_seconds"] * TICKS):
-            files = {(e.entry, e.name.lower()) for e in c}
-            if len(files) >= p["min_files"]:
-                out.append(_finding(rule, c[0].ts, f"{len(files)} files renamed to *{ext} between {fmt(c[0].ts)} and "
-                                    f"{fmt(c[-1].ts)} UTC", [_ref(e) for e in c],
-                                    title=f"{rule['title']}: *{ext}", extension=ext, count=len(files)))
+    for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_files"], fold=True):
+        evs = _burst_events(con, inner, grp, lo, hi, fold=True)
+        out.append(_finding(rule, lo, f"{files} files renamed to *{grp} between {fmt(lo)} and {fmt(hi)} UTC",
+                            [_ref(e) for e in evs], title=f"{rule['title']}: *{grp}", extension=grp, count=files))
+    out.sort(key=lambda f: (f.details["extension"], f.ts or 0))
     return out
 
 
-DETECTORS: dict[str, Callable[[sqlite3.Connection, dict[str, Any], list[FsEvent]], list[Finding]]] = {
+DETECTORS: dict[str, Callable[[sqlite3.Connection, dict[str, Any]], list[Finding]]] = {
     "time_rollback": d_time_rollback, "event_id": d_event_id, "file_name": d_file_name, "prefetch": d_prefetch,
     "rename_pattern": d_rename_pattern, "mass_delete": d_mass_delete, "si_fn_reversal": d_si_fn_reversal,
     "si_time_reversal": d_si_time_reversal, "mass_rename_ext": d_mass_rename_ext,
@@ -516,11 +669,10 @@ DETECTORS: dict[str, Callable[[sqlite3.Connection, dict[str, Any], list[FsEvent]
 def run(con: sqlite3.Connection, rules: list[dict[str, Any]] | None = None) -> list[Finding]:
     """Every rule over the tables present; missing tables or columns simply give no findings."""
     rules = load_rules() if rules is None else rules
-    fs = file_events(con)
     out: list[Finding] = []
     for rule in rules:
         try:
-            out += DETECTORS[rule["detector"]](con, rule, fs)
+            out += DETECTORS[rule["detector"]](con, rule)
         except sqlite3.Error:  # a table with an unexpected shape: that rule yields nothing
             continue
     return out
