@@ -36,8 +36,8 @@ from xml.etree import ElementTree as ET
 
 import evtx as _evtx_wheel
 
-from ..model import Record, TimelineEvent
-from .base import CsvColumn, CsvShape, ParseContext, bool_str, col, tcol
+from ..model import Record, RowBatch, TimelineEvent
+from .base import CsvColumn, CsvShape, ParseContext, bool_str, col, flatten, tcol
 from .evtx_maps import MapSet, load_maps
 
 try:  # orjson is ~3x faster than json here; json is the fallback
@@ -327,8 +327,16 @@ def _i(v: Any) -> int | None:
     return v if type(v) is int else _int(v)
 
 
-def build_row(ev: dict[str, Any], record_number: int, ts: int | None, source: str, maps: MapSet | None) -> dict[str, Any]:
-    """One ``evtx`` row from a parsed event (``{"Event": {...}}`` in the wheel's JSON shape). Hot path."""
+MAP_COLUMNS = ("map_description", "user_name", "remote_host", "executable_info",
+               "payload1", "payload2", "payload3", "payload4", "payload5", "payload6")
+_NO_MAP: tuple[None, ...] = (None,) * len(MAP_COLUMNS)
+assert COLUMNS[18:28] == list(MAP_COLUMNS)
+
+
+def row_values(ev: dict[str, Any], record_number: int, ts: int | None, chunk: int | None, recovered: int, source: str,
+               maps: MapSet | None) -> tuple[Any, ...]:
+    """One ``evtx`` row, in ``COLUMNS`` order, from a parsed event (``{"Event": {...}}`` in the wheel's JSON shape).
+    The hot path: no dict per row; the map columns come from the event's map as one tuple."""
     e = ev.get("Event")
     if type(e) is not dict:
         e = _EMPTY
@@ -354,37 +362,40 @@ def build_row(ev: dict[str, Any], record_number: int, ts: int | None, source: st
     if ts is None:
         tc = (s.get("TimeCreated_attributes") or _EMPTY).get("SystemTime")
         ts = ts_ticks(tc) if isinstance(tc, str) else None
-    row: dict[str, Any] = {
-        "record_number": record_number,
-        "event_record_id": _i(s.get("EventRecordID")),
-        "time_created": ts,
-        "event_id": eid,
-        "version": _i(s.get("Version")),
-        "level": _i(s.get("Level")),
-        "provider": provider,
-        "provider_guid": prov.get("Guid") or "",
-        "channel": channel,
-        "computer": s.get("Computer") or "",
-        "process_id": _i(ex.get("ProcessID")),
-        "thread_id": _i(ex.get("ThreadID")),
-        "user_id": (s.get("Security_attributes") or _EMPTY).get("UserID") or "",
-        "keywords": s.get("Keywords") or "",
-        "task": _i(s.get("Task")),
-        "opcode": _i(s.get("Opcode")),
-        "activity_id": (s.get("Correlation_attributes") or _EMPTY).get("ActivityID") or "",
-        "event_data": _dumps(data) if data is not None else "",
-        "recovered": 0,
-        "chunk": None,
-        "source_file": source,
-    }
+    mapped = _NO_MAP
     if maps is not None and eid is not None:
-        try:
-            mapped = maps.apply(channel, provider, eid, ev)
-        except (re.error, TypeError, ValueError):
-            mapped = None
-        if mapped:
-            row.update(mapped)
-    return row
+        em = maps.find(channel, provider, eid)
+        if em is not None:
+            try:
+                mapped = em.values(ev)
+            except (re.error, TypeError, ValueError):
+                mapped = _NO_MAP
+    v = s.get("EventRecordID")
+    erid = v if type(v) is int or v is None else _int(v)
+    v = s.get("Version")
+    version = v if type(v) is int or v is None else _int(v)
+    v = s.get("Level")
+    level = v if type(v) is int or v is None else _int(v)
+    v = ex.get("ProcessID")
+    pid = v if type(v) is int or v is None else _int(v)
+    v = ex.get("ThreadID")
+    tid = v if type(v) is int or v is None else _int(v)
+    v = s.get("Task")
+    task = v if type(v) is int or v is None else _int(v)
+    v = s.get("Opcode")
+    opcode = v if type(v) is int or v is None else _int(v)
+    return (
+        record_number, erid, ts, eid, version, level, provider, prov.get("Guid") or "", channel,
+        s.get("Computer") or "", pid, tid, (s.get("Security_attributes") or _EMPTY).get("UserID") or "",
+        s.get("Keywords") or "", task, opcode, (s.get("Correlation_attributes") or _EMPTY).get("ActivityID") or "",
+        _dumps(data) if data is not None else "", *mapped, recovered, chunk, source,
+    )
+
+
+def build_row(ev: dict[str, Any], record_number: int, ts: int | None, source: str, maps: MapSet | None) -> dict[str, Any]:
+    """One ``evtx`` row as a dict (records recovered from damaged chunks or slack; the bulk path uses
+    ``row_values``)."""
+    return dict(zip(COLUMNS, row_values(ev, record_number, ts, None, 0, source, maps), strict=True))
 
 
 # --- XML (recovered records come as XML from libevtx) ---------------------------------------------------
@@ -478,6 +489,11 @@ def _layout_warnings(lay: Layout, ctx: ParseContext) -> None:
 
 
 def _iter_wheel(src: Any, ctx: ParseContext, threads: int, reported: set[int]) -> Iterator[Any]:
+    for batch in _wheel_batches(src, ctx, threads, reported):
+        yield from batch
+
+
+def _wheel_batches(src: Any, ctx: ParseContext, threads: int, reported: set[int]) -> Iterator[list[Any]]:
     """The wheel's records in batches; its warnings are caught only while it runs (never while suspended)."""
     try:
         parser = _evtx_wheel.PyEvtxParser(src, number_of_threads=threads, skip_errors=True,
@@ -511,7 +527,8 @@ def _iter_wheel(src: Any, ctx: ParseContext, threads: int, reported: set[int]) -
                 mo = _OFFSET.search(msg)
                 off = int(mo.group(1)) if mo else None
             ctx.warn(off, "parser error: " + msg.removeprefix("Skipping EVTX data: "))
-        yield from batch
+        if batch:
+            yield batch
 
 
 def _libevtx_recovered(path: Path, ctx: ParseContext) -> list[tuple[int, int | None, int, str]]:
@@ -611,6 +628,12 @@ def _patched_chunk_records(path: Path, c: ChunkInfo, ctx: ParseContext) -> Itera
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
+    return flatten(parse_batches(path, ctx))
+
+
+def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
+    """The wheel's records as ``RowBatch`` columns (one per batch of the wheel's output, no dict per row), then
+    the records brought back from damaged chunks, truncated chunks and slack space one ``Record`` each."""
     path = Path(path)
     source = ctx.source
     try:
@@ -620,7 +643,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
         return
     _layout_warnings(lay, ctx)
     maps = _maps(ctx)
-    threads = int(ctx.options.get("evtx_threads", 0) or 0)
+    threads = int(ctx.options.get("evtx_threads", 1) or 0)
 
     # record id -> chunk index, from our walk (falls back to the chunk header ranges)
     ranges = sorted((c.first_id, c.last_id, c.index) for c in lay.chunks if c.status in ("ok", "short") and c.ids)
@@ -638,27 +661,34 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     reported: set[int] = set()
     cur = (-1, -2, -1)
     seen_ids: set[int] = set()
-    for r in _iter_wheel(str(path), ctx, threads, reported):
-        rid = r["event_record_id"]
-        try:
-            ev = _loads(r["data"])
-        except ValueError as e:
-            ctx.warn(None, f"record {rid}: undecodable JSON from parser: {e}")
-            continue
-        ts = ts_ticks(r["timestamp"])
-        row = build_row(ev, rid, ts, source, maps)
-        if not (cur[0] <= rid <= cur[1]):
-            i = bisect.bisect_right(starts, rid) - 1
-            cur = ranges[i] if i >= 0 and ranges[i][0] <= rid <= ranges[i][1] else (-1, -2, -1)
-        if cur[2] >= 0:
-            row["chunk"] = cur[2]
-            produced.setdefault(cur[2], set()).add(rid)
-        seen_ids.add(rid)
-        if rid in rec_by_id:  # libevtx "recovered" a record we already have
-            rec_by_id[rid] = [x for x in rec_by_id[rid] if x[0] is not None and ts is not None and x[0] != ts]
-            if not rec_by_id[rid]:
-                del rec_by_id[rid]
-        yield Record("evtx", row)
+    got: set[int] = set()
+    loads = _loads
+    for batch in _wheel_batches(str(path), ctx, threads, reported):
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
+        for r in batch:
+            rid = r["event_record_id"]
+            try:
+                ev = loads(r["data"])
+            except ValueError as e:
+                ctx.warn(None, f"record {rid}: undecodable JSON from parser: {e}")
+                continue
+            ts = ts_ticks(r["timestamp"])
+            if not (cur[0] <= rid <= cur[1]):
+                i = bisect.bisect_right(starts, rid) - 1
+                cur = ranges[i] if i >= 0 and ranges[i][0] <= rid <= ranges[i][1] else (-1, -2, -1)
+                got = produced.setdefault(cur[2], set()) if cur[2] >= 0 else set()
+            chunk = cur[2] if cur[2] >= 0 else None
+            if chunk is not None:
+                got.add(rid)
+            append(row_values(ev, rid, ts, chunk, 0, source, maps))
+            seen_ids.add(rid)
+            if rid in rec_by_id:  # libevtx "recovered" a record we already have
+                rec_by_id[rid] = [x for x in rec_by_id[rid] if x[0] is not None and ts is not None and x[0] != ts]
+                if not rec_by_id[rid]:
+                    del rec_by_id[rid]
+        if rows:
+            yield RowBatch("evtx", dict(zip(COLUMNS, map(list, zip(*rows, strict=True)), strict=True)))
 
     # silently dropped records: walk ids the parser did not produce
     for c in lay.chunks:
