@@ -105,7 +105,10 @@ def run_file(
     n = 0
     # events are built in Python only where the sink keeps them and the module has no TIMELINE_SQL for the table
     events = sink.wants_events
-    by_sql = set(getattr(module, "TIMELINE_SQL", {})) if isinstance(sink, StoreSink) else set()
+    # (a MultiSink's StoreSink runs TIMELINE_SQL too: Python events would add the same rows twice)
+    leaves = getattr(sink, "sinks", (sink,))
+    by_sql = set(getattr(module, "TIMELINE_SQL", {})) if all(
+        isinstance(s, StoreSink) for s in leaves if s.wants_events) else set()
     try:
         parse_batches = getattr(module, "parse_batches", None)
         for rec in (module.parse(path, ctx) if parse_batches is None else parse_batches(path, ctx)):
