@@ -73,46 +73,84 @@ def mentions(con: sqlite3.Connection, table: str, needle: str) -> list[tuple[int
     return out
 
 
-def mft_path(con: sqlite3.Connection, key: str) -> str | None:
-    """The file's path as the $MFT spells it (original case), when the file is still there."""
-    if "mft" not in tables(con) or not key.startswith("\\"):
-        return None
+def _chunks(items: list[str], n: int = 500) -> list[list[str]]:
+    return [items[i : i + n] for i in range(0, len(items), n)]
+
+
+def mft_paths(con: sqlite3.Connection, keys: list[str]) -> dict[str, str]:
+    """Each file's path as the $MFT spells it (original case), when the file is still there: one query for all."""
+    if "mft" not in tables(con):
+        return {}
     c = columns(con, "mft")
     fp, nm = pick(c, "full_path", "path"), pick(c, "name", "file_name")
-    if not (fp and nm):
-        return None
-    name = key.rsplit("\\", 1)[-1]
-    for (p,) in con.execute(f"SELECT {ident(fp)} FROM mft WHERE {ident(nm)} = ? COLLATE NOCASE", (name,)):
-        if norm_path(p) == key:
-            return win_path(p)
-    return None
+    keys = [k for k in keys if k.startswith("\\")]
+    if not (fp and nm and keys):
+        return {}
+    by_name: dict[str, list[str]] = {}
+    for k in keys:
+        by_name.setdefault(k.rsplit("\\", 1)[-1], []).append(k)
+    out: dict[str, str] = {}
+    for chunk in _chunks(sorted(by_name)):
+        q = (f"SELECT {ident(nm)}, {ident(fp)} FROM mft WHERE {ident(nm)} COLLATE NOCASE "
+             f"IN ({','.join('?' * len(chunk))}) ORDER BY id")
+        for name, p in con.execute(q, chunk):
+            n = norm_path(p)
+            for k in by_name.get((name or "").lower(), []):
+                if n == k and k not in out:
+                    out[k] = win_path(p)
+    return out
 
 
-def created_time(con: sqlite3.Connection, path: str) -> tuple[int | None, tuple[str, int, str] | None]:
-    """When the file appeared: the journal's FILE_CREATE (immune to $SI backdating), else $FN created."""
-    name = basename(path)
-    if not name:
-        return None, None
-    key = norm_path(path)
+def mft_path(con: sqlite3.Connection, key: str) -> str | None:
+    """The file's path as the $MFT spells it (original case), when the file is still there."""
+    return mft_paths(con, [key]).get(key)
+
+
+Created = tuple[int | None, tuple[str, int, str] | None]
+
+
+def created_times(con: sqlite3.Connection, paths: list[str]) -> dict[str, Created]:
+    """When each file appeared: the journal's FILE_CREATE (immune to $SI backdating), else $FN created.
+    One pass over the journal (and one $MFT query) for all the paths."""
+    want: dict[str, list[tuple[str, str]]] = {}  # name -> [(path, key)]
+    for p in paths:
+        name = basename(p)
+        if name:
+            want.setdefault(name, []).append((p, norm_path(p)))
+    out: dict[str, Created] = {}
     have = tables(con)
-    if "usnjrnl" in have:
+    if want and "usnjrnl" in have:
         c = columns(con, "usnjrnl")
         n, ts, r, pp = pick(c, "name"), pick(c, "timestamp"), pick(c, "reason_flags"), pick(c, "parent_path")
         if n and ts and r:
-            q = (f"SELECT id, {ident(ts)}, " + (ident(pp) if pp else "''") + f" FROM usnjrnl WHERE {ident(n)} = ? "
-                 f"AND ({ident(r)} & {USN_FILE_CREATE}) != 0 ORDER BY {ident(ts)}")
-            for rid, when, parent in con.execute(q, (name,)):
-                if not pp or not parent or norm_path(str(parent) + "\\" + name) == key:
-                    return when, ("usnjrnl", rid, "FILE_CREATE in $J")
-    if "mft" in have:
+            for chunk in _chunks(sorted(want)):
+                q = (f"SELECT id, {ident(ts)}, {ident(n)}, " + (ident(pp) if pp else "''") + f" FROM usnjrnl "
+                     f"WHERE ({ident(r)} & {USN_FILE_CREATE}) != 0 AND {ident(n)} IN ({','.join('?' * len(chunk))}) "
+                     f"ORDER BY {ident(ts)}, id")
+                for rid, when, name, parent in con.execute(q, chunk):
+                    for p, key in want.get(name, []):
+                        if p not in out and (not pp or not parent or norm_path(str(parent) + "\\" + name) == key):
+                            out[p] = (when, ("usnjrnl", rid, "FILE_CREATE in $J"))
+    rest = {name: [(p, k) for p, k in v if p not in out] for name, v in want.items()}
+    rest = {k: v for k, v in rest.items() if v}
+    if rest and "mft" in have:
         c = columns(con, "mft")
         fp, fn = pick(c, "full_path", "path"), pick(c, "fn_created", "created0x30")
         nm = pick(c, "name", "file_name")
         if fp and fn and nm:
-            for rid, p, when in con.execute(f"SELECT id, {ident(fp)}, {ident(fn)} FROM mft WHERE {ident(nm)} = ?", (name,)):
-                if norm_path(p) == key and when:
-                    return when, ("mft", rid, "$FILE_NAME created")
-    return None, None
+            for chunk in _chunks(sorted(rest)):
+                q = (f"SELECT id, {ident(nm)}, {ident(fp)}, {ident(fn)} FROM mft "
+                     f"WHERE {ident(nm)} IN ({','.join('?' * len(chunk))}) ORDER BY id")
+                for rid, name, fpath, when in con.execute(q, chunk):
+                    for p, key in rest.get(name, []):
+                        if p not in out and when and norm_path(fpath) == key:
+                            out[p] = (when, ("mft", rid, "$FILE_NAME created"))
+    return out
+
+
+def created_time(con: sqlite3.Connection, path: str) -> Created:
+    """When the file appeared (see ``created_times``)."""
+    return created_times(con, [path]).get(path, (None, None))
 
 
 def rank(con: sqlite3.Connection, all_runs: list[Run], start: int, end: int) -> list[Candidate]:
@@ -121,13 +159,18 @@ def rank(con: sqlite3.Connection, all_runs: list[Run], start: int, end: int) -> 
     for r in all_runs:
         runs_by_key.setdefault(r.key, []).append(r)
     cands: list[Candidate] = []
+    nearby: list[tuple[str, list[Run], Run]] = []
     for key, rs in runs_by_key.items():
         near = [r for r in rs if start - DAY <= r.ts <= end]
         if not near:
             continue
         before = [r for r in near if r.ts <= start]
-        w = before[-1] if before else near[0]
-        path = mft_path(con, key) or best_path([(p.source, p.path) for r in rs for p in r.proofs]) or w.path or key
+        nearby.append((key, rs, before[-1] if before else near[0]))
+    mft = mft_paths(con, [key for key, _rs, _w in nearby])
+    paths = [mft.get(key) or best_path([(p.source, p.path) for r in rs for p in r.proofs]) or w.path or key
+             for key, rs, w in nearby]
+    created_at = created_times(con, paths)
+    for (key, rs, w), path in zip(nearby, paths, strict=True):
         name = basename(path).lower() or w.name
         c = Candidate(key, name, path, rs[0].ts, w.ts, proofs=[p for r in rs for p in r.proofs])
         delta = start - w.ts
@@ -154,7 +197,7 @@ def rank(con: sqlite3.Connection, all_runs: list[Run], start: int, end: int) -> 
         if rs[0].ts < start - 7 * DAY:
             c.score -= 3
             c.reasons.append("has been running for more than a week (long-standing program)")
-        created, cref = created_time(con, path)
+        created, cref = created_at.get(path, (None, None))
         c.created = created
         c.created_ref = cref
         if created and start - 7 * DAY <= created <= (c.window_run or start):

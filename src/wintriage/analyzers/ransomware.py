@@ -158,17 +158,26 @@ def transformations(con: sqlite3.Connection, j: JCols) -> list[Transformation]:
         if c:
             out.append(Transformation(prev[0], name, entry, seq, pentry, ppath or "", ts, usn, c[0], c[1], c[2], rid))
     # copy-then-delete: a created file next to an original deleted soon after
+    # the first delete record of each file, in folders where files were also created (SQLite groups them)
     deletes: dict[int, list[tuple[int, int, str, int, int]]] = defaultdict(list)
-    q = j.select() + f" WHERE ({ident(j.reason)} & {USN_FILE_DELETE}) != 0 ORDER BY {ident(j.usn)}"
-    seen_del: set[tuple[int, int]] = set()
+    q = _first_per_file(j, USN_FILE_DELETE, USN_FILE_CREATE)
     for _rid, usn, ts, name, entry, seq, pentry, _pp, _r in con.execute(q):
-        if (entry, seq) in seen_del:
-            continue
-        seen_del.add((entry, seq))
         deletes[pentry].append((ts, usn, name, entry, seq))
     if deletes:
         out += _copy_pairs(con, j, deletes)
     return out
+
+
+def _first_per_file(j: JCols, bit: int, other: int) -> str:
+    """The first record (lowest USN) with reason ``bit`` of each file (entry, sequence), in journal order,
+    only in folders that also have a record with reason ``other``."""
+    r, pe, u = ident(j.reason), ident(j.parent_entry), ident(j.usn)
+    pp = ident(j.parent_path) if j.parent_path else "''"
+    cols = [u, ident(j.ts), ident(j.name), ident(j.entry), ident(j.seq), pe, pp, r]
+    inner = (f"SELECT MIN({u}) AS c1, id AS c0, " + ", ".join(f"{c} AS c{i}" for i, c in enumerate(cols[1:], 2))
+             + f" FROM usnjrnl WHERE ({r} & {bit}) != 0 AND {pe} IN (SELECT {pe} FROM usnjrnl WHERE ({r} & {other}) != 0)"
+             f" GROUP BY {ident(j.entry)}, {ident(j.seq)}")
+    return f"SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8 FROM ({inner}) ORDER BY c1, c0"
 
 
 def _copy_pairs(con: sqlite3.Connection, j: JCols, deletes: dict[int, list[tuple[int, int, str, int, int]]]) -> list[Transformation]:
@@ -176,15 +185,7 @@ def _copy_pairs(con: sqlite3.Connection, j: JCols, deletes: dict[int, list[tuple
 
     Pass 1 pairs by name (``a.pdf`` + ``a.pdf.x`` or ``a.x``). Pass 2 pairs random new names, but only for a new
     extension shared by many such creations, and never a name created in several folders (a ransom note)."""
-    q = j.select() + f" WHERE ({ident(j.reason)} & {USN_FILE_CREATE}) != 0 ORDER BY {ident(j.usn)}"
-    creates: list[tuple[Any, ...]] = []
-    seen_new: set[tuple[int, int]] = set()
-    for row in con.execute(q):
-        key = (row[4], row[5])
-        if key in seen_new or row[6] not in deletes:
-            continue
-        seen_new.add(key)
-        creates.append(row)
+    creates = [row for row in con.execute(_first_per_file(j, USN_FILE_CREATE, USN_FILE_DELETE)) if row[6] in deletes]
     used: set[tuple[int, int]] = set()
     out: list[Transformation] = []
 
