@@ -37,6 +37,7 @@ from xml.etree import ElementTree as ET
 import evtx as _evtx_wheel
 
 from ..model import Record, RowBatch, TimelineEvent
+from ..timeutil import fmt_many
 from .base import CsvColumn, CsvShape, ParseContext, bool_str, col, flatten, tcol
 from .evtx_maps import MapSet, load_maps
 
@@ -125,6 +126,25 @@ def _zero(d: dict[str, Any], _tz: Any) -> Any:
     return 0
 
 
+def _strs(col: list[Any]) -> list[str]:
+    return ["" if v is None else v if type(v) is str else str(v) for v in col]
+
+
+def _csv_batch(c: dict[str, list[Any]], tz: Any) -> list[list[str]]:
+    """``CSV["evtx"]``'s cells for a whole ``RowBatch`` at once (the same strings ``row()`` gives)."""
+    n = len(c["record_number"])
+    level = ["" if v is None else (LEVELS.get(v, str(v)) if type(v) is int else v if type(v) is str else str(v))
+             for v in c["level"]]
+    return [
+        _strs(c["record_number"]), _strs(c["event_record_id"]), fmt_many(c["time_created"], tz), _strs(c["event_id"]),
+        level, _strs(c["provider"]), _strs(c["channel"]), _strs(c["process_id"]), _strs(c["thread_id"]),
+        _strs(c["computer"]), _strs(c["chunk"]), _strs(c["user_id"]), _strs(c["map_description"]),
+        _strs(c["user_name"]), _strs(c["remote_host"]), *(_strs(c[f"payload{i}"]) for i in range(1, 7)),
+        _strs(c["executable_info"]), ["True" if v else "False" for v in c["recovered"]], _strs(c["source_file"]),
+        _strs(c["keywords"]), ["0"] * n, _strs(c["event_data"]),
+    ]
+
+
 # EvtxECmd's CSV, column for column (Timeline Explorer loads it as an EvtxECmd file)
 CSV = {
     "evtx": CsvShape(
@@ -158,6 +178,7 @@ CSV = {
             CsvColumn("ExtraDataOffset", _zero),
             col("Payload", "event_data"),
         ],
+        batch=_csv_batch,
     )
 }
 
@@ -289,8 +310,24 @@ _DAY_TICKS: dict[str, int] = {}
 _EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
+_SECOND_TICKS: dict[str, int] = {}
+
+
 def ts_ticks(s: str) -> int | None:
     """``2010-11-21T03:55:59.6264271Z UTC`` (the wheel's record timestamp) -> FILETIME ticks."""
+    if len(s) == 32 and s[19] == "." and s[27:] == "Z UTC" and s[20:27].isdigit():  # the wheel's own shape
+        sec = _SECOND_TICKS.get(s[:19])
+        if sec is None:
+            sec = ts_ticks(s[:19])
+            if sec is None:
+                return None
+            if len(_SECOND_TICKS) > 200_000:
+                _SECOND_TICKS.clear()
+            _SECOND_TICKS[s[:19]] = sec
+        try:
+            return sec + int(s[20:27])
+        except ValueError:  # a non-ASCII digit int() does not take: as the general path below
+            return None
     try:
         day = _DAY_TICKS.get(s[:10])
         if day is None:
@@ -804,6 +841,22 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
             d.get("user_name") or "",
         ),
     )
+
+
+# The same events in SQL (one INSERT ... SELECT per source; tests/test_evtx.py checks it equals ``timeline()``)
+_SQL_DESC = "COALESCE(map_description, '')"
+_SQL_KEY = "COALESCE(NULLIF(payload1, ''), NULLIF(executable_info, ''), '')"
+_SQL_EID = "COALESCE(event_id, 'None')"
+TIMELINE_SQL = {
+    "evtx": (
+        f"SELECT time_created AS ts, 'Event ' || {_SQL_EID} || ' ' || COALESCE(channel, '') AS ts_desc, "
+        "COALESCE(user_name, '') AS user, COALESCE(executable_info, '') AS path, "
+        "CASE WHEN recovered THEN '[recovered] ' ELSE '' END || "
+        f"CASE WHEN {_SQL_DESC} = '' THEN COALESCE(provider, '') || ' ' || {_SQL_EID} "
+        f"WHEN {_SQL_KEY} = '' THEN map_description ELSE map_description || ': ' || {_SQL_KEY} END AS summary, id "
+        "FROM evtx WHERE source_id = :source_id ORDER BY id"
+    )
+}
 
 
 # --- many files on all cores ----------------------------------------------------------------------------------
