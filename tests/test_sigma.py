@@ -166,3 +166,16 @@ def test_regex_and_keywords_modifiers(td: TD, tmp_path: Path) -> None:
     )
     found = sigma.run_sigma(db, [rules], include_bundled=False)
     assert [(f.title, [e.row_id for e in f.evidence]) for f in found] == [("Regex service path", [rid])]
+
+
+def test_matches_counted_in_sqlite_evidence_capped(td: TD, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The matching event ids are collected in the scratch database: the count is every match, the evidence the
+    lowest ``MAX_REFS`` ids."""
+    monkeypatch.setattr(sigma, "MAX_REFS", 100)
+    db = case([td("evtx/evtx-rs/sysmon.evtx")], tmp_path)
+    (f,) = [f for f in sigma.run_sigma(db) if f.title == SYSMON_PROC]
+    assert f.details["matches"] == 227 and "(227 matching events)" in f.description
+    con = sqlite3.connect(db)
+    lowest = [r[0] for r in con.execute("SELECT id FROM evtx WHERE event_id = 1 AND channel LIKE '%Sysmon%' "
+                                        "ORDER BY id LIMIT 100")]
+    assert [e.row_id for e in f.evidence] == lowest

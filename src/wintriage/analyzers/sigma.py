@@ -324,33 +324,39 @@ def run_sigma(
                 converted = [(rule, _is_correlation(rule)) for rule in rules]
                 converted_q = [(rule, corr, convert_correlation(rule) if corr else convert(rule)) for rule, corr in converted]
                 st["events"] = build_logs(src, dst, query_fields([q for _r, _c, qs in converted_q for q in qs]))
+                dst.execute("CREATE TABLE hits (row_id INTEGER PRIMARY KEY)")
                 for rule, corr, queries in converted_q:
                     if not queries:
                         if getattr(rule, "_output", True) is not False:  # a correlation's base rule is no skip
                             st["skipped"] += 1
                         continue
-                    ids: set[int] = set()
+                    # the matching event ids go to a table in the scratch database, not a Python set: a noisy
+                    # rule over a large case matches a large share of its events
+                    dst.execute("DELETE FROM hits")
                     alerts = 0
                     for q in queries:
-                        sql = q if corr else q.replace("SELECT * FROM logs", "SELECT row_id FROM logs", 1)
                         try:
-                            cur = dst.execute(sql)
                             if corr:
+                                cur = dst.execute(q)
                                 names = [d[0] for d in cur.description]
                                 k = names.index("event_ids") if "event_ids" in names else -1
                                 for r in cur:
                                     alerts += 1
                                     if k >= 0 and r[k]:
-                                        ids.update(int(str(e).rsplit(":", 1)[-1]) for e in json.loads(r[k]))
+                                        dst.executemany("INSERT OR IGNORE INTO hits VALUES (?)",
+                                                        [(int(str(e).rsplit(":", 1)[-1]),) for e in json.loads(r[k])])
                             else:
-                                ids.update(r[0] for r in cur)
+                                sql = q.replace("SELECT * FROM logs", "SELECT row_id FROM logs", 1)
+                                dst.execute(f"INSERT OR IGNORE INTO hits {sql}")
                         except sqlite3.OperationalError as e:
                             if "no such column" not in str(e):
                                 st["failed_queries"] += 1
                                 st["errors"].append(f"{getattr(rule, 'title', '?')}: {e}")
-                    if not ids and not alerts:
+                    (n_ids,) = dst.execute("SELECT COUNT(*) FROM hits").fetchone()
+                    if not n_ids and not alerts:
                         continue
-                    f = _finding(rule, sorted(ids), src, queries)
+                    first = [r[0] for r in dst.execute("SELECT row_id FROM hits ORDER BY row_id LIMIT ?", (MAX_REFS,))]
+                    f = _finding(rule, first, n_ids, src, queries)
                     if corr:
                         f.details["correlation_alerts"] = alerts
                     findings.append(f)
@@ -365,7 +371,8 @@ def run_sigma(
     return findings
 
 
-def _finding(rule: Any, ids: list[int], src: sqlite3.Connection, queries: list[str]) -> Finding:
+def _finding(rule: Any, ids: list[int], matches: int, src: sqlite3.Connection, queries: list[str]) -> Finding:
+    """``ids``: the first (lowest) matching event ids, at most ``MAX_REFS``; ``matches``: how many matched."""
     meta = _rule_meta(rule)
     refs = []
     first_ts: int | None = None
@@ -378,13 +385,13 @@ def _finding(rule: Any, ids: list[int], src: sqlite3.Connection, queries: list[s
                 first_ts = ts
     refs.sort(key=lambda r: r.row_id)
     desc = str(getattr(rule, "description", "") or "").strip()
-    meta.update({"matches": len(ids), "queries": queries})
+    meta.update({"matches": matches, "queries": queries})
     return Finding(
         analyzer="sigma",
         title=meta["rule_title"],
         severity=SEVERITY.get(meta["level"], "medium"),
         ts=first_ts,
-        description=(desc + " " if desc else "") + f"({len(ids)} matching events)",
+        description=(desc + " " if desc else "") + f"({matches} matching events)",
         evidence=tuple(refs),
         details=meta,
     )
