@@ -23,6 +23,9 @@ def ident(name: str) -> str:
     return '"' + name + '"'
 
 
+_NAN = float("nan")  # bound as NULL by SQLite
+
+
 def _json_cell(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, default=str)
 
@@ -112,15 +115,26 @@ class CaseWriter:
         if names is None:
             raise KeyError(f"table {batch.table!r} was not declared by its artefact module")
         self._flush_table(batch.table)
-        cols = [c for c in batch.columns if c in names]
         first = self._next_id[batch.table] + 1
         n = len(batch)
+        # sqlite3 binds None through a slow adapter lookup (~0.5 us a cell); a column of None is left out (NULL),
+        # and None in a mixed column is bound as NaN, which SQLite stores as NULL (bound in C, ~10x cheaper)
+        cols, data = [], []
+        for c, v in batch.columns.items():
+            if c not in names:
+                continue
+            if None in v:
+                if v.count(None) == n:
+                    continue
+                v = [_NAN if x is None else x for x in v]
+            cols.append(c)
+            data.append(v)
         sid = "NULL" if source_id is None else str(int(source_id))
         # ids are ours: the pending rows are flushed, so SQLite's next rowid is exactly ``first``
         self.db.executemany(
-            f"INSERT INTO {ident(batch.table)} (id, source_id, {', '.join(ident(c) for c in cols)}) "
-            f"VALUES (?, {sid}, {', '.join('?' * len(cols))})",
-            zip(range(first, first + n), *(batch.columns[c] for c in cols), strict=True),
+            f"INSERT INTO {ident(batch.table)} ({', '.join(['id', 'source_id', *map(ident, cols)])}) "
+            f"VALUES ({', '.join(['?', sid, *('?' * len(cols))])})",
+            zip(range(first, first + n), *data, strict=True),
         )
         self._next_id[batch.table] = first + n - 1
         return first
