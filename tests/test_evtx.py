@@ -318,8 +318,11 @@ def test_timeline_sql_equals_python_timeline(td: TD, tmp_path: Path, sample: str
         w.close()
         con = sqlite3.connect(tmp_path / f"c{multi}.sqlite")
         got = con.execute("SELECT ts, ts_desc, user, path, summary, ref_id FROM timeline ORDER BY id").fetchall()
+        # the rows as parse() gives them, NULL where the value is None (all-None and mixed columns alike)
+        table = con.execute(f"SELECT {', '.join(evtx.COLUMNS)} FROM evtx ORDER BY id").fetchall()
         con.close()
         assert got == want
+        assert table == [tuple(r[c] for c in evtx.COLUMNS) for r in rows]
 
 
 def test_csv_batch_equals_rows(td: TD) -> None:
