@@ -296,3 +296,17 @@ def test_memory_flat_in_journal_size(tmp_path: Path) -> None:
         con.close()
     assert peaks[1] < 2_000_000, peaks  # measured ~0.3 MB for both sizes
     assert peaks[1] < 2 * peaks[0] + 500_000, peaks
+
+
+@pytest.mark.parametrize(("names", "expected"), [
+    (["MIMI*"], ["mimikatz.exe"]),  # case-insensitive, through the SQL prefix filter
+    (["*katz.exe"], ["mimikatz.exe"]),  # a leading wildcard: no prefix filter
+    (["도구*"], ["도구.exe"]),  # a non-ASCII prefix: no prefix filter
+    (["nothing*"], []),
+])
+def test_file_name_globs(tmp_path: Path, names: list[str], expected: list[str]) -> None:
+    con = _journal(tmp_path / "g.sqlite", [(96, T0, "mimikatz.exe", 1, 0x100), (192, T0, "도구.exe", 2, 0x100),
+                                           (288, T0, "notes.txt", 3, 0x100)])
+    rule = {"id": "x", "category": "suspicious_install", "title": "t", "severity": "high", "detector": "file_name",
+            "params": {"names": names}}
+    assert [f.details["name"] for f in sus.d_file_name(con, rule)] == expected

@@ -253,20 +253,35 @@ def _union(selects: list[str]) -> str:
     return " UNION ALL ".join(selects)
 
 
-_N_FUNCS = [0]
-
-
-def _sql_func(con: sqlite3.Connection, fn: Callable[..., Any], nargs: int = 1) -> str:
-    """Register ``fn`` on the connection under a fresh name (deterministic, so SQLite may cache it)."""
-    _N_FUNCS[0] += 1
-    name = f"wt_fn{_N_FUNCS[0]}"
-    con.create_function(name, nargs, fn, deterministic=True)
+def _sql_func(con: sqlite3.Connection, fn: Callable[..., Any], name: str) -> str:
+    """Register ``fn`` on the connection as ``name`` (deterministic, so SQLite may cache it). A detector registers
+    its functions, then runs its queries to the end: the next detector may reuse the names."""
+    con.create_function(name, 1, fn, deterministic=True)
     return name
+
+
+def _ext_func(con: sqlite3.Connection) -> str:
+    return _sql_func(con, lambda n: ext_of(n or ""), "wt_sus_ext")
 
 
 def _matcher(con: sqlite3.Connection, match: Callable[[str], bool]) -> str:
     """``match`` as an SQL function over a name (one call per row is cheaper than a chain of LIKEs)."""
-    return _sql_func(con, lambda n: n is not None and match(n))
+    return _sql_func(con, lambda n: n is not None and match(n), "wt_sus_match")
+
+
+def _prefix_filter(globs: list[str]) -> str:
+    """A cheap SQL test every name matching one of ``globs`` passes: its first characters, lower-cased, are one of
+    the globs' literal prefixes (so the Python test runs on few rows); ``1`` when a glob starts with a wildcard.
+    SQLite lower-cases ASCII only; a glob with a non-ASCII prefix disables the filter."""
+    prefixes = []
+    for g in globs:
+        lit = re.split(r"[*?\[]", g, maxsplit=1)[0].lower()
+        if not lit or not lit.isascii():
+            return "1"
+        prefixes.append(lit)
+    n = min(3, *(len(x) for x in prefixes))
+    keys = sorted({x[:n] for x in prefixes})
+    return f"lower(substr(name, 1, {n})) IN ({', '.join(chr(39) + k.replace(chr(39), chr(39) * 2) + chr(39) for k in keys)})"
 
 
 # --- detectors ------------------------------------------------------------------------------------------
@@ -460,7 +475,7 @@ def d_file_name(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     match = _glob(p["names"])
     kinds = [k for k in KINDS if k in set(p.get("kinds") or ("create", "rename_new"))]
     excl = [x.lower() for x in p.get("exclude_paths") or []]
-    where = f"{_matcher(con, match)}(name)"
+    where = f"{_prefix_filter(p['names'])} AND {_matcher(con, match)}(name)"
     hits: dict[str, _Traces] = defaultdict(_Traces)
     for s in sources(con):
         sql = f"SELECT tbl, MIN(id), ts, entry, name, parent, full, kc, seq, old FROM ({s.select(kinds, where)}) " \
@@ -557,7 +572,7 @@ def d_mass_delete(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding
     inner = _burst_source(con, ["delete"], f"{fn}(name)")
     if not inner:
         return []
-    ext = _sql_func(con, lambda n: ext_of(n or ""))
+    ext = _ext_func(con)
     out = []
     for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_files"], fold=True):
         evs = _burst_events(con, inner, grp, lo, hi, fold=True)
@@ -643,7 +658,7 @@ def d_mass_rename_ext(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Fin
     srcs = sources(con)
     if not srcs:
         return []
-    ext = _sql_func(con, lambda n: ext_of(n or ""))
+    ext = _ext_func(con)
     inner = _union([
         f"SELECT {_COLS}, {ext}(name) AS grp FROM ({_renames(con, s)}) WHERE (kc & {_USN_BITS['rename_new']}) != 0"
         if s.usn else f"SELECT {_COLS}, {ext}(name) AS grp FROM ({_renames(con, s)})"
