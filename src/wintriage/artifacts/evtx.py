@@ -25,6 +25,7 @@ import io
 import json
 import re
 import struct
+import sys
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
@@ -366,7 +367,7 @@ def _i(v: Any) -> int | None:
 
 MAP_COLUMNS = ("map_description", "user_name", "remote_host", "executable_info",
                "payload1", "payload2", "payload3", "payload4", "payload5", "payload6")
-_NO_MAP: tuple[None, ...] = (None,) * len(MAP_COLUMNS)
+_NO_MAP: tuple[str | None, ...] = (None,) * len(MAP_COLUMNS)
 assert COLUMNS[18:28] == list(MAP_COLUMNS)
 
 
@@ -860,88 +861,103 @@ TIMELINE_SQL = {
 
 
 # --- many files on all cores ----------------------------------------------------------------------------------
-def _parse_part(args: tuple[list[str], str, dict[str, Any]]) -> dict[str, Any]:
-    """One worker: the ordinary per-file path (pipeline.run_file into a StoreSink), without the final indexes
-    (the merged database builds them once)."""
+_WORKER_RESOURCES: dict[str, Any] = {}  # per worker process: maps are loaded once, not once per job
+
+
+def _parse_part(args: tuple[list[tuple[str, str, str]], str, dict[str, Any]]) -> list[Any]:
+    """One job in a worker: the ordinary per-file path (pipeline.run_file into a StoreSink, timeline by
+    TIMELINE_SQL) for a run of consecutive files, into a part database without indexes."""
     import sys
 
-    from ..artifacts.base import user_from_path
     from ..pipeline import run_file
     from ..sinks import StoreSink
     from ..store.case import CaseWriter
 
-    paths, db, options = args
+    items, db, options = args
     store = CaseWriter(Path(db))
     sink = StoreSink(store)
-    resources: dict[str, Any] = {}
     module = sys.modules[__name__]
-    out = {"records": 0, "warnings": 0, "skipped": 0, "failed": 0}
-    for p in paths:
-        r = run_file(module, Path(p), sink, label=p, user=user_from_path(p), options=options, resources=resources)
-        out["records"] += r.records
-        out["warnings"] += r.warnings
-        out["skipped"] += r.skipped
-        out["failed"] += r.status == "failed"
-        resources.pop("evtx_stats", None)
+    out = []
+    for path, label, user in items:
+        out.append(run_file(module, Path(path), sink, label=label, user=user, options=options,
+                            resources=_WORKER_RESOURCES))
+        _WORKER_RESOURCES.pop("evtx_stats", None)
     store.close(index=False)
     return out
 
 
-def parse_many(paths: list[Path], db: Path, *, workers: int = 2, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Parse many EVTX files into one case database with ``workers`` processes.
+def parse_into(store: Any, paths: list[Path], *, workers: int = 2, options: dict[str, Any] | None = None,
+               labels: list[tuple[str, str]] | None = None) -> list[Any]:
+    """Parse many EVTX files into ``store`` (a ``CaseWriter``) with ``workers`` processes; the rows, ids, timeline,
+    warnings and sources are the ones a sequential ``run_file`` per file gives, in the same order.
 
-    Each worker runs the ordinary path (parse + maps + store, timeline included) into its own part database;
-    the parts are then merged with ``INSERT ... SELECT`` (row ids, timeline refs and source ids shifted), which
-    runs at SQLite speed. Memory per worker does not depend on the input size."""
+    The files are cut into runs of consecutive files (jobs); each worker parses a job into its own part database
+    and the main process merges the parts in file order (``CaseWriter.merge``: ids shifted) while the workers go
+    on with the next jobs, so merging overlaps parsing. ``labels``: (label, user) per path (default: the path,
+    and the user from it). Memory per worker does not depend on the input size."""
+    import multiprocessing as mp
+    import shutil
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
-    from ..store.case import CaseWriter, ident
+    from .base import user_from_path
 
-    files = sorted((Path(p) for p in paths), key=lambda p: p.stat().st_size, reverse=True)
-    groups: list[list[str]] = [[] for _ in range(max(1, workers))]
-    sizes = [0] * len(groups)
-    for f in files:  # greedy balance by size
-        i = sizes.index(min(sizes))
-        groups[i].append(str(f))
-        sizes[i] += f.stat().st_size
-    groups = [g for g in groups if g]
-    with tempfile.TemporaryDirectory(prefix="wintriage-evtx-") as tmp:
-        parts = [str(Path(tmp) / f"part{i}.sqlite") for i in range(len(groups))]
-        jobs = [(g, p, dict(options or {})) for g, p in zip(groups, parts, strict=True)]
-        if len(jobs) == 1:
-            results = [_parse_part(jobs[0])]
-        else:
-            with ProcessPoolExecutor(len(jobs)) as ex:
-                results = list(ex.map(_parse_part, jobs))
-        w = CaseWriter(Path(db))
-        w.ensure_tables(TABLES)
-        w.db.execute("COMMIT")
-        cols = ", ".join(ident(c) for c in COLUMNS)
-        tl = "ts, ts_desc, artifact, category, host, user, path, summary, ref_table"  # ts_iso is generated
-        src_cols = "artifact, path, local_path, volume, user, size, sha256, parser, records, warnings, skipped, seconds, status"
-        for part in parts:
-            w.db.execute("ATTACH DATABASE ? AS p", (part,))
-            w.db.execute("BEGIN")
-            sb = w.db.execute("SELECT COALESCE(MAX(id), 0) FROM sources").fetchone()[0]
-            eb = w.db.execute("SELECT COALESCE(MAX(id), 0) FROM evtx").fetchone()[0]
-            tb = w.db.execute("SELECT COALESCE(MAX(id), 0) FROM timeline").fetchone()[0]
-            w.db.execute(f"INSERT INTO sources (id, {src_cols}) SELECT id + ?, {src_cols} FROM p.sources", (sb,))
-            w.db.execute(f"INSERT INTO evtx (id, source_id, {cols}) SELECT id + ?, source_id + ?, {cols} FROM p.evtx",
-                         (eb, sb))
-            w.db.execute(f"INSERT INTO timeline (id, {tl}, ref_id, source_id) SELECT id + ?, {tl}, ref_id + ?, "
-                         f"source_id + ? FROM p.timeline", (tb, eb, sb))
-            w.db.execute("INSERT INTO warnings (source_id, artifact, source, offset, reason) "
-                         "SELECT source_id + ?, artifact, source, offset, reason FROM p.warnings", (sb,))
-            w.db.execute("COMMIT")
-            w.db.execute("DETACH DATABASE p")
-        w.db.execute("BEGIN")
-        w.close()
+    options = dict(options or {})
+    items = [(str(p), *(labels[k] if labels else (str(p), user_from_path(str(p))))) for k, p in enumerate(paths)]
+    if workers <= 1 or len(items) <= 1:
+        from ..pipeline import run_file
+        from ..sinks import StoreSink
+
+        sink = StoreSink(store)
+        shared: dict[str, Any] = {}
+        module = sys.modules[__name__]
+        return [run_file(module, Path(p), sink, label=lb, user=u, options=options, resources=shared)
+                for p, lb, u in items]
+    sizes = []
+    for p, _lb, _u in items:
+        try:
+            sizes.append(max(1, Path(p).stat().st_size))
+        except OSError:
+            sizes.append(1)
+    budget = min(64 << 20, max(1, sum(sizes) // (4 * workers)))
+    jobs: list[list[tuple[str, str, str]]] = [[]]
+    acc = 0
+    for it, sz in zip(items, sizes, strict=True):
+        if jobs[-1] and acc + sz > budget:
+            jobs.append([])
+            acc = 0
+        jobs[-1].append(it)
+        acc += sz
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    tmp = tempfile.mkdtemp(prefix="wintriage-evtx-")
+    results: list[Any] = []
+    try:
+        parts = [str(Path(tmp) / f"part{k:05d}.sqlite") for k in range(len(jobs))]
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as ex:
+            for part, res in zip(parts, ex.map(_parse_part, [(j, pt, options) for j, pt in zip(jobs, parts, strict=True)]),
+                                 strict=True):
+                store.merge(Path(part))  # in file order, while the workers parse the next jobs
+                Path(part).unlink()
+                results += res
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def parse_many(paths: list[Path], db: Path, *, workers: int = 2, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parse many EVTX files into a new case database ``db`` with ``workers`` processes (``parse_into``), then
+    build its indexes once."""
+    from ..store.case import CaseWriter
+
+    w = CaseWriter(Path(db))
+    results = parse_into(w, [Path(p) for p in paths], workers=workers, options=options)
+    w.close()
     return {
-        "records": sum(r["records"] for r in results),
-        "warnings": sum(r["warnings"] for r in results),
-        "skipped": sum(r["skipped"] for r in results),
-        "failed": sum(r["failed"] for r in results),
-        "files": len(files),
-        "workers": len(groups),
+        "records": sum(r.records for r in results),
+        "warnings": sum(r.warnings for r in results),
+        "skipped": sum(r.skipped for r in results),
+        "failed": sum(r.status == "failed" for r in results),
+        "files": len(results),
+        "workers": max(1, min(workers, len(results))),
+        "sources": results,
     }
