@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from datetime import UTC, timezone
@@ -69,7 +70,14 @@ def run_parse(
         usn = options.get("usn")
         if usn and artifact == "logfile":
             resources["usn_path"] = Path(usn)
-        for f in _files(inputs):
+        files = _files(inputs)
+        if artifact == "evtx" and csv_sink is None and store is not None and len(files) > 1:
+            # a folder of logs: a worker process per core, merged in file order (the same rows and ids)
+            from .artifacts.evtx import parse_into
+
+            results = parse_into(store, files, workers=os.cpu_count() or 1, options=options,
+                                 labels=[(str(f), user_from_path(str(f))) for f in files])
+        for f in files if not results else ():
             results.append(
                 run_file(module, f, sink, label=str(f), user=user_from_path(str(f)), options=options,
                          resources=resources)
