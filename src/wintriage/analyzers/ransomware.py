@@ -14,6 +14,7 @@ How a burst is recognised (nothing here knows a particular family or image):
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -248,14 +249,13 @@ def cluster(items: list[Transformation]) -> list[Burst]:
 
 
 def _entry_records(con: sqlite3.Connection, j: JCols, entries: set[int], lo: int, hi: int) -> dict[int, list[tuple[Any, ...]]]:
+    """The records of these files in [lo, hi]: one pass over the journal whatever the number of files (the entry
+    list goes in as one JSON array; chunks of bound parameters would scan the journal once per chunk)."""
     out: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    ents = sorted(entries)
-    for i in range(0, len(ents), 500):
-        chunk = ents[i : i + 500]
-        q = (j.select() + f" WHERE {ident(j.entry)} IN ({','.join('?' * len(chunk))}) AND {ident(j.ts)} BETWEEN ? AND ?"
-             f" ORDER BY {ident(j.usn)}")
-        for row in con.execute(q, [*chunk, lo, hi]):
-            out[row[4]].append(row)
+    q = (j.select() + f" WHERE {ident(j.ts)} BETWEEN ? AND ? AND {ident(j.entry)} IN (SELECT value FROM json_each(?))"
+         f" ORDER BY {ident(j.usn)}")
+    for row in con.execute(q, (lo, hi, json.dumps(sorted(entries)))):
+        out[row[4]].append(row)
     return out
 
 
