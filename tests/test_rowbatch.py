@@ -90,3 +90,40 @@ def test_csv_equal_with_and_without_batch_renderer(tmp_path: Path) -> None:
     for tz in (UTC, timezone(timedelta(hours=9))):
         assert out[(0, tz)] == out[(1, tz)] == out[(2, tz)]
     assert b'"file7,x.txt"' in out[(2, UTC)] and b'"say ""hi"""' in out[(2, UTC)]
+
+
+def test_fmt_many_equals_fmt() -> None:
+    import random
+
+    from wintriage.timeutil import FMT_MAX, fmt, fmt_many
+
+    rng = random.Random(5)
+    vals: list[int | None] = [None, 0, -1, 1, FMT_MAX, FMT_MAX + 1, 2**63 - 1, -(2**63), 133_000_000_000_000_000]
+    vals += [rng.randrange(-10**12, FMT_MAX + 10**12) for _ in range(3000)]
+    vals += [rng.randrange(120_000_000_000_000_000, 140_000_000_000_000_000) for _ in range(3000)]
+    for tz in (UTC, timezone(timedelta(hours=9)), timezone(-timedelta(hours=5, minutes=30))):
+        for digits in (7, 3, 0):
+            assert fmt_many(vals, tz, digits) == [fmt(v, tz, digits) for v in vals]
+    assert fmt_many([2**64 + 5, 1], UTC) == [fmt(2**64 + 5), fmt(1)]  # past 64 bits: one by one
+
+
+def test_usn_bulk_names_decode_like_one_by_one(tmp_path: Path) -> None:
+    """Names are decoded in one UTF-16 pass per batch; odd bytes, NULs and lone surrogates give what decoding
+    each name alone gives."""
+    import struct
+
+    from wintriage.artifacts import usnjrnl
+    from wintriage.artifacts.base import ParseContext
+
+    names = [b"a\x00.\x00t\x00", b"x\x00\x00\x00y\x00", b"\x00\xd8b\x00", b"c\x00\x00\xd8", b"o\x00d\x00d", b",\x00\"\x00"]
+    for variant in range(len(names)):
+        recs = b""
+        for i, nm in enumerate([names[0], names[variant], names[0]]):
+            ln = (60 + len(nm) + 7) & ~7
+            hdr = struct.pack("<IHHQQQqIIIIHH", ln, 2, 0, (1 << 48) | (40 + i), (1 << 48) | 5, len(recs),
+                              133_000_000_000_000_000 + i, 0x100, 0, 0, 0x20, len(nm), 60)
+            recs += (hdr + nm).ljust(ln, b"\x00")
+        p = tmp_path / f"J{variant}"
+        p.write_bytes(recs)
+        got = [r.data["name"] for r in usnjrnl.parse(p, ParseContext("usnjrnl", str(p)))]
+        assert got == [n.decode("utf-16-le", "replace") for n in (names[0], names[variant], names[0])]
