@@ -855,7 +855,11 @@ TIMELINE_SQL = {
         "CASE WHEN recovered THEN '[recovered] ' ELSE '' END || "
         f"CASE WHEN {_SQL_DESC} = '' THEN COALESCE(provider, '') || ' ' || {_SQL_EID} "
         f"WHEN {_SQL_KEY} = '' THEN map_description ELSE map_description || ': ' || {_SQL_KEY} END AS summary, id "
-        "FROM evtx WHERE source_id = :source_id ORDER BY id"
+        # a source's rows are the last ones of the table when its timeline is derived (one writer, one source at a
+        # time): the rowid range behind the last row of any other source, found walking back from the end, keeps
+        # this O(rows of the source) instead of a scan of the whole table per source
+        "FROM evtx WHERE id > COALESCE((SELECT id FROM evtx WHERE source_id IS NOT :source_id ORDER BY id DESC "
+        "LIMIT 1), 0) AND source_id = :source_id ORDER BY id"
     )
 }
 
