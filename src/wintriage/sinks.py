@@ -106,7 +106,11 @@ class CsvSink:
         _fh, cw, shape = self._writer(module, batch.table)
         n = len(batch)
         if shape is not None and shape.batch is not None:
-            cw.write_columns(shape.batch(batch.columns, self.tz))
+            cells = shape.batch(batch.columns, self.tz)
+            if isinstance(cells, str):  # lines a worker process already rendered (parse mft --csv on 2 cores)
+                _fh.write(cells)
+            else:
+                cw.write_columns(cells)
         elif shape is not None:
             tz = self.tz
             cw.writerows(shape.row(r.data, tz) for r in batch.records())

@@ -88,8 +88,9 @@ class CsvShape:
     # optional: tz -> a SELECT over the case table giving exactly ``row()``'s cells, in table order; exports from
     # the case store then run in SQLite (the columns still serve ``parse --csv`` and the headers)
     sql: Callable[[timezone], str] | None = None
-    # optional: (columns of a RowBatch, tz) -> the CSV's columns, every cell a str (``parse --csv`` of batches)
-    batch: Callable[[dict[str, list[Any]], timezone], list[list[str]]] | None = None
+    # optional: (columns of a RowBatch, tz) -> the CSV's columns, every cell a str (``parse --csv`` of batches);
+    # or a str: the batch's lines already rendered and quoted, "\r\n"-terminated
+    batch: Callable[[dict[str, list[Any]], timezone], list[list[str]] | str] | None = None
 
     def headers(self, tz: timezone = UTC) -> list[str]:
         label = tz_label(tz)
