@@ -65,3 +65,53 @@ def test_fast_path_equals_per_record_decoder(td: TD, rel: str, tmp_path: Path, m
     slow = [(_run(p), _run(p, include_short=True)) for p in inputs]
     assert fast == slow
     assert any(w for (_r, w, _s), _ in fast)  # the damaged copies did warn
+
+
+@pytest.mark.parametrize("rel", ["mft/derived/ntfs20h1_MFT.bin", "mft/unicode.mft", "mft/orphan.mft"])
+def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``parse mft --csv`` renders the second half of the records in a forked worker: same files, same row
+    count, same warnings in the same order (a damaged copy warns in both halves), in UTC and UTC+9."""
+    from datetime import UTC
+
+    from wintriage.pipeline import run_file
+    from wintriage.sinks import CsvSink
+    from wintriage.timeutil import parse_tz
+
+    monkeypatch.setattr(mft, "_SPLIT_MIN", 16)
+    monkeypatch.setattr(mft, "_CHUNK_BYTES", 32 * 1024)  # 32 records a chunk: the halves meet at record 256
+    data = td(rel).read_bytes() * 2  # 512 records, FILE records in both halves
+    twice = tmp_path / "twice.mft"
+    twice.write_bytes(data)
+    b = bytearray(data)
+    used = [i for i in range(len(data) // 1024) if data[i * 1024:i * 1024 + 4] == b"FILE"]
+    hit = [i for i in used if i < 256][-1:] + [i for i in used if i >= 256][-2:]  # one, then two more
+    for i in hit:
+        b[i * 1024 + 510] ^= 0x5A  # a fixup mismatch: a warning from that record
+    damaged = tmp_path / "damaged.mft"
+    damaged.write_bytes(bytes(b))
+    calls: list[tuple[int, int | None]] = []
+    pass2 = mft._pass2_batches
+
+    def spy(*a: Any) -> Any:
+        calls.append((a[5], a[6]) if len(a) > 5 else (0, None))
+        return pass2(*a)
+
+    monkeypatch.setattr(mft, "_pass2_batches", spy)
+    for src in (twice, damaged):
+        for tz in (UTC, parse_tz("+09:00")):
+            out = []
+            for k, opts in enumerate(({}, {"csv_workers": 2, "csv_tz": tz})):
+                calls.clear()
+                d = tmp_path / f"{src.name}-{tz.utcoffset(None)}-{k}"
+                d.mkdir()
+                sink = CsvSink(d, tz)
+                r = run_file(mft, src, sink, options=opts, hash_input=False)
+                sink.close()
+                files = {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+                out.append((r.records, r.warnings, r.skipped, r.status, files,
+                            [(w.offset, w.reason) for w in sink.warnings]))
+                assert calls == ([(0, 256)] if k else [(0, None)])  # the worker did the second half
+            assert out[0] == out[1]
+            assert out[0][0] > 50 and out[0][4]
+    assert out[0][1] == len(hit) == 3  # the damaged copy warned, once per damaged record

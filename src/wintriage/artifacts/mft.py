@@ -19,6 +19,7 @@ number, or is free and has that sequence number + 1 (NTFS increments it when it 
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import struct
 from array import array
@@ -562,11 +563,14 @@ _K = 4  # $FILE_NAME attributes kept per record on the fast path
 _MAX_STEPS = 48  # attributes walked per record on the fast path
 _FILE_U32 = int.from_bytes(FILE_SIG, "little")
 _AR = {k: np.arange(k, dtype=np.int64) for k in (2, 4, 8)}
+_SHIFT = {2: 1, 4: 2, 8: 3}
 
 
-def _iter_chunks(path: Path, rs: int, count: int) -> Iterator[tuple[int, bytes, int]]:
+def _iter_chunks(path: Path, rs: int, count: int, first: int = 0) -> Iterator[tuple[int, bytes, int]]:
+    """(first record index, bytes, records) of the chunks holding records ``first`` to ``count - 1``."""
     with open(path, "rb") as fh:
-        idx = 0
+        idx = first
+        fh.seek(first * rs)
         while idx < count:
             n = min(max(1, _CHUNK_BYTES // rs), count - idx)
             buf = fh.read(n * rs)
@@ -582,6 +586,8 @@ def _iter_chunks(path: Path, rs: int, count: int) -> Iterator[tuple[int, bytes, 
 def _g(flat: np.ndarray, idx: np.ndarray, nbytes: int, dtype: str) -> np.ndarray:
     """Little-endian values of ``nbytes`` at byte offsets ``idx`` (any alignment) of a flat uint8 array."""
     idx = np.minimum(idx, flat.size - nbytes)
+    if not (idx & (nbytes - 1)).any() and not flat.size % nbytes:  # all aligned (the usual case): one gather
+        return flat.view(dtype)[idx >> _SHIFT[nbytes]]
     return flat[idx[:, None] + _AR[nbytes]].view(dtype)[:, 0]
 
 
@@ -618,7 +624,14 @@ class _Chunk:
         self.fix_ok = valid & ~bad  # apply_fixups status 0
         self.fixed = fixed
         self.flat = fixed.reshape(-1)
-        self.fbytes = fixed.tobytes()
+        self._fbytes: bytes | None = None
+
+    @property
+    def fbytes(self) -> bytes:
+        """The fixed-up bytes (made on first use)."""
+        if self._fbytes is None:
+            self._fbytes = self.fixed.tobytes()
+        return self._fbytes
 
 
 def _walk_names(c: _Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -725,11 +738,9 @@ def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathR
         pref = _g(c.flat, np.where(named, bstart, 0), 8, "<u8")
         par_np[gi] = np.where(named, pref, 0)
         nl = c.flat[np.where(named, bstart + 64, 0)].astype(np.int64)
-        s = (bstart + 66).tolist()
-        e = (bstart + 66 + 2 * nl).tolist()
-        fb = c.fbytes
-        for g, ok, a, b in zip(gi.tolist(), named.tolist(), s, e, strict=True):
-            names[g] = _d16(fb[a:b], "replace", True)[0] if ok else ""
+        nm = _decode_names(c.flat, c, bstart + 66, np.where(named, 2 * nl, 0))
+        for g, v in zip(gi.tolist(), nm, strict=True):
+            names[g] = v
     for b, fns in ext_names.items():  # names that overflowed into extension records
         if 0 <= b < count and not names[b]:
             best_ = _best_name(fns)
@@ -1321,14 +1332,16 @@ _STRS = ("name", "extension", "parent_path", "full_path", "reparse_target", "nam
 _COL_ORDER = tuple(c for c, _t in TABLES["mft"]) + ("source_file",)
 
 
-class _Cols(dict):  # type: ignore[type-arg]
+class _Cols(dict[str, list[Any]]):
     """A RowBatch's columns (plain lists, as the contract says) plus the numpy arrays they came from:
-    ``arrays[col]`` is an array for int/bool/str columns, ``(values, valid)`` for nullable ones."""
+    ``arrays[col]`` is an array for int/bool/str columns, ``(values, valid)`` for nullable ones. ``text``:
+    (zone, CSV lines) of a batch a worker already rendered (see ``_split_csv``)."""
 
-    arrays: dict[str, Any]
+    arrays: dict[str, Any] | None = None
+    text: tuple[timezone, str] | None = None
 
 
-def _decode_names(flat: np.ndarray, fb: bytes, starts: np.ndarray, lens: np.ndarray) -> list[str]:
+def _decode_names(flat: np.ndarray, c: _Chunk, starts: np.ndarray, lens: np.ndarray) -> list[str]:
     """UTF-16LE names at flat offsets ``starts`` (``lens`` bytes each), as ``_d16(..., 'replace')`` decodes them
     one by one: one decode for the whole chunk when no name has an odd length or a surrogate."""
     n = starts.size
@@ -1346,6 +1359,7 @@ def _decode_names(flat: np.ndarray, fb: bytes, starts: np.ndarray, lens: np.ndar
             e = (ends >> 1).tolist()
             b = ((ends - lens) >> 1).tolist()
             return [s[x:y] for x, y in zip(b, e, strict=True)]
+    fb = c.fbytes
     return [_d16(fb[a:a + ln], "replace", True)[0] for a, ln in zip(starts.tolist(), lens.tolist(), strict=True)]
 
 
@@ -1353,7 +1367,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
                   include_short: bool, source: str, pcache: dict[int, str | None]) -> tuple[dict[str, Any], np.ndarray]:
     """The rows ``_fast_rows`` gives for the records ``fi`` of a chunk, by column; and each row's record index
     within the chunk (rows come in record order)."""
-    rs, flat, fb = c.rs, c.flat, c.fbytes
+    rs, flat = c.rs, c.flat
     nr = fi.size
     row0 = fi * rs
     seq, fl, lsn, links = c.seq[fi], c.flags[fi], c.lsn[fi], c.links[fi]
@@ -1377,7 +1391,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     ns = flat[b + 65].astype(np.int64)
     nlen = flat[b + 64].astype(np.int64)
     nl = np.minimum(2 * nlen, row0[cr] + cve - (b + 66))
-    names = np.array(_decode_names(flat, fb, b + 66, nl), dtype=object)
+    names = np.array(_decode_names(flat, c, b + 66, nl), dtype=object)
     is2 = ns == 2
     has_long = np.zeros(nr, dtype=bool)
     has_long[cr[~is2]] = True
@@ -1509,7 +1523,7 @@ def _take(arrs: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
 
 
 def _concat(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in a.items():
         w = b[k]
         if type(v) is tuple:
@@ -1560,11 +1574,113 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[RowBatch | Record]:
     if res.count == 1:
         yield from _pass2(path, rs, res, extensions, ctx)
         return
+    tz = ctx.options.get("csv_tz")
+    if (int(ctx.options.get("csv_workers") or 1) >= 2 and tz is not None and res.count >= _SPLIT_MIN
+            and "fork" in mp.get_all_start_methods()):
+        yield from _split_csv(path, rs, res, extensions, ctx, tz)
+        return
     yield from _pass2_batches(path, rs, res, extensions, ctx)
 
 
+# --- CSV-only runs on two cores ----------------------------------------------------------------------------
+# ``parse mft --csv`` without a case store sets ``csv_workers`` and ``csv_tz``: a forked worker renders the
+# CSV of the second half of the records into a temporary file while this process does the first half; its
+# text then follows as batches already rendered (``_Cols.text``), its warnings after ours, its zone rows last.
+# Only a CSV sink can take those batches (they have no column values).
+_SPLIT_MIN = 16384  # records; below this the worker costs more than it saves
+_FORKED: tuple[Any, ...] | None = None  # what the forked worker inherits
+
+
+class _LogContext(ParseContext):
+    """The worker's context: warnings are kept in order, with their ``skipped`` flag, for the parent."""
+
+    def __init__(self, source: str, options: dict[str, Any]) -> None:
+        super().__init__("mft", source, options=options)
+        self.log: list[tuple[int | None, str, bool]] = []
+
+    def warn(self, offset: int | None, reason: str, *, skipped: bool = True) -> None:
+        self.log.append((offset, reason, skipped))
+
+
+def _csv_part(first: int, stop: int, tz: timezone, tmp: str) -> tuple[list[tuple[int, int]],
+                                                                       list[tuple[int | None, str, bool]],
+                                                                       list[Record]]:
+    """Worker: the MFTECmd CSV lines of records ``first``..``stop - 1`` into ``tmp``; returns (rows, characters)
+    per batch, the warnings and the zone_identifier rows."""
+    import io
+
+    from ..store.export import CsvWriter
+
+    assert _FORKED is not None
+    path, rs, res, extensions, options, source = _FORKED
+    ctx = _LogContext(source, options)
+    parts: list[tuple[int, int]] = []
+    zones: list[Record] = []
+    with open(tmp, "w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
+        for item in _pass2_batches(path, rs, res, extensions, ctx, first, stop):
+            if type(item) is RowBatch:
+                sio = io.StringIO()
+                cells = _csv_batch(item.columns, tz)
+                assert not isinstance(cells, str)
+                CsvWriter(sio).write_columns(cells)
+                text = sio.getvalue()
+                fh.write(text)
+                parts.append((len(item), len(text)))
+            else:
+                zones.append(item)  # type: ignore[arg-type]
+    return parts, ctx.log, zones
+
+
+def _split_csv(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]], ctx: ParseContext,
+               tz: timezone) -> Iterator[RowBatch | Record]:
+    import pickle
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _FORKED
+    count = res.count
+    per = max(1, _CHUNK_BYTES // rs)
+    mid = max(per, (count // 2) // per * per)
+    fd, tmp = tempfile.mkstemp(prefix="wintriage-mft-", suffix=".csv")
+    os.close(fd)
+    ex = None
+    fut = None
+    try:
+        _FORKED = (path, rs, res, extensions, ctx.options, ctx.source)
+        try:
+            ex = ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))
+            fut = ex.submit(_csv_part, mid, count, tz, tmp)
+        except (OSError, RuntimeError):
+            fut = None
+        finally:
+            _FORKED = None
+        yield from _pass2_batches(path, rs, res, extensions, ctx, 0, mid)
+        got = None
+        if fut is not None:
+            try:
+                got = fut.result()
+            except (OSError, RuntimeError, EOFError, pickle.PickleError):  # BrokenProcessPool is a RuntimeError
+                got = None
+        if got is None:  # no worker: the second half here
+            yield from _pass2_batches(path, rs, res, extensions, ctx, mid, count)
+            return
+        parts, log, zones = got
+        for off, reason, skipped in log:
+            ctx.warn(off, reason, skipped=skipped)
+        with open(tmp, encoding="utf-8", errors="surrogatepass", newline="") as fh:
+            for rows, chars in parts:
+                cols = _Cols(entry=[None] * rows)
+                cols.text = (tz, fh.read(chars))
+                yield RowBatch("mft", cols)
+        yield from zones
+    finally:
+        if ex is not None:
+            ex.shutdown(wait=True)
+        os.unlink(tmp)
+
+
 def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]],
-                   ctx: ParseContext) -> Iterator[RowBatch | Record]:
+                   ctx: ParseContext, first: int = 0, stop: int | None = None) -> Iterator[RowBatch | Record]:
     warn = ctx.warn
     include_short = bool(ctx.options.get("include_short") or ctx.options.get("sn"))
     source = ctx.source
@@ -1572,7 +1688,7 @@ def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int,
     pcache: dict[int, str | None] = {}
     ext_np = np.fromiter(extensions, dtype=np.int64, count=len(extensions)) if extensions else None
     try:
-        for start, buf, n in _iter_chunks(path, rs, res.count):
+        for start, buf, n in _iter_chunks(path, rs, res.count if stop is None else stop, first):
             c = _Chunk(buf, n, rs)
             fast = c.is_file & c.fix_ok & (c.used <= rs) & ((c.base & REF_MASK) == 0)
             if ext_np is not None:
@@ -1617,6 +1733,39 @@ def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int,
 _TF = np.array(["False", "True"], dtype=object)
 
 
+def _split_cells(mat: np.ndarray, keep: np.ndarray | None) -> list[str]:
+    """Rows of an ASCII byte matrix as strs (only the ``keep`` bytes of each row): one decode and one split."""
+    n, w = mat.shape
+    m2 = np.zeros((n, w + 1), dtype=np.uint8)  # the last column: the separator
+    m2[:, :w] = mat
+    if keep is None:
+        b = m2.tobytes()
+    else:
+        k2 = np.ones((n, w + 1), dtype=bool)
+        k2[:, :w] = keep
+        b = m2[k2].tobytes()
+    return b[:-1].decode("ascii").split("\x00")
+
+
+def _num_cells(v: np.ndarray) -> list[str]:
+    """``str()`` of every value of a non-negative integer array (decimal digits written by numpy)."""
+    n = v.size
+    if not n:
+        return []
+    x = v.astype(np.uint64)
+    w = len(str(int(x.max())))
+    mat = np.empty((n, w), dtype=np.uint8)
+    for i in range(w - 1, -1, -1):
+        x, dig = np.divmod(x, np.uint64(10))
+        mat[:, i] = dig
+    mat += 48
+    if w == 1:
+        return _split_cells(mat, None)
+    lead = np.argmax(mat != 48, axis=1)
+    lead[(mat == 48).all(axis=1)] = w - 1  # zero: one digit
+    return _split_cells(mat, np.arange(w)[None, :] >= lead[:, None])
+
+
 def _ticks_text(t: np.ndarray) -> list[str]:
     """``yyyy-MM-dd HH:mm:ss.fffffff`` of FILETIME ticks already in the display zone, all in 0..FMT_MAX:
     the civil date by integer arithmetic (days to y/m/d as in ``datetime``), digits written into a byte matrix."""
@@ -1652,8 +1801,7 @@ def _ticks_text(t: np.ndarray) -> list[str]:
     put(14, (secs // 60) % 60, 2)
     put(17, secs % 60, 2)
     put(20, frac, 7)
-    s = out.tobytes().decode("ascii")
-    return [s[i:i + 27] for i in range(0, 27 * n, 27)]
+    return _split_cells(out, None)
 
 
 def _time_cells(t: np.ndarray, show: np.ndarray, off: int) -> list[str]:
@@ -1671,26 +1819,37 @@ def _time_cells(t: np.ndarray, show: np.ndarray, off: int) -> list[str]:
         else:
             out[idx[ok]] = _ticks_text(tt[ok])
             out[idx[~ok]] = [str(x + off) for x in v[~ok].tolist()]
-    return out.tolist()  # type: ignore[no-any-return]
+    return out.tolist()
+
+
+def _flags_cells(flags: np.ndarray, ok: np.ndarray) -> list[str]:
+    """SiFlags text per distinct value."""
+    u, inv = np.unique(np.where(ok, flags, -1), return_inverse=True)
+    text = np.array([si_flags_text(x) if x >= 0 else "" for x in u.tolist()], dtype=object)
+    return text[inv.reshape(-1)].tolist()
 
 
 def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
     """Typed arrays of a batch's columns (kept by the parser; rebuilt from the lists otherwise)."""
     arrs = getattr(columns, "arrays", None)
     if arrs is not None:
-        return arrs  # type: ignore[no-any-return]
+        return arrs
     n = len(next(iter(columns.values()), ()))
     return _dict_arrays([{k: columns[k][i] if k in columns else ("" if k in _STRS else None) for k in _COL_ORDER}
                          for i in range(n)])
 
 
-def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]]:
+def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str:
     """``MFTECmd_$MFT_Output.csv`` cells of a whole batch (same text as ``CSV['mft'].row`` row by row)."""
     from ..timeutil import tz_offset_ticks
 
+    text = getattr(columns, "text", None)
+    if text is not None:
+        if text[0] != tz:
+            raise ValueError(f"CSV rendered for {text[0]}, not {tz}")
+        return text[1]
     a = _arrays_of(columns)
     off = tz_offset_ticks(tz) if tz is not UTC else 0
-    st = str
     times = []
     for si_key, fn_key in (("si_created", "fn_created"), ("si_modified", "fn_modified"),
                            ("si_record_changed", "fn_record_changed"), ("si_accessed", "fn_accessed")):
@@ -1699,15 +1858,14 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]]:
         times.append(_time_cells(sv, sok, off))
         times.append(_time_cells(fv, fok & ~(sok & (fv == sv)), off))
     flags, fl_ok = a["si_flags"]
-    fl_l = flags.tolist()
     usn, usn_ok = a["usn"]
     sec, sec_ok = a["security_id"]
 
     def tf(k: str) -> list[str]:
-        return _TF[a[k].astype(np.intp)].tolist()  # type: ignore[no-any-return]
+        return _TF[a[k].astype(np.intp)].tolist()
 
     def num(k: str) -> list[str]:
-        return list(map(st, a[k].tolist()))
+        return _num_cells(a[k])
 
     pp_cache: dict[str, str] = {}
     pp = [pp_cache[p] if p in pp_cache else pp_cache.setdefault(p, csv_parent_path(p or ""))
@@ -1717,10 +1875,9 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]]:
         a["name"].tolist(), a["extension"].tolist(), num("file_size"), num("reference_count"),
         a["reparse_target"].tolist(), tf("is_dir"), tf("has_ads"), tf("is_ads"), tf("si_lt_fn"),
         tf("usec_zeros"), tf("copied"),
-        [si_flags_text(v) if ok else "" for v, ok in zip(fl_l, fl_ok.tolist(), strict=True)],
+        _flags_cells(flags, fl_ok),
         a["name_type"].tolist(), *times,
-        list(map(st, np.where(usn_ok, usn, np.uint64(0)).tolist())), num("logfile_seq"),
-        list(map(st, np.where(sec_ok, sec, 0).tolist())),
+        _num_cells(np.where(usn_ok, usn, np.uint64(0))), num("logfile_seq"), _num_cells(np.where(sec_ok, sec, 0)),
         a["object_id"].tolist(), a["logged_util_stream"].tolist(), a["zone_id_contents"].tolist(),
         a["source_file"].tolist(),
     ]
@@ -1760,6 +1917,43 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
             out.append(TimelineEvent(ts, f"{prefix} {letters}", path, f"{kind} {verbs} ({prefix}): {win}"))
     return out
 
+
+
+def _timeline_sql() -> str:
+    """``timeline()`` in SQL: per row, up to 8 events (SI then FN; M, A, C, B each where its time first occurs),
+    one pass over the table crossed with the 8 positions, in (row, position) order."""
+    branches_ts, branches_desc, branches_verbs = [], [], []
+    letters = "MACB"
+    cols = {"M": "modified", "A": "accessed", "C": "record_changed", "B": "created"}
+    for k in range(8):
+        pfx = "si" if k < 4 else "fn"
+        j = k % 4
+        x = {ch: f"m.{pfx}_{cols[ch]}" for ch in letters}
+        me = letters[j]
+        before = letters[:j]
+        after = letters[j + 1:]
+        cond = " AND ".join(f"{x[me]} IS NOT {x[b]}" for b in before)
+        ts = f"CASE WHEN {cond} THEN {x[me]} END" if cond else x[me]
+        lt = " || ".join([f"'{me}'"] + [f"(CASE WHEN {x[a]} = {x[me]} THEN '{a}' ELSE '' END)" for a in after])
+        vb = " || ".join([f"'{_VERBS[me]}'"] +
+                         [f"(CASE WHEN {x[a]} = {x[me]} THEN ', {_VERBS[a]}' ELSE '' END)" for a in after])
+        branches_ts.append(f"WHEN {k} THEN {ts}")
+        branches_desc.append(f"WHEN {k} THEN '{pfx.upper()} ' || {lt}")
+        branches_verbs.append(f"WHEN {k} THEN {vb} || ' ({pfx.upper()}): '")
+    kind = ("CASE WHEN m.in_use THEN (CASE WHEN m.is_dir THEN 'Dir ' ELSE 'File ' END) "
+            "ELSE (CASE WHEN m.is_dir THEN 'Deleted dir ' ELSE 'Deleted file ' END) END")
+    return (
+        f"SELECT CASE k.column1 {' '.join(branches_ts)} END AS ts, CASE k.column1 {' '.join(branches_desc)} END AS ts_desc, "
+        f"'' AS user, m.full_path AS path, {kind} || CASE k.column1 {' '.join(branches_verbs)} END "
+        "|| replace(m.full_path, '/', '\\') AS summary, m.id AS id "
+        "FROM mft AS m CROSS JOIN (VALUES (0), (1), (2), (3), (4), (5), (6), (7)) AS k "
+        "WHERE m.source_id = :source_id AND NOT m.is_ads ORDER BY m.id, k.column1"
+    )
+
+
+# The same events as ``timeline()``, derived in SQLite when the rows go to a case store (one INSERT ... SELECT
+# instead of a Python TimelineEvent per row and timestamp).
+TIMELINE_SQL = {"mft": _timeline_sql()}
 
 # --- CSV (MFTECmd_$MFT_Output.csv) -----------------------------------------------------------------------
 _WIN_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
