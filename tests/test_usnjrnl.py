@@ -282,3 +282,61 @@ def test_reused_parent_in_journal_gives_unknown(td: TD, tmp_path: Path) -> None:
     assert len(rows) == 188 and ctx.warning_count == 0
     assert (rows[0]["parent_entry"], rows[0]["parent_sequence"], rows[0]["parent_path"]) == (36, 8, "<Unknown>")
     assert rows[1]["parent_path"] == "/System Volume Information"
+
+
+def _journal(records: list[bytes], copies: int, paged: bool, damage: tuple[int, ...] = ()) -> bytes:
+    """``copies`` of the records, each copy's USN patched to its offset; ``paged``: packed into 4 KiB pages with
+    zero padding as Windows writes them (no record crosses a page), else back to back."""
+    out = bytearray(bytes(4096))
+    page = bytearray()
+    for i in range(copies * len(records)):
+        r = bytearray(records[i % len(records)])
+        if paged and len(page) + len(r) > 4096:
+            out += page.ljust(4096, b"\x00")
+            page = bytearray()
+        r[24:32] = (len(out) + len(page)).to_bytes(8, "little")
+        page += r
+    out += page.ljust(4096, b"\x00") if paged else page
+    for d in damage:
+        out[d:d + 4] = b"\xff\xff\x00\x07"
+    return bytes(out)
+
+
+@pytest.mark.parametrize("paged", [True, False])
+def test_csv_split_over_two_processes_is_the_sequential_csv(td: TD, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             paged: bool) -> None:
+    """``parse usnjrnl --csv`` walks the second half in a forked worker: same CSV bytes and warnings as one walk,
+    whether the walks join at the page boundary (paged journal) or not (the worker's half is dropped)."""
+    from wintriage.parsecmd import run_parse
+    from wintriage.pipeline import run_file
+    from wintriage.sinks import CsvSink
+
+    rows, _ = run(td("usnjrnl/usnjrnlj.bin"))
+    data = td("usnjrnl/usnjrnlj.bin").read_bytes()
+    recs = [data[r["offset"]:r["offset"] + r["record_length"]] for r in rows if r["major_version"] == 2]
+    j = tmp_path / "J"
+    j.write_bytes(_journal(recs, 40, paged))
+    size = j.stat().st_size
+    offs = [r["offset"] for r in run(j)[0]]
+    j.write_bytes(_journal(recs, 40, paged, damage=(offs[len(offs) // 4], offs[len(offs) * 3 // 4])))
+    seq = CsvSink(tmp_path / "seq")
+    res = run_file(usnjrnl, j, seq, hash_input=False)
+    seq.close()
+    assert res.warnings >= 2
+    calls: list[tuple[int, int | None]] = []
+    scan = usnjrnl._scan
+
+    def spy(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None = None,
+            stopped: list[int] | None = None) -> Any:
+        calls.append((start, stop))
+        return scan(mm, end, ctx, start, stop, stopped)
+
+    monkeypatch.setattr(usnjrnl, "_SPLIT_MIN", 0)
+    monkeypatch.setattr(usnjrnl, "_scan", spy)
+    out = run_parse("usnjrnl", [j], csv_dir=tmp_path / "split", db=None, options={}, quiet=True)
+    name = "MFTECmd_$J_Output.csv"
+    assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "seq" / name).read_bytes()
+    assert (out["records"], out["warnings"], out["skipped"]) == (res.records, res.warnings, res.skipped)
+    mid = (size // 2) & ~4095
+    assert calls[0] == (0, mid)
+    assert len(calls) == (1 if paged else 2)  # joined: the worker's half is used; else walked on here

@@ -71,7 +71,7 @@ def run_parse(
         if usn and artifact == "logfile":
             resources["usn_path"] = Path(usn)
         files = _files(inputs)
-        if artifact == "mft" and csv_sink is not None and store is None:  # CSV only: $MFT halves on two cores
+        if artifact in ("mft", "usnjrnl") and csv_sink is not None and store is None:  # CSV only: halves on 2 cores
             options = {**options, "csv_workers": os.cpu_count() or 1, "csv_tz": tz}
         if artifact == "evtx" and csv_sink is None and store is not None and len(files) > 1:
             # a folder of logs: a worker process per core, merged in file order (the same rows and ids)

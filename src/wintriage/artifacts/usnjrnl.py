@@ -16,6 +16,8 @@ reused since gives ``<Unknown>``, never a wrong path.
 from __future__ import annotations
 
 import mmap
+import multiprocessing as mp
+import os
 import re
 import struct
 from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
+from ..store.export import quote_column
 from ..timeutil import fmt_many
 from .base import CsvShape, ParseContext, col, flatten, tcol
 from .mft import _ext, _fmt_utc, _sec_cache, csv_parent_path, si_flags_text
@@ -175,10 +178,115 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
         except OSError:
             mm = fh.read()
         try:
-            yield from _scan(mm, len(mm), ctx)
+            tz = ctx.options.get("csv_tz")
+            if (int(ctx.options.get("csv_workers") or 1) >= 2 and tz is not None and not ctx.options.get("carve")
+                    and len(mm) >= _SPLIT_MIN and "fork" in mp.get_all_start_methods()):
+                yield from _split_csv(path, mm, ctx, tz)
+            else:
+                yield from _scan(mm, len(mm), ctx)
         finally:
             if isinstance(mm, mmap.mmap):
                 mm.close()
+
+
+# --- CSV-only runs on two cores ------------------------------------------------------------------------------
+# ``parse usnjrnl --csv`` without a case store sets ``csv_workers`` and ``csv_tz``: a forked worker walks and
+# renders the second half of the file (from a page boundary) while this process walks the first half. The walk
+# is a function of the position alone (outside ``--carve``), so when this process's walk stops exactly where
+# the worker started, the worker's text is the sequential result; otherwise (a record spans the boundary) the
+# worker's work is dropped and this process walks on from where it stopped.
+_SPLIT_MIN = 32 << 20  # bytes; below this the worker costs more than it saves
+_FORKED: tuple[Any, ...] | None = None  # what the forked worker inherits
+
+
+class _Text(dict[str, list[Any]]):
+    """A batch already rendered as CSV text by the worker (no column values: only a CSV sink can take it)."""
+
+    text: tuple[timezone, str]
+
+
+class _LogContext(ParseContext):
+    """The worker's context: warnings are kept in order, with their ``skipped`` flag, for the parent."""
+
+    def __init__(self, source: str, options: dict[str, Any], resources: dict[str, Any]) -> None:
+        super().__init__(NAME, source, options=options, resources=resources)
+        self.log: list[tuple[int | None, str, bool]] = []
+
+    def warn(self, offset: int | None, reason: str, *, skipped: bool = True) -> None:
+        self.log.append((offset, reason, skipped))
+
+
+def _csv_part(start: int, tz: timezone, tmp: str) -> tuple[list[tuple[int, int]], list[tuple[int | None, str, bool]]]:
+    """Worker: the CSV text of the records from ``start`` on into ``tmp``; (rows, characters) per part, warnings."""
+    from ..store.export import csv_line
+
+    assert _FORKED is not None
+    path, options, resources, source = _FORKED
+    ctx = _LogContext(source, options, resources)
+    shape = CSV["usnjrnl"]
+    parts: list[tuple[int, int]] = []
+    with open(path, "rb") as fb, open(tmp, "w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
+        mm = mmap.mmap(fb.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            for item in _scan(mm, len(mm), ctx, start):
+                if type(item) is RowBatch:
+                    text = _j_csv_batch(item.columns, tz)
+                    rows = len(item)
+                else:
+                    text = csv_line(shape.row(item.data, tz)) + "\r\n"  # type: ignore[union-attr]
+                    rows = 1
+                fh.write(text)
+                parts.append((rows, len(text)))
+        finally:
+            mm.close()
+    return parts, ctx.log
+
+
+def _split_csv(path: Path, mm: Any, ctx: ParseContext, tz: timezone) -> Iterator[Record | RowBatch]:
+    import pickle
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _FORKED
+    end = len(mm)
+    mid = (end // 2) & ~4095
+    fd, tmp = tempfile.mkstemp(prefix="wintriage-usn-", suffix=".csv")
+    os.close(fd)
+    ex = None
+    fut = None
+    try:
+        _FORKED = (path, ctx.options, ctx.resources, ctx.source)
+        try:
+            ex = ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))
+            fut = ex.submit(_csv_part, mid, tz, tmp)
+        except (OSError, RuntimeError):
+            fut = None
+        finally:
+            _FORKED = None
+        stopped: list[int] = []
+        yield from _scan(mm, end, ctx, 0, mid if fut is not None else end, stopped)
+        got = None
+        if fut is not None:
+            try:
+                got = fut.result()
+            except (OSError, RuntimeError, EOFError, pickle.PickleError):  # BrokenProcessPool is a RuntimeError
+                got = None
+        if got is None or stopped[0] != mid:  # no worker, or the walks do not join: the rest here
+            if stopped[0] < end:
+                yield from _scan(mm, end, ctx, stopped[0])
+            return
+        parts, log = got
+        for off, reason, skipped in log:
+            ctx.warn(off, reason, skipped=skipped)
+        with open(tmp, encoding="utf-8", errors="surrogatepass", newline="") as fh:
+            for rows, chars in parts:
+                cols = _Text(usn=[None] * rows)
+                cols.text = (tz, fh.read(chars))
+                yield RowBatch(NAME, cols)
+    finally:
+        if ex is not None:
+            ex.shutdown(wait=True)
+        os.unlink(tmp)
 
 
 BATCH = 32768
@@ -269,14 +377,13 @@ class _Bulk:
         })
 
 
-def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record | RowBatch]:
-    """The walk. ``ctx.options["range"] = (start, stop)`` walks from ``start`` until the first record position at
-    or past ``stop`` and leaves that position in ``ctx.options["stopped_at"]``: the walk is a function of the
-    position alone (outside ``--carve``), so a walk of ``(0, m)`` that stops exactly at ``m`` joins one of
-    ``(m, end)`` into the sequential result (``parse --csv`` splits a large journal over two processes so)."""
+def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None = None,
+          stopped: list[int] | None = None) -> Iterator[Record | RowBatch]:
+    """The walk, from ``start`` until the first record position at or past ``stop`` (appended to ``stopped``;
+    ``end`` when the data ran out). Outside ``--carve`` the walk is a function of the position alone, so a walk
+    that stops exactly at ``m`` joins one started at ``m`` into the sequential result."""
     carve = bool(ctx.options.get("carve"))
-    start, stop = ctx.options.get("range") or (0, end)
-    stop = min(stop, end)
+    stop = end if stop is None else min(stop, end)
     res = ctx.resources.get("mft")
     warn = ctx.warn
     ppath_cache: dict[int, str] = {}
@@ -351,7 +458,8 @@ def _scan(mm: Any, end: int, ctx: ParseContext) -> Iterator[Record | RowBatch]:
             carved = carve
         if offs:
             yield bulk.batch(offs, carved)
-        ctx.options["stopped_at"] = pos if pos >= stop and stop < end else end
+        if stopped is not None:
+            stopped.append(pos if pos >= stop and stop < end else end)
     finally:
         bulk.close()
 
@@ -450,16 +558,26 @@ class _JCsvShape(CsvShape):
                 pp, d["usn"], t, d["reasons"], d["attributes"], d["offset"], d.get("source_file", "")]
 
 
-def _j_csv_batch(c: dict[str, list[Any]], tz: timezone) -> list[list[str]]:
-    """``_JCsvShape.row`` for a whole batch, column by column."""
+_J_LINE = "%s,%s,%d,%d,%d,%d,%s,%d,%s,%s,%s,%d,%s\r\n"
+
+
+def _j_csv_batch(c: Any, tz: timezone) -> str:
+    """``_JCsvShape.row`` for a whole batch: the CSV text of its lines (integers formatted by ``%d`` in C; only
+    the columns that can hold a delimiter or quote are scanned, once each)."""
+    text = getattr(c, "text", None)
+    if text is not None:
+        if text[0] != tz:
+            raise ValueError(f"CSV rendered for {text[0]}, not {tz}")
+        return str(text[1])
     pmap = {p: _csv_parent({"parent_path": p}) for p in set(c["parent_path"])}
-    n = len(c["name"])
-    return [
-        c["name"], c["extension"], *(list(map(str, c[k])) for k in ("entry", "sequence", "parent_entry",
-                                                                     "parent_sequence")),
-        [pmap[p] for p in c["parent_path"]], list(map(str, c["usn"])), fmt_many(c["timestamp"], tz),
-        c["reasons"], c["attributes"], list(map(str, c["offset"])), c.get("source_file") or [""] * n,
-    ]
+    names = quote_column(c["name"])
+    n = len(names)
+    line = _J_LINE.__mod__
+    return "".join(map(line, zip(
+        names, quote_column(c["extension"]), c["entry"], c["sequence"],
+        c["parent_entry"], c["parent_sequence"], quote_column([pmap[p] for p in c["parent_path"]]), c["usn"],
+        fmt_many(c["timestamp"], tz), c["reasons"], c["attributes"], c["offset"],
+        quote_column(c.get("source_file") or [""] * n), strict=True)))
 
 
 def _j_csv_sql(tz: timezone) -> str:
