@@ -93,9 +93,9 @@ def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path
     calls: list[tuple[int, int | None]] = []
     pass2 = mft._pass2_batches
 
-    def spy(*a: Any) -> Any:
+    def spy(*a: Any, **kw: Any) -> Any:
         calls.append((a[5], a[6]) if len(a) > 5 else (0, None))
-        return pass2(*a)
+        return pass2(*a, **kw)
 
     monkeypatch.setattr(mft, "_pass2_batches", spy)
     for src in (twice, damaged):

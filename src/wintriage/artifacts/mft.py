@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import struct
 from array import array
 from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
@@ -1420,6 +1421,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     is_dir = isdir_rec[r]
     # paths: one resolver call per distinct parent reference
     pp = np.empty(r.size, dtype=object)
+    cpp = np.empty(r.size, dtype=object)  # MFTECmd's ParentPath
     full = np.empty(r.size, dtype=object)
     root = (entry == ROOT_ENTRY) & (pe == ROOT_ENTRY)
     selfp = (pe == entry) & ~root
@@ -1443,12 +1445,15 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
                 upp.append(p)
                 upf.append("" if p == "/" else p)
         pp[norm] = np.array(upp, dtype=object)[inv]
+        cpp[norm] = np.array([csv_parent_path(x) for x in upp], dtype=object)[inv]
         full[norm] = np.array(upf, dtype=object)[inv] + "/" + rnames[norm]
     if selfp.any():
         pp[selfp] = ORPHAN
+        cpp[selfp] = csv_parent_path(ORPHAN)
         full[selfp] = ORPHAN + "/" + rnames[selfp]
     if root.any():
         pp[root] = ""
+        cpp[root] = csv_parent_path("")
         full[root] = "/"
     nm_l = rnames.tolist()
     isd_l = is_dir.tolist()
@@ -1473,6 +1478,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
         "zone_id_contents": np.full(n, "", dtype=object), "extension_entries": np.full(n, "", dtype=object),
         "fixup_ok": np.ones(n, bool), "offset": (fi * rs + start * rs)[r].astype(np.int64),
         "source_file": np.full(n, source, dtype=object),
+        "ns": rns, "csv_parent_path": cpp,  # for the CSV renderer
     }
     for k, key in enumerate(("si_created", "si_modified", "si_record_changed", "si_accessed")):
         cols[key] = (si[k][r], si_ok[k][r])
@@ -1486,20 +1492,6 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     return cols, fi[r]
 
 
-def _empty_arrays() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k in _INTS:
-        out[k] = np.zeros(0, np.uint64 if k in ("file_size", "logfile_seq") else np.int64)
-    for k in _BOOLS:
-        out[k] = np.zeros(0, bool)
-    for k in _STRS:
-        out[k] = np.zeros(0, dtype=object)
-    for k in _NULLABLE:
-        out[k] = (np.zeros(0, bool if k == "resident" else (np.uint64 if k == "usn" else np.int64)),
-                  np.zeros(0, bool))
-    return out
-
-
 def _dict_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Rows of the per-record decoder as the same typed columns as ``_fast_columns``."""
     out: dict[str, Any] = {}
@@ -1511,6 +1503,10 @@ def _dict_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
         a = np.empty(len(rows), dtype=object)
         a[:] = [d.get(k, "") for d in rows]
         out[k] = a
+    out["ns"] = np.array([_NT_CODE[d["name_type"]] for d in rows], dtype=np.int64)
+    cpp = np.empty(len(rows), dtype=object)
+    cpp[:] = [csv_parent_path(d.get("parent_path") or "") for d in rows]
+    out["csv_parent_path"] = cpp
     for k in _NULLABLE:
         vals = [d[k] for d in rows]
         dt = bool if k == "resident" else (np.uint64 if k == "usn" else np.int64)
@@ -1534,10 +1530,10 @@ def _concat(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _batch(arrs: dict[str, Any]) -> RowBatch:
+def _batch(arrs: dict[str, Any], csv_only: bool = False) -> RowBatch:
     """A RowBatch of plain Python columns (bool/int/str/None) from typed arrays."""
     cols = _Cols()
-    for k in _COL_ORDER:
+    for k in ("entry",) if csv_only else _COL_ORDER:
         v = arrs[k]
         if type(v) is tuple:
             vals, ok = v
@@ -1607,23 +1603,16 @@ def _csv_part(first: int, stop: int, tz: timezone, tmp: str) -> tuple[list[tuple
                                                                        list[Record]]:
     """Worker: the MFTECmd CSV lines of records ``first``..``stop - 1`` into ``tmp``; returns (rows, characters)
     per batch, the warnings and the zone_identifier rows."""
-    import io
-
-    from ..store.export import CsvWriter
-
     assert _FORKED is not None
     path, rs, res, extensions, options, source = _FORKED
     ctx = _LogContext(source, options)
     parts: list[tuple[int, int]] = []
     zones: list[Record] = []
     with open(tmp, "w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
-        for item in _pass2_batches(path, rs, res, extensions, ctx, first, stop):
+        for item in _pass2_batches(path, rs, res, extensions, ctx, first, stop, csv_only=True):
             if type(item) is RowBatch:
-                sio = io.StringIO()
-                cells = _csv_batch(item.columns, tz)
-                assert not isinstance(cells, str)
-                CsvWriter(sio).write_columns(cells)
-                text = sio.getvalue()
+                text = _csv_batch(item.columns, tz)
+                assert isinstance(text, str)
                 fh.write(text)
                 parts.append((len(item), len(text)))
             else:
@@ -1654,7 +1643,7 @@ def _split_csv(path: Path, rs: int, res: PathResolver, extensions: dict[int, lis
             fut = None
         finally:
             _FORKED = None
-        yield from _pass2_batches(path, rs, res, extensions, ctx, 0, mid)
+        yield from _pass2_batches(path, rs, res, extensions, ctx, 0, mid, csv_only=True)
         got = None
         if fut is not None:
             try:
@@ -1662,7 +1651,7 @@ def _split_csv(path: Path, rs: int, res: PathResolver, extensions: dict[int, lis
             except (OSError, RuntimeError, EOFError, pickle.PickleError):  # BrokenProcessPool is a RuntimeError
                 got = None
         if got is None:  # no worker: the second half here
-            yield from _pass2_batches(path, rs, res, extensions, ctx, mid, count)
+            yield from _pass2_batches(path, rs, res, extensions, ctx, mid, count, csv_only=True)
             return
         parts, log, zones = got
         for off, reason, skipped in log:
@@ -1680,7 +1669,10 @@ def _split_csv(path: Path, rs: int, res: PathResolver, extensions: dict[int, lis
 
 
 def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]],
-                   ctx: ParseContext, first: int = 0, stop: int | None = None) -> Iterator[RowBatch | Record]:
+                   ctx: ParseContext, first: int = 0, stop: int | None = None,
+                   csv_only: bool = False) -> Iterator[RowBatch | Record]:
+    """Pass 2 of records ``first``..``stop - 1``. ``csv_only``: batches carry only their arrays (and one list
+    column for their length): for the CSV renderer of a CSV-only run, not for a store."""
     warn = ctx.warn
     include_short = bool(ctx.options.get("include_short") or ctx.options.get("sn"))
     source = ctx.source
@@ -1722,7 +1714,7 @@ def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int,
             else:
                 arrs = None
             if arrs is not None:
-                yield _batch(arrs)
+                yield _batch(arrs, csv_only)
             yield from zones
     finally:
         if fh_ext is not None:
@@ -1730,7 +1722,7 @@ def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int,
 
 
 # --- CSV of a batch: whole columns at once ---------------------------------------------------------------
-_TF = np.array(["False", "True"], dtype=object)
+_NEEDS_QUOTES = re.compile('[,"\r\n]').search
 
 
 def _split_cells(mat: np.ndarray, keep: np.ndarray | None) -> list[str]:
@@ -1747,31 +1739,80 @@ def _split_cells(mat: np.ndarray, keep: np.ndarray | None) -> list[str]:
     return b[:-1].decode("ascii").split("\x00")
 
 
-def _num_cells(v: np.ndarray) -> list[str]:
-    """``str()`` of every value of a non-negative integer array (decimal digits written by numpy)."""
+# A CSV line is rendered as a few "blocks" of adjacent cells that never need quoting (numbers, booleans, times,
+# flags), each block a byte matrix with a keep mask (digits, commas), plus the text cells; one join per line.
+_Field = tuple[np.ndarray, np.ndarray | None]  # (n x w ASCII bytes, which bytes of each row to keep)
+
+
+def _num_field(v: np.ndarray) -> _Field:
+    """``str()`` of non-negative integers, right-aligned digits with the leading zeros masked out."""
     n = v.size
-    if not n:
-        return []
     x = v.astype(np.uint64)
-    w = len(str(int(x.max())))
+    w = len(str(int(x.max()))) if n else 1
     mat = np.empty((n, w), dtype=np.uint8)
     for i in range(w - 1, -1, -1):
         x, dig = np.divmod(x, np.uint64(10))
         mat[:, i] = dig
     mat += 48
     if w == 1:
-        return _split_cells(mat, None)
+        return mat, None
     lead = np.argmax(mat != 48, axis=1)
     lead[(mat == 48).all(axis=1)] = w - 1  # zero: one digit
-    return _split_cells(mat, np.arange(w)[None, :] >= lead[:, None])
+    return mat, np.arange(w)[None, :] >= lead[:, None]
 
 
-def _ticks_text(t: np.ndarray) -> list[str]:
-    """``yyyy-MM-dd HH:mm:ss.fffffff`` of FILETIME ticks already in the display zone, all in 0..FMT_MAX:
-    the civil date by integer arithmetic (days to y/m/d as in ``datetime``), digits written into a byte matrix."""
+def _text_table(texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    enc = [t.encode("ascii") for t in texts]
+    w = max((len(e) for e in enc), default=0)
+    tab = np.zeros((len(enc), w), dtype=np.uint8)
+    for i, e in enumerate(enc):
+        tab[i, :len(e)] = np.frombuffer(e, dtype=np.uint8)
+    return tab, np.arange(w)[None, :] < np.array([len(e) for e in enc], dtype=np.int64)[:, None]
+
+
+_text_tables: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _text_field(texts: tuple[str, ...], inv: np.ndarray) -> _Field:
+    """Cells taken from a few ASCII texts (``inv``: which text per row)."""
+    t = _text_tables.get(texts)
+    if t is None:
+        t = _text_table(texts)
+        if len(_text_tables) < 1024:
+            _text_tables[texts] = t
+    tab, keep = t
+    return tab[inv], keep[inv]
+
+
+_TF_TEXTS = ("False", "True")
+_NT_TEXTS = (*NAME_TYPES, *(str(i) for i in range(4, 256)))  # NameType by namespace byte
+_NT_CODE = {t: i for i, t in enumerate(_NT_TEXTS)}
+
+
+def _bool_field(b: np.ndarray) -> _Field:
+    return _text_field(_TF_TEXTS, b.astype(np.intp))
+
+
+def _pairs(first: Callable[[int], int], second: Callable[[int], int]) -> np.ndarray:
+    """100 two-byte cells (as little-endian uint16) for the values 0..99."""
+    return np.array([first(i) | second(i) << 8 for i in range(100)], dtype="<u2")
+
+
+# the text of a time, two bytes at a time: "yy" "yy" "-M" "M-" "dd" " H" "H:" "mm" ":s" "s." "ff" "ff" "ff" "f"
+_T2 = _pairs(lambda i: 48 + i // 10, lambda i: 48 + i % 10)
+_T2_DASH_T = _pairs(lambda i: 45, lambda i: 48 + i // 10)
+_T2_O_DASH = _pairs(lambda i: 48 + i % 10, lambda i: 45)
+_T2_SP_T = _pairs(lambda i: 32, lambda i: 48 + i // 10)
+_T2_O_COLON = _pairs(lambda i: 48 + i % 10, lambda i: 58)
+_T2_COLON_T = _pairs(lambda i: 58, lambda i: 48 + i // 10)
+_T2_O_DOT = _pairs(lambda i: 48 + i % 10, lambda i: 46)
+_T2_O_NUL = _pairs(lambda i: 48 + i % 10, lambda i: 0)
+
+
+def _ticks_matrix(t: np.ndarray) -> np.ndarray:
+    """``yyyy-MM-dd HH:mm:ss.fffffff`` of FILETIME ticks already in the display zone, all in 0..FMT_MAX, as an
+    n x 27 byte matrix: the civil date by integer arithmetic (days to y/m/d as in ``datetime``)."""
     n = t.size
-    if not n:
-        return []
     days, rem = np.divmod(t, 864_000_000_000)
     secs, frac = np.divmod(rem, 10_000_000)
     z = days + 584694  # days since 0000-03-01 (proleptic Gregorian)
@@ -1779,54 +1820,72 @@ def _ticks_text(t: np.ndarray) -> list[str]:
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = np.where(mp < 10, mp + 3, mp - 9)
+    mp_ = (5 * doy + 2) // 153
+    d = doy - (153 * mp_ + 2) // 5 + 1
+    m = np.where(mp_ < 10, mp_ + 3, mp_ - 9)
     y = yoe + era * 400 + (m <= 2)
-    out = np.empty((n, 27), dtype=np.uint8)
-    out[:, 4] = out[:, 7] = 45  # -
-    out[:, 10] = 32
-    out[:, 13] = out[:, 16] = 58  # :
-    out[:, 19] = 46  # .
+    o = np.empty((n, 14), dtype="<u2")  # two bytes at a time: 28 bytes a row, the last one spare
+    o[:, 0] = _T2[y // 100]
+    o[:, 1] = _T2[y % 100]
+    o[:, 2] = _T2_DASH_T[m]
+    o[:, 3] = _T2_O_DASH[m]
+    o[:, 4] = _T2[d]
+    h = secs // 3600
+    o[:, 5] = _T2_SP_T[h]
+    o[:, 6] = _T2_O_COLON[h]
+    o[:, 7] = _T2[(secs // 60) % 60]
+    sec = secs % 60
+    o[:, 8] = _T2_COLON_T[sec]
+    o[:, 9] = _T2_O_DOT[sec]
+    f = frac.astype(np.int32)
+    o[:, 10] = _T2[f // 100000]
+    o[:, 11] = _T2[(f // 1000) % 100]
+    o[:, 12] = _T2[(f // 10) % 100]
+    o[:, 13] = _T2_O_NUL[f % 10]
+    out = o.view(np.uint8)[:, :27]
+    return out
 
-    def put(col: int, v: np.ndarray, width: int) -> None:
-        for i in range(width - 1, -1, -1):
-            v, dig = np.divmod(v, 10)
-            out[:, col + i] = dig + 48
 
-    put(0, y, 4)
-    put(5, m, 2)
-    put(8, d, 2)
-    put(11, secs // 3600, 2)
-    put(14, (secs // 60) % 60, 2)
-    put(17, secs % 60, 2)
-    put(20, frac, 7)
-    return _split_cells(out, None)
-
-
-def _time_cells(t: np.ndarray, show: np.ndarray, off: int) -> list[str]:
-    """A time column's cells: ``fmt(t, tz)`` where ``show``, '' elsewhere (raw values past year 9999)."""
+def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> tuple[np.ndarray, np.ndarray]:
+    """A time column: ``fmt(t, tz)`` where ``show``, empty elsewhere; past year 9999 the raw value, as ``fmt``."""
     n = t.size
-    out = np.full(n, "", dtype=object)
-    idx = np.nonzero(show)[0]
-    if idx.size:
-        v = t[idx]
-        ok = v <= FMT_MAX
-        tt = v + off if off else v
-        ok &= (tt >= 0) & (tt <= FMT_MAX)
-        if ok.all():
-            out[idx] = _ticks_text(tt)
-        else:
-            out[idx[ok]] = _ticks_text(tt[ok])
-            out[idx[~ok]] = [str(x + off) for x in v[~ok].tolist()]
-    return out.tolist()
+    inr = show & (t <= FMT_MAX + 10**13)  # a zone moves a time by less than a day: no overflow below
+    tt = np.where(inr, t, 0) + off
+    inr &= (tt >= 0) & (tt <= FMT_MAX)
+    mat = _ticks_matrix(np.where(inr, tt, 0))
+    keep = np.zeros((n, 27), dtype=bool)
+    keep[inr] = True
+    raw = show & ~inr
+    if raw.any():
+        for i in np.nonzero(raw)[0].tolist():
+            e = str(int(t[i]) + off).encode("ascii")
+            mat[i, :len(e)] = np.frombuffer(e, dtype=np.uint8)
+            keep[i, :len(e)] = True
+    return mat, keep
 
 
-def _flags_cells(flags: np.ndarray, ok: np.ndarray) -> list[str]:
-    """SiFlags text per distinct value."""
-    u, inv = np.unique(np.where(ok, flags, -1), return_inverse=True)
-    text = np.array([si_flags_text(x) if x >= 0 else "" for x in u.tolist()], dtype=object)
-    return text[inv.reshape(-1)].tolist()
+def _block(fields: list[_Field]) -> list[str]:
+    """Adjacent cells joined by commas, one str per row."""
+    n = fields[0][0].shape[0]
+    comma = np.full((n, 1), 44, dtype=np.uint8)
+    ones = np.ones((n, 1), dtype=bool)
+    mats: list[np.ndarray] = []
+    keeps: list[np.ndarray] = []
+    for i, (m, k) in enumerate(fields):
+        if i:
+            mats.append(comma)
+            keeps.append(ones)
+        mats.append(m)
+        keeps.append(np.ones(m.shape, dtype=bool) if k is None else k)
+    return _split_cells(np.concatenate(mats, axis=1), np.concatenate(keeps, axis=1))
+
+
+def _quoted(cells: list[str]) -> list[str]:
+    """A text column as ``csv.writer`` writes it (QUOTE_MINIMAL): scanned once, quoted cell by cell if needed."""
+    j = "\x00".join(cells)
+    if "," in j or '"' in j or "\n" in j or "\r" in j:
+        return [f'"{x.replace(chr(34), chr(34) * 2)}"' if _NEEDS_QUOTES(x) else x for x in cells]
+    return cells
 
 
 def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
@@ -1840,7 +1899,8 @@ def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
 
 
 def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str:
-    """``MFTECmd_$MFT_Output.csv`` cells of a whole batch (same text as ``CSV['mft'].row`` row by row)."""
+    """``MFTECmd_$MFT_Output.csv`` lines of a whole batch: the text ``CSV['mft'].row`` and ``csv.writer`` give
+    row by row."""
     from ..timeutil import tz_offset_ticks
 
     text = getattr(columns, "text", None)
@@ -1849,38 +1909,45 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
             raise ValueError(f"CSV rendered for {text[0]}, not {tz}")
         return text[1]
     a = _arrays_of(columns)
+    n = a["entry"].size
+    if not n:
+        return ""
     off = tz_offset_ticks(tz) if tz is not UTC else 0
-    times = []
+    tv, ts = [], []
     for si_key, fn_key in (("si_created", "fn_created"), ("si_modified", "fn_modified"),
                            ("si_record_changed", "fn_record_changed"), ("si_accessed", "fn_accessed")):
         sv, sok = a[si_key]
         fv, fok = a[fn_key]
-        times.append(_time_cells(sv, sok, off))
-        times.append(_time_cells(fv, fok & ~(sok & (fv == sv)), off))
+        tv += [sv, fv]
+        ts += [sok, fok & ~(sok & (fv == sv))]
+    tm, tk = _time_field(np.concatenate(tv), np.concatenate(ts), off)  # the 8 time columns at once
+    times: list[_Field] = [(tm[i * n:(i + 1) * n], tk[i * n:(i + 1) * n]) for i in range(8)]
     flags, fl_ok = a["si_flags"]
     usn, usn_ok = a["usn"]
     sec, sec_ok = a["security_id"]
+    fu, finv = np.unique(np.where(fl_ok, flags, -1), return_inverse=True)
+    ftexts = tuple(si_flags_text(x) if x >= 0 else "" for x in fu.tolist())
+    pp = a["csv_parent_path"].tolist()
 
-    def tf(k: str) -> list[str]:
-        return _TF[a[k].astype(np.intp)].tolist()
+    def txt(k: str) -> list[str]:
+        return _quoted(a[k].tolist())
 
-    def num(k: str) -> list[str]:
-        return _num_cells(a[k])
-
-    pp_cache: dict[str, str] = {}
-    pp = [pp_cache[p] if p in pp_cache else pp_cache.setdefault(p, csv_parent_path(p or ""))
-          for p in a["parent_path"].tolist()]
-    return [
-        num("entry"), num("sequence"), tf("in_use"), num("parent_entry"), num("parent_sequence"), pp,
-        a["name"].tolist(), a["extension"].tolist(), num("file_size"), num("reference_count"),
-        a["reparse_target"].tolist(), tf("is_dir"), tf("has_ads"), tf("is_ads"), tf("si_lt_fn"),
-        tf("usec_zeros"), tf("copied"),
-        _flags_cells(flags, fl_ok),
-        a["name_type"].tolist(), *times,
-        _num_cells(np.where(usn_ok, usn, np.uint64(0))), num("logfile_seq"), _num_cells(np.where(sec_ok, sec, 0)),
-        a["object_id"].tolist(), a["logged_util_stream"].tolist(), a["zone_id_contents"].tolist(),
-        a["source_file"].tolist(),
+    cols = [
+        _block([_num_field(a["entry"]), _num_field(a["sequence"]), _bool_field(a["in_use"]),
+                _num_field(a["parent_entry"]), _num_field(a["parent_sequence"])]),
+        _quoted(pp), txt("name"), txt("extension"),
+        _block([_num_field(a["file_size"]), _num_field(a["reference_count"])]),
+        txt("reparse_target"),
+        _block([_bool_field(a["is_dir"]), _bool_field(a["has_ads"]), _bool_field(a["is_ads"]),
+                _bool_field(a["si_lt_fn"]), _bool_field(a["usec_zeros"]), _bool_field(a["copied"]),
+                _text_field(ftexts, finv.reshape(-1)), _text_field(_NT_TEXTS, a["ns"])]),
+        _block([*times, _num_field(np.where(usn_ok, usn, np.uint64(0))), _num_field(a["logfile_seq"]),
+                _num_field(np.where(sec_ok, sec, 0))]),
+        txt("object_id"), txt("logged_util_stream"), txt("zone_id_contents"), txt("source_file"),
     ]
+    out = list(map(",".join, zip(*cols, strict=True)))
+    out.append("")
+    return "\r\n".join(out)
 
 
 # --- timeline --------------------------------------------------------------------------------------------
