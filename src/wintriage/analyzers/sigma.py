@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..model import EvidenceRef, Finding
 from ..timeutil import fmt
 
@@ -137,13 +139,16 @@ def _rows(src: sqlite3.Connection) -> Iterator[tuple[int, dict[str, Any]]]:
         flat: dict[str, Any] = {}
         if row[-1]:
             try:
-                _flatten(json.loads(row[-1]), flat)
-            except ValueError:
+                _flatten(orjson.loads(row[-1]), flat)
+            except ValueError:  # orjson.JSONDecodeError is one
                 pass
         for name, v in zip(SYSTEM_FIELDS, row[1:-2], strict=True):
             flat[name] = v
         flat["_ts"] = row[-2]
         yield row[0], flat
+
+
+_SCALARS = (int, float, str)
 
 
 def _scalar(v: Any) -> Any:
@@ -183,10 +188,21 @@ def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection, fields: set[str
     sql = f"INSERT INTO logs ({', '.join(chr(34) + c + chr(34) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
     batch: list[list[Any]] = []
     n = 0
+    pos = {c: i for i, c in enumerate(want, 2)}
+    slot: dict[str, int] = {}  # a field's spelling -> its column (-1: not a column); later spellings win, as before
+    width = len(cols)
     for rid, flat in _rows(src):
-        low = {k.lower(): v for k, v in flat.items()}
+        row: list[Any] = [None] * width
+        row[0] = rid
+        for k, v in flat.items():
+            i = slot.get(k)
+            if i is None:
+                i = slot[k] = pos.get(k.lower(), -1)
+            if i >= 0:
+                row[i] = v if v is None or type(v) in _SCALARS else _scalar(v)
         ts = flat.get("_ts")
-        batch.append([rid, fmt(ts) if ts else None, *(_scalar(low.get(c)) for c in want)])
+        row[1] = fmt(ts) if ts else None
+        batch.append(row)
         if len(batch) >= 5000:
             dst.executemany(sql, batch)
             n += len(batch)
