@@ -179,3 +179,19 @@ def test_matches_counted_in_sqlite_evidence_capped(td: TD, tmp_path: Path, monke
     lowest = [r[0] for r in con.execute("SELECT id FROM evtx WHERE event_id = 1 AND channel LIKE '%Sysmon%' "
                                         "ORDER BY id LIMIT 100")]
     assert [e.row_id for e in f.evidence] == lowest
+
+
+def test_bundled_rules_compiled_ahead_are_current() -> None:
+    """data/sigma/compiled.json is what converting the bundled rules with the installed pySigma gives, and
+    loading it imports neither pySigma nor YAML."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(repo / "tools" / "gen_sigma.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    code = ("import sys; from wintriage.analyzers import sigma; rules, skipped, errors = sigma.bundled_rules(); "
+            "assert len(rules) == 15 and all(r.queries for r in rules), len(rules); "
+            "assert not any(m == 'sigma' or m.startswith('sigma.') or m == 'yaml' for m in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

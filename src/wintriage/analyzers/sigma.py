@@ -112,6 +112,67 @@ def load_rules(dirs: Iterable[Path]) -> tuple[list[Any], int, list[str]]:
     return res.rules, res.skipped, res.errors
 
 
+# --- compiled rules ---------------------------------------------------------------------------------
+@dataclass
+class Compiled:
+    """A rule as ``run_sigma`` needs it: its metadata and its SQL (one query per pipeline variant)."""
+
+    meta: dict[str, Any]
+    description: str
+    correlation: bool
+    output: bool  # False: a correlation's base rule (not reported on its own)
+    queries: list[str]
+
+
+COMPILED = BUNDLED / "compiled.json"  # the bundled rules, converted ahead (tools/gen_sigma.py; a test checks it)
+_SIGMA_DISTS = ("pySigma", "pySigma-backend-sqlite", "pySigma-pipeline-windows", "pySigma-pipeline-sysmon")
+
+
+def fingerprint(files: list[Path]) -> str:
+    """What a compiled rule set depends on: the rule files' names and bytes and the pySigma packages' versions."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256(b"wintriage-sigma-1\0")
+    for d in _SIGMA_DISTS:
+        try:
+            h.update(f"{d}={version(d)}\0".encode())
+        except PackageNotFoundError:
+            h.update(f"{d}=?\0".encode())
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def compile_rules(dirs: list[Path]) -> tuple[list[Compiled], int, list[str]]:
+    """Load and convert every rule under ``dirs``: (rules, skipped count, error texts). Never raises."""
+    rules, skipped, errors = load_rules(dirs)
+    out = []
+    for r in rules:
+        corr = _is_correlation(r)
+        out.append(Compiled(_rule_meta(r), str(getattr(r, "description", "") or "").strip(), corr,
+                            getattr(r, "_output", True) is not False, convert_correlation(r) if corr else convert(r)))
+    return out, skipped, errors
+
+
+def compiled_document(files: list[Path], rules: list[Compiled], skipped: int, errors: list[str]) -> dict[str, Any]:
+    return {"fingerprint": fingerprint(files), "skipped": skipped, "errors": errors,
+            "rules": [r.__dict__ for r in rules]}
+
+
+def bundled_rules() -> tuple[list[Compiled], int, list[str]]:
+    """The bundled rules from ``compiled.json`` when it matches the rule files and the installed pySigma (no pySigma
+    import, no YAML); else converted now."""
+    files = _rule_files([BUNDLED])
+    try:
+        doc = json.loads(COMPILED.read_text(encoding="utf-8"))
+        if doc.get("fingerprint") == fingerprint(files):
+            return [Compiled(**r) for r in doc["rules"]], int(doc["skipped"]), list(doc["errors"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    return compile_rules([BUNDLED])
+
+
 # --- the flattened view -----------------------------------------------------------------------------
 def _flatten(d: Any, out: dict[str, Any], depth: int = 0) -> None:
     if not isinstance(d, dict) or depth > 4:
@@ -331,19 +392,19 @@ def run_sigma(
             if stats is not None:
                 stats.update(st)
             return []  # no event logs in this case: nothing to load or run
-        rules, skipped, errors = load_rules(dirs)
-        st.update({"rules": len(rules), "skipped": skipped, "errors": errors})
+        bundled_only = [d.resolve() for d in dirs] == [BUNDLED.resolve()]
+        rules, skipped, errors = bundled_rules() if bundled_only else compile_rules(dirs)
+        st.update({"rules": len(rules), "skipped": skipped, "errors": list(errors)})
         with tempfile.TemporaryDirectory(prefix="wintriage-sigma-") as tmp:
             dst = sqlite3.connect(str(Path(tmp) / "logs.sqlite"))
             try:
                 dst.create_function("REGEXP", 2, _regexp, deterministic=True)
-                converted = [(rule, _is_correlation(rule)) for rule in rules]
-                converted_q = [(rule, corr, convert_correlation(rule) if corr else convert(rule)) for rule, corr in converted]
-                st["events"] = build_logs(src, dst, query_fields([q for _r, _c, qs in converted_q for q in qs]))
+                st["events"] = build_logs(src, dst, query_fields([q for r in rules for q in r.queries]))
                 dst.execute("CREATE TABLE hits (row_id INTEGER PRIMARY KEY)")
-                for rule, corr, queries in converted_q:
+                for rule in rules:
+                    corr, queries = rule.correlation, rule.queries
                     if not queries:
-                        if getattr(rule, "_output", True) is not False:  # a correlation's base rule is no skip
+                        if rule.output:  # a correlation's base rule is no skip
                             st["skipped"] += 1
                         continue
                     # the matching event ids go to a table in the scratch database, not a Python set: a noisy
@@ -367,7 +428,7 @@ def run_sigma(
                         except sqlite3.OperationalError as e:
                             if "no such column" not in str(e):
                                 st["failed_queries"] += 1
-                                st["errors"].append(f"{getattr(rule, 'title', '?')}: {e}")
+                                st["errors"].append(f"{rule.meta['rule_title']}: {e}")
                     (n_ids,) = dst.execute("SELECT COUNT(*) FROM hits").fetchone()
                     if not n_ids and not alerts:
                         continue
@@ -387,9 +448,9 @@ def run_sigma(
     return findings
 
 
-def _finding(rule: Any, ids: list[int], matches: int, src: sqlite3.Connection, queries: list[str]) -> Finding:
+def _finding(rule: Compiled, ids: list[int], matches: int, src: sqlite3.Connection, queries: list[str]) -> Finding:
     """``ids``: the first (lowest) matching event ids, at most ``MAX_REFS``; ``matches``: how many matched."""
-    meta = _rule_meta(rule)
+    meta = copy.deepcopy(rule.meta)
     refs = []
     first_ts: int | None = None
     for i in range(0, min(len(ids), MAX_REFS), 500):
@@ -400,7 +461,7 @@ def _finding(rule: Any, ids: list[int], matches: int, src: sqlite3.Connection, q
             if ts is not None and (first_ts is None or ts < first_ts):
                 first_ts = ts
     refs.sort(key=lambda r: r.row_id)
-    desc = str(getattr(rule, "description", "") or "").strip()
+    desc = rule.description
     meta.update({"matches": matches, "queries": queries})
     return Finding(
         analyzer="sigma",
