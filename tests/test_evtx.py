@@ -360,3 +360,57 @@ def test_generated_map_values_equal_apply(td: TD) -> None:
             assert em.values(ev) == tuple(d.get(c) for c in MAP_COLUMNS)
             n += 1
     assert n > 5000
+
+
+def big_log(src: Path, dst: Path, copies: int) -> int:
+    """A large clean log from ``copies`` copies of ``src``'s chunks, record numbers shifted per copy (chunk and
+    record headers, checksums and the file header rewritten). Returns the number of chunks."""
+    import struct
+    import zlib
+
+    raw = src.read_bytes()
+    hdr = bytearray(raw[:4096])
+    chunks = [raw[4096 + i * 65536: 4096 + (i + 1) * 65536] for i in range((len(raw) - 4096) // 65536)]
+    chunks = [c for c in chunks if c[:8] == b"ElfChnk\x00"]
+    last = max(struct.unpack_from("<Q", c, 32)[0] for c in chunks)
+    n = 0
+    with open(dst, "wb") as out:
+        out.write(b"\0" * 4096)
+        for k in range(copies):
+            for c0 in chunks:
+                c = bytearray(c0)
+                for o in (8, 16, 24, 32):
+                    struct.pack_into("<Q", c, o, struct.unpack_from("<Q", c, o)[0] + k * last)
+                free = struct.unpack_from("<I", c, 48)[0]
+                o = 512
+                while o + 24 <= free and c[o:o + 4] == b"**\0\0":
+                    struct.pack_into("<Q", c, o + 8, struct.unpack_from("<Q", c, o + 8)[0] + k * last)
+                    o += struct.unpack_from("<I", c, o + 4)[0]
+                struct.pack_into("<I", c, 52, zlib.crc32(c[512:free]))
+                struct.pack_into("<I", c, 124, zlib.crc32(c[:120] + c[128:512]))
+                out.write(c)
+                n += 1
+        struct.pack_into("<QQQ", hdr, 8, 0, n - 1, copies * last + 1)
+        struct.pack_into("<H", hdr, 42, n % 65536)
+        struct.pack_into("<I", hdr, 120, 0)
+        struct.pack_into("<I", hdr, 124, zlib.crc32(hdr[:120]))
+        out.seek(0)
+        out.write(hdr)
+    return n
+
+
+def test_chunk_split_equals_one_pass(td: TD, tmp_path: Path) -> None:
+    """A large clean log parsed by worker processes over chunk ranges gives the rows and warnings of one pass;
+    a damaged log is never split."""
+    big = tmp_path / "big.evtx"
+    assert big_log(td("evtx/plaso/System.evtx"), big, 3) == 81
+    lay = evtx.scan_layout(big)
+    assert len(evtx._split_plan(lay, ParseContext("evtx", "x", options={"evtx_workers": 2}))) == 11
+    for src in (big, td("evtx/python-evtx/security.evtx"), td("evtx/evtx-rs/sysmon.evtx")):
+        one, c1 = run(src, evtx_workers=1)
+        split, c2 = run(src, evtx_workers=2, evtx_split_min=1)
+        assert split == one and c1.warnings == c2.warnings and c1.skipped == c2.skipped
+    rows, _ = run(big, evtx_workers=2)
+    assert len(rows) == 3 * 5009 and [r["record_number"] for r in rows] == list(range(1, 3 * 5009 + 1))
+    bad = evtx.scan_layout(td("evtx/evtx-rs/sample_with_a_bad_chunk_magic.evtx"))
+    assert evtx._split_plan(bad, ParseContext("evtx", "x", options={"evtx_workers": 2, "evtx_split_min": 1})) == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import itertools
 import json
 import re
 import struct
@@ -665,6 +666,172 @@ def _patched_chunk_records(path: Path, c: ChunkInfo, ctx: ParseContext) -> Itera
     yield from _iter_wheel(io.BytesIO(hdr + bytes(data)), sub, 1, set())
 
 
+def _batch_rows(batch: list[Any], ctx: Any, ranges: list[tuple[int, int, int]], starts: list[int], source: str,
+                maps: MapSet | None) -> list[tuple[Any, ...]]:
+    """The wheel's records of one batch -> row tuples (``COLUMNS`` order) with their chunk from our walk."""
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    loads = _loads
+    cur = (-1, -2, -1)
+    for r in batch:
+        rid = r["event_record_id"]
+        try:
+            ev = loads(r["data"])
+        except ValueError as e:
+            ctx.warn(None, f"record {rid}: undecodable JSON from parser: {e}")
+            continue
+        if not (cur[0] <= rid <= cur[1]):
+            i = bisect.bisect_right(starts, rid) - 1
+            cur = ranges[i] if i >= 0 and ranges[i][0] <= rid <= ranges[i][1] else (-1, -2, -1)
+        append(row_values(ev, rid, ts_ticks(r["timestamp"]), cur[2] if cur[2] >= 0 else None, 0, source, maps))
+    return rows
+
+
+def _rows_to_batch(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]] | None:
+    return dict(zip(COLUMNS, map(list, zip(*rows, strict=True)), strict=True)) if rows else None
+
+
+# --- one large log on all cores ---------------------------------------------------------------------------------
+SPLIT_MIN_CHUNKS = 16  # 1 MiB of used chunks: below this a worker pool costs more than it saves
+SPLIT_CHUNKS = 8  # chunk slots per job: results stream back in order while the main process stores them
+
+
+def _split_plan(lay: Layout, ctx: ParseContext) -> list[tuple[int, int]]:
+    """Chunk ranges for worker processes, for a large log whose layout shows no damage (so the wheel's output
+    is the same chunk by chunk as in one pass); [] = one pass in this process."""
+    import os
+
+    workers = int(ctx.options.get("evtx_workers", os.cpu_count() or 1) or 1)
+    used = [c for c in lay.chunks if c.status == "ok"]
+    if workers < 2 or len(used) < int(ctx.options.get("evtx_split_min", SPLIT_MIN_CHUNKS)) or not lay.header_ok \
+            or not lay.header_crc_ok:
+        return []
+    if any(c.status not in ("ok", "zero") or not c.header_crc_ok or not c.data_crc_ok or c.walk_error
+           for c in lay.chunks):
+        return []
+    n = len(lay.chunks)
+    return [(lo, min(n, lo + SPLIT_CHUNKS)) for lo in range(0, n, SPLIT_CHUNKS)]
+
+
+class _ChunkWindow(io.RawIOBase):
+    """The log as the wheel sees it in one worker: the real file header and chunks ``[lo, hi)``, the file ending
+    after them; the chunks before ``lo`` read as zeros (empty chunk slots, which the wheel skips silently). Chunk
+    numbers and offsets in the wheel's messages stay those of the real file. Read-only over the evidence."""
+
+    def __init__(self, path: str, lo: int, hi: int) -> None:
+        super().__init__()
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+        # the file ends after chunk hi - 1 (the wheel reads to the end of what it is given)
+        self._size = min(self._f.seek(0, io.SEEK_END), FILE_HEADER + hi * CHUNK)
+        self._lo = FILE_HEADER + lo * CHUNK
+        self._hi = FILE_HEADER + hi * CHUNK
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), max(0, self._size - self._pos))
+        out = bytearray(n)
+        pos, end = self._pos, self._pos + n
+        for a, z in ((0, FILE_HEADER), (self._lo, self._hi)):  # the real bytes; the rest stays zero
+            a, z = max(a, pos), min(z, end)
+            if a < z:
+                self._f.seek(a)
+                out[a - pos:z - pos] = self._f.read(z - a).ljust(z - a, b"\x00")
+        b[:n] = out
+        self._pos = end
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class _Collect(ParseContext):
+    """A worker's warnings, kept with their ``skipped`` flag so the main process re-issues them in order."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(NAME, source)
+        self.issued: list[tuple[int | None, str, bool]] = []
+
+    def warn(self, offset: int | None, reason: str, *, skipped: bool = True) -> None:
+        self.issued.append((offset, reason, skipped))
+
+
+_SPLIT_MAPS: dict[str, Any] = {}  # the parent's maps, inherited by forked workers
+
+
+def _split_job(args: tuple[str, int, int, list[tuple[int, int, int]], str, int, str]) -> tuple[
+        dict[str, list[Any]] | None, list[tuple[int | None, str, bool]], list[int]]:
+    path, lo, hi, ranges, source, threads, maps_key = args
+    maps = _SPLIT_MAPS.get(maps_key)
+    starts = [r[0] for r in ranges]
+    ctx = _Collect(source)
+    reported: set[int] = set()
+    win = _ChunkWindow(path, lo, hi)
+    try:
+        rows = [row for b in _wheel_batches(win, ctx, threads, reported)
+                for row in _batch_rows(b, ctx, ranges, starts, source, maps)]
+    finally:
+        win.close()
+    return _rows_to_batch(rows), ctx.issued, sorted(reported)
+
+
+def _split_batches(path: Path, split: list[tuple[int, int]], ranges: list[tuple[int, int, int]], ctx: ParseContext,
+                   threads: int, reported: set[int], maps: MapSet | None) -> Iterator[dict[str, list[Any]] | None]:
+    """Chunk ranges decoded by worker processes (wheel + JSON + row building + maps), handed back in file order;
+    at most two jobs per worker are in flight, so memory does not grow with the file."""
+    import collections
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    key = f"{id(maps)}"
+    if maps is not None:
+        _SPLIT_MAPS[key] = maps
+    workers = int(ctx.options.get("evtx_workers", os.cpu_count() or 1) or 1)
+    fork = "fork" in mp.get_all_start_methods()
+    if not fork:  # a spawned worker would not have the maps
+        yield from _split_fallback(path, ranges, ctx, threads, reported, maps)
+        return
+    jobs = iter([(str(path), lo, hi, ranges, ctx.source, threads, key) for lo, hi in split])
+    try:
+        with ProcessPoolExecutor(min(workers, len(split)), mp_context=mp.get_context("fork")) as ex:
+            pending: collections.deque[Future[Any]] = collections.deque()
+            for job in itertools.islice(jobs, 2 * workers):
+                pending.append(ex.submit(_split_job, job))
+            while pending:
+                cols, issued, rep = pending.popleft().result()
+                nxt = next(jobs, None)
+                if nxt is not None:
+                    pending.append(ex.submit(_split_job, nxt))
+                for off, reason, skipped in issued:
+                    ctx.warn(off, reason, skipped=skipped)
+                reported.update(rep)
+                yield cols
+    finally:
+        _SPLIT_MAPS.pop(key, None)
+
+
+def _split_fallback(path: Path, ranges: list[tuple[int, int, int]], ctx: ParseContext, threads: int,
+                    reported: set[int], maps: MapSet | None) -> Iterator[dict[str, list[Any]] | None]:
+    starts = [r[0] for r in ranges]
+    for b in _wheel_batches(str(path), ctx, threads, reported):
+        yield _rows_to_batch(_batch_rows(b, ctx, ranges, starts, ctx.source, maps))
+
+
 def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     return flatten(parse_batches(path, ctx))
 
@@ -697,36 +864,30 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
         rec_by_id.setdefault(rid, []).append((wt, roff, xml))
 
     reported: set[int] = set()
-    cur = (-1, -2, -1)
     seen_ids: set[int] = set()
-    got: set[int] = set()
-    loads = _loads
-    for batch in _wheel_batches(str(path), ctx, threads, reported):
-        rows: list[tuple[Any, ...]] = []
-        append = rows.append
-        for r in batch:
-            rid = r["event_record_id"]
-            try:
-                ev = loads(r["data"])
-            except ValueError as e:
-                ctx.warn(None, f"record {rid}: undecodable JSON from parser: {e}")
-                continue
-            ts = ts_ticks(r["timestamp"])
-            if not (cur[0] <= rid <= cur[1]):
-                i = bisect.bisect_right(starts, rid) - 1
-                cur = ranges[i] if i >= 0 and ranges[i][0] <= rid <= ranges[i][1] else (-1, -2, -1)
-                got = produced.setdefault(cur[2], set()) if cur[2] >= 0 else set()
-            chunk = cur[2] if cur[2] >= 0 else None
-            if chunk is not None:
-                got.add(rid)
-            append(row_values(ev, rid, ts, chunk, 0, source, maps))
-            seen_ids.add(rid)
-            if rid in rec_by_id:  # libevtx "recovered" a record we already have
-                rec_by_id[rid] = [x for x in rec_by_id[rid] if x[0] is not None and ts is not None and x[0] != ts]
-                if not rec_by_id[rid]:
-                    del rec_by_id[rid]
-        if rows:
-            yield RowBatch("evtx", dict(zip(COLUMNS, map(list, zip(*rows, strict=True)), strict=True)))
+    split = _split_plan(lay, ctx)
+    batches = (_split_batches(path, split, ranges, ctx, threads, reported, maps) if split else
+               (_rows_to_batch(_batch_rows(b, ctx, ranges, starts, source, maps))
+                for b in _wheel_batches(str(path), ctx, threads, reported)))
+    for cols in batches:
+        if cols is None:
+            continue
+        rids = cols["record_number"]
+        seen_ids.update(rids)
+        chunks = cols["chunk"]
+        lo = 0
+        for ch, grp in itertools.groupby(chunks):  # rows of one chunk are consecutive
+            k = sum(1 for _ in grp)
+            if ch is not None:
+                produced.setdefault(ch, set()).update(rids[lo:lo + k])
+            lo += k
+        if rec_by_id:
+            for rid, ts in zip(rids, cols["time_created"], strict=True):
+                if rid in rec_by_id:  # libevtx "recovered" a record we already have
+                    rec_by_id[rid] = [x for x in rec_by_id[rid] if x[0] is not None and ts is not None and x[0] != ts]
+                    if not rec_by_id[rid]:
+                        del rec_by_id[rid]
+        yield RowBatch("evtx", cols)
 
     # silently dropped records: walk ids the parser did not produce
     for c in lay.chunks:
@@ -937,8 +1098,9 @@ def parse_into(store: Any, paths: list[Path], *, workers: int = 2, options: dict
     results: list[Any] = []
     try:
         parts = [str(Path(tmp) / f"part{k:05d}.sqlite") for k in range(len(jobs))]
+        one = {**options, "evtx_workers": 1}  # the cores are busy with files already: no chunk split inside
         with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as ex:
-            for part, res in zip(parts, ex.map(_parse_part, [(j, pt, options) for j, pt in zip(jobs, parts, strict=True)]),
+            for part, res in zip(parts, ex.map(_parse_part, [(j, pt, one) for j, pt in zip(jobs, parts, strict=True)]),
                                  strict=True):
                 store.merge(Path(part))  # in file order, while the workers parse the next jobs
                 Path(part).unlink()
