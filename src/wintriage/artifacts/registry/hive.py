@@ -530,34 +530,35 @@ def scan_key_tree(data: bytes | bytearray, root_cell: int, warn: Any = None) -> 
     depth-guarded), several times faster than creating a libregf object per key. Offsets are file offsets of
     the nk record (after the cell size), as libregf's ``key.offset``; paths are relative to the root.
     """
-    unpack = struct.unpack_from
+    from .recover import int32_view
+
+    u32 = int32_view(data, signed=False)  # nk records and subkey lists are 4-aligned: fields are elements
     size = len(data)
 
     def record(cell: int) -> int | None:
         p = BASE_BLOCK_SIZE + cell + 4
         return p if 0 <= cell < 0xFFFFFFFF and p + 0x4C <= size else None
 
-    def children(list_cell: int, depth: int = 0) -> Iterator[int]:
+    def children(list_cell: int, depth: int = 0) -> list[int]:
         p = record(list_cell)
         if p is None or depth > 8:
-            return
+            return []
         sig = bytes(data[p:p + 2])
-        (n,) = unpack("<H", data, p + 2)
+        n = u32[p >> 2] >> 16
         if sig in (b"lf", b"lh"):
-            step = 8
+            step = 2
         elif sig in (b"li", b"ri"):
-            step = 4
+            step = 1
         else:
             if warn:
                 warn(p, f"subkey list at {p} has signature {sig!r}, not lf/lh/li/ri")
-            return
-        n = min(n, (size - p - 4) // step)
-        for i in range(n):
-            (c,) = unpack("<I", data, p + 4 + i * step)
-            if sig == b"ri":
-                yield from children(c, depth + 1)
-            else:
-                yield c
+            return []
+        n = min(n, (size - p - 4) // (4 * step))
+        a = (p + 4) >> 2
+        cells = list(u32[a:a + n * step:step])
+        if sig == b"ri":
+            return [c for sub in cells for c in children(sub, depth + 1)]
+        return cells
 
     root = record(root_cell)
     live: dict[int, str] = {}
@@ -575,23 +576,21 @@ def scan_key_tree(data: bytes | bytearray, root_cell: int, warn: Any = None) -> 
             continue
         live[p] = path
         nkeys += 1
-        nsub, = unpack("<I", data, p + 0x14)
-        sublist, = unpack("<I", data, p + 0x1C)
-        nv, = unpack("<I", data, p + 0x24)
-        nvals += nv
+        w = p >> 2
+        nsub = u32[w + 5]  # 0x14
+        nvals += u32[w + 9]  # 0x24
         if depth >= MAX_DEPTH:
             if warn:
                 warn(p, f"key {path[:200]!r} deeper than {MAX_DEPTH} levels; not descended")
             continue
         if not nsub:
             continue
-        for c in children(sublist):
+        for c in children(u32[w + 7]):  # 0x1C: the subkey list
             q = record(c)
             if q is None or data[q:q + 2] != b"nk":
                 continue
-            (nlen,) = unpack("<H", data, q + 0x48)
+            nlen = u32[(q >> 2) + 18] & 0xFFFF  # 0x48
             raw = bytes(data[q + 0x4C:q + 0x4C + nlen])
-            cflags, = unpack("<H", data, q + 2)
-            name = raw.decode("latin-1") if cflags & 0x20 else raw.decode("utf-16-le", "replace")
+            name = raw.decode("latin-1") if (u32[q >> 2] >> 16) & 0x20 else raw.decode("utf-16-le", "replace")
             stack.append((q, f"{path}\\{name}" if path else name, depth + 1))
     return nkeys, nvals, live

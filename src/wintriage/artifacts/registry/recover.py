@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .replay import BASE_BLOCK_SIZE
 
@@ -59,6 +61,8 @@ class Recovered:
 def _free_regions(data: bytes | bytearray, end: int, warn: Warn) -> list[tuple[int, int]]:
     """(start, end) file offsets of free cells, walking every hive bin."""
     out: list[tuple[int, int]] = []
+    add = out.append
+    i32 = int32_view(data)
     off = BASE_BLOCK_SIZE
     while off + 32 <= end:
         if data[off:off + 4] != b"hbin":
@@ -71,16 +75,30 @@ def _free_regions(data: bytes | bytearray, end: int, warn: Warn) -> list[tuple[i
         c = off + 32
         bend = off + size
         while c + 4 <= bend:
-            (cs,) = struct.unpack_from("<i", data, c)
-            n = abs(cs)
-            if n < 8 or n % 8 or c + n > bend:
+            cs = i32[c >> 2]  # cells are 8-byte aligned: the size is one element of the int32 view
+            n = cs if cs > 0 else -cs
+            if n < 8 or n & 7 or c + n > bend:
                 warn(c, f"cell at offset {c} has size {cs}; rest of the hive bin skipped")
                 break
             if cs > 0:
-                out.append((c, c + n))
+                add((c, c + n))
             c += n
         off += size
     return out
+
+
+def int32_view(data: bytes | bytearray, signed: bool = True) -> Sequence[int]:
+    """The buffer as little-endian 32-bit integers (element ``off >> 2`` is the one at the 4-aligned offset
+    ``off``): a cast memoryview (no copy, no tuple per read), or a byte-swapped copy on a big-endian machine."""
+    import array
+
+    n = len(data) & ~3
+    code: Literal["i", "I"] = "i" if signed else "I"
+    if sys.byteorder == "little":
+        return memoryview(data)[:n].cast(code)
+    a = array.array(code, bytes(data[:n]))
+    a.byteswap()
+    return a
 
 
 def _parse_nk(data: bytes | bytearray, p: int, limit: int) -> DeletedKey | None:
