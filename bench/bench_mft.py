@@ -1,13 +1,16 @@
 """$MFT -> CSV: wintriage's decoder (now and at a baseline git revision) vs the `mft` wheel, in one run.
 
-Usage: python bench/bench_mft.py [--baseline REV] [MFT ...]
-       (default: /tmp/pub.mft and a synthetic 131,072-entry MFT; baseline 0815280 = before vectorisation)
+Usage: python bench/bench_mft.py [--baseline REV] [--no-baseline] [MFT ...]
+       (default: /tmp/pub.mft and a synthetic 131,072-entry MFT; baseline 744a600 = before RowBatch/TIMELINE_SQL)
 
 Export the scenario $MFT first, e.g. ``wintriage cat scenario/public-1.E01 '/$MFT' > /tmp/pub.mft``.
 The synthetic MFT replicates the real records of the first input until it holds 131,072 entries, patching
 the record number (header offset 0x2C) of each copy; parent references keep pointing into the first copy, so
-paths resolve like the real ones. Rates are MFT *records* (file slots) per CPU second. Every measurement runs
-in its own child process, so the peak RSS column is that tool's own.
+paths resolve like the real ones. Every measurement runs in its own child process: wall seconds, CPU seconds
+(user+sys of the process and of the worker it forks), peak RSS (the larger of the process and its worker).
+Rates are MFT records (file slots: file size / 1024) per wall second and per CPU second; ``vs wheel`` is the
+wheel's time over ours (>1: we are faster), by wall and by CPU. ``-> CSV, 2 processes`` is what
+``wintriage parse mft X --csv DIR`` does (a forked worker renders the second half of the records).
 """
 
 from __future__ import annotations
@@ -57,16 +60,19 @@ def one(tool: str, path: Path, rev: str) -> dict[str, float]:
 
     kind, _, which = tool.partition(":")
     mod = None if which == "wheel" else _module(which, rev)
+    from datetime import UTC
+
     import mft as mft_wheel
 
     t0, c0 = time.perf_counter(), time.process_time()
     rows = 0
     if kind == "rows" and mod is not None:
         rows = sum(1 for _ in mod.parse(path, ParseContext("mft", str(path))))
-    elif kind == "csv" and mod is not None:
+    elif kind in ("csv", "csv2") and mod is not None:
+        opts = {"csv_workers": 2, "csv_tz": UTC} if kind == "csv2" else {}
         with tempfile.TemporaryDirectory() as d:
             sink = CsvSink(Path(d))
-            rows = run_file(mod, path, sink, hash_input=False).records
+            rows = run_file(mod, path, sink, hash_input=False, options=opts).records
             sink.close()
     elif kind == "rows":
         for e in mft_wheel.PyMftParser(str(path)).entries():
@@ -80,7 +86,9 @@ def one(tool: str, path: Path, rev: str) -> dict[str, float]:
                     fo.write(line)
                 rows += 1
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)  # the forked CSV worker (joined by now)
+    cpu += ch.ru_utime + ch.ru_stime
+    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, ch.ru_maxrss) / 1024
     return {"wall": wall, "cpu": cpu, "rows": rows, "rss": rss}
 
 
@@ -89,14 +97,19 @@ TOOLS = (
     ("rows:new", "wintriage parse() (rows)"),
     ("rows:wheel", "mft wheel entries()+full_path"),
     ("csv:base", "wintriage @baseline -> CSV"),
-    ("csv:new", "wintriage -> CSV"),
+    ("csv:new", "wintriage -> CSV, 1 process"),
+    ("csv2:new", "wintriage -> CSV, 2 processes"),
     ("csv:wheel", "mft wheel entries_csv()"),
 )
 
 
 def main() -> None:
     argv = sys.argv[1:]
-    rev = "0815280"
+    rev = "744a600"
+    tools = TOOLS
+    if "--no-baseline" in argv:
+        argv.remove("--no-baseline")
+        tools = tuple(t for t in TOOLS if not t[0].endswith(":base"))
     if "--baseline" in argv:
         i = argv.index("--baseline")
         rev = argv[i + 1]
@@ -107,21 +120,24 @@ def main() -> None:
     inputs = [Path(a) for a in argv] or [Path("/tmp/pub.mft")]
     if not argv:
         inputs.append(synth(inputs[0], Path("/tmp/synth_131072.mft")))
-    print(f"baseline = git {rev}")
-    print(f"{'input':20} {'records':>8} {'tool':34} {'wall s':>7} {'cpu s':>7} {'rec/s cpu':>10} {'rows':>7} "
-          f"{'RSS MB':>7} {'vs wheel':>8}")
+    print(f"baseline = git {rev}; {os.cpu_count()} CPUs; load average at start "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'input':20} {'records':>8} {'tool':34} {'wall s':>7} {'cpu s':>7} {'rec/s wall':>10} {'rec/s cpu':>10} "
+          f"{'rows':>7} {'RSS MB':>7} {'vs wheel wall':>13} {'cpu':>6}")
     for p in inputs:
         records = os.path.getsize(p) // 1024
         got = {}
-        for tool, _label in TOOLS:
+        for tool, _label in tools:
             out = subprocess.run([sys.executable, __file__, "--baseline", rev, "--one", tool, str(p)],
                                  check=True, capture_output=True, text=True).stdout
             got[tool] = json.loads(out.strip().splitlines()[-1])
-        for tool, label in TOOLS:
+        for tool, label in tools:
             r = got[tool]
-            peer = got[tool.split(":")[0] + ":wheel"]
-            print(f"{p.name:20} {records:8d} {label:34} {r['wall']:7.2f} {r['cpu']:7.2f} {records / r['cpu']:10,.0f} "
-                  f"{int(r['rows']):7d} {r['rss']:7.0f} {peer['cpu'] / r['cpu']:7.2f}x")
+            peer = got[("rows" if tool.startswith("rows") else "csv") + ":wheel"]
+            print(f"{p.name:20} {records:8d} {label:34} {r['wall']:7.2f} {r['cpu']:7.2f} {records / r['wall']:10,.0f} "
+                  f"{records / r['cpu']:10,.0f} {int(r['rows']):7d} {r['rss']:7.0f} {peer['wall'] / r['wall']:12.2f}x "
+                  f"{peer['cpu'] / r['cpu']:5.2f}x")
+    print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -79,13 +79,13 @@ def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path
     from wintriage.timeutil import parse_tz
 
     monkeypatch.setattr(mft, "_SPLIT_MIN", 16)
-    monkeypatch.setattr(mft, "_CHUNK_BYTES", 32 * 1024)  # 32 records a chunk: the halves meet at record 256
+    monkeypatch.setattr(mft, "_CHUNK_BYTES", 32 * 1024)  # 32 records a chunk: the parts meet at record 192
     data = td(rel).read_bytes() * 2  # 512 records, FILE records in both halves
     twice = tmp_path / "twice.mft"
     twice.write_bytes(data)
     b = bytearray(data)
     used = [i for i in range(len(data) // 1024) if data[i * 1024:i * 1024 + 4] == b"FILE"]
-    hit = [i for i in used if i < 256][-1:] + [i for i in used if i >= 256][-2:]  # one, then two more
+    hit = [i for i in used if i < 192][-1:] + [i for i in used if i >= 192][-2:]  # one here, two in the worker
     for i in hit:
         b[i * 1024 + 510] ^= 0x5A  # a fixup mismatch: a warning from that record
     damaged = tmp_path / "damaged.mft"
@@ -111,7 +111,7 @@ def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path
                 files = {p.name: p.read_bytes() for p in sorted(d.iterdir())}
                 out.append((r.records, r.warnings, r.skipped, r.status, files,
                             [(w.offset, w.reason) for w in sink.warnings]))
-                assert calls == ([(0, 256)] if k else [(0, None)])  # the worker did the second half
+                assert calls == ([(0, 192)] if k else [(0, None)])  # the worker did the rest
             assert out[0] == out[1]
             assert out[0][0] > 50 and out[0][4]
     assert out[0][1] == len(hit) == 3  # the damaged copy warned, once per damaged record
