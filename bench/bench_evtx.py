@@ -1,8 +1,13 @@
 """EVTX throughput: wintriage's full path (parse + maps + store + timeline) vs the bare ``evtx`` wheel,
 libevtx-python and python-evtx, in one run. Each stage runs in its own process so peak RSS is its own.
 
-    python bench/bench_evtx.py                      # largest sample + a 1 GB copy workload
-    python bench/bench_evtx.py --gb 0.1 --workers 2 # smaller workload
+    python bench/bench_evtx.py                      # largest sample, one large log, a 1 GB copy workload
+    python bench/bench_evtx.py --gb 0.1 --workers 2 # smaller workloads
+
+Workloads: the largest sample (plaso System.evtx, 5009 records); one large clean log built from its chunks
+(``--big-mb``, record numbers shifted per copy, checksums rewritten), which wintriage splits over worker processes
+by chunk ranges (``wintriage``) or parses in one process (``wintriage-1proc``); and ``--gb`` of copies of the
+sample (symlinks), which ``evtx.parse_many`` spreads over ``--workers`` processes, one file per job run.
 
 python-evtx is slow: it runs on the first ``--pyevtx-records`` records of the sample and is extrapolated.
 It is a bench-only dependency (``pip install python-evtx``).
@@ -15,11 +20,13 @@ import json
 import os
 import resource
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +53,11 @@ def _cpu() -> float:
 
 
 def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, Any]:
+    import importlib
+
+    for mod in {"wheel": ["evtx"], "libevtx": ["pyevtx"], "python-evtx": ["Evtx.Evtx"]}.get(
+            name, ["wintriage.artifacts.evtx", "wintriage.pipeline", "wintriage.sinks"]):
+        importlib.import_module(mod)  # imports are not part of the measured work
     c0 = _cpu()
     t0 = time.perf_counter()
     n = 0
@@ -55,7 +67,8 @@ def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, A
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             for f in files:
-                for _r in evtx.PyEvtxParser(str(f), skip_errors=True, separate_json_attributes=True).records_json():
+                for _r in evtx.PyEvtxParser(str(f), skip_errors=True, separate_json_attributes=True,
+                                                   indent=False).records_json():
                     n += 1
     elif name == "libevtx":
         import pyevtx
@@ -80,11 +93,12 @@ def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, A
                 n += 1
                 if n >= limit:
                     break
-    elif name == "wintriage":
+    elif name in ("wintriage", "wintriage-1proc"):
         from wintriage.artifacts import evtx as ev
 
         db = Path(tempfile.mkdtemp(prefix="bench-evtx-")) / "case.sqlite"
-        res = ev.parse_many(files, db, workers=workers)
+        opts = {"evtx_workers": 1} if name == "wintriage-1proc" else {}
+        res = ev.parse_many(files, db, workers=workers, options=opts)
         n = res["records"]
         shutil.rmtree(db.parent, ignore_errors=True)
     dt = time.perf_counter() - t0
@@ -119,9 +133,44 @@ def workload(gb: float) -> tuple[Path, list[Path]]:
     return d, files
 
 
+def big_log(src: Path, dst: Path, copies: int) -> int:
+    """One large clean log: ``copies`` copies of ``src``'s chunks, record numbers shifted per copy (chunk and
+    record headers, checksums and the file header rewritten). Returns the number of chunks."""
+    raw = src.read_bytes()
+    hdr = bytearray(raw[:4096])
+    chunks = [raw[4096 + i * 65536: 4096 + (i + 1) * 65536] for i in range((len(raw) - 4096) // 65536)]
+    chunks = [c for c in chunks if c[:8] == b"ElfChnk\x00"]
+    last = max(struct.unpack_from("<Q", c, 32)[0] for c in chunks)
+    n = 0
+    with open(dst, "wb") as out:
+        out.write(b"\0" * 4096)
+        for k in range(copies):
+            for c0 in chunks:
+                c = bytearray(c0)
+                for o in (8, 16, 24, 32):
+                    struct.pack_into("<Q", c, o, struct.unpack_from("<Q", c, o)[0] + k * last)
+                free = struct.unpack_from("<I", c, 48)[0]
+                o = 512
+                while o + 24 <= free and c[o:o + 4] == b"**\0\0":
+                    struct.pack_into("<Q", c, o + 8, struct.unpack_from("<Q", c, o + 8)[0] + k * last)
+                    o += struct.unpack_from("<I", c, o + 4)[0]
+                struct.pack_into("<I", c, 52, zlib.crc32(c[512:free]))
+                struct.pack_into("<I", c, 124, zlib.crc32(c[:120] + c[128:512]))
+                out.write(c)
+                n += 1
+        struct.pack_into("<QQQ", hdr, 8, 0, n - 1, copies * last + 1)
+        struct.pack_into("<H", hdr, 42, n % 65536)
+        struct.pack_into("<I", hdr, 120, 0)
+        struct.pack_into("<I", hdr, 124, zlib.crc32(hdr[:120]))
+        out.seek(0)
+        out.write(hdr)
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gb", type=float, default=1.0)
+    ap.add_argument("--big-mb", type=float, default=256.0, help="size of the one large log (0: skip)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--pyevtx-records", type=int, default=300)
     ap.add_argument("--no-libevtx-workload", action="store_true",
@@ -135,8 +184,21 @@ def main() -> None:
         return
     rows = []
     one = [SAMPLE]
-    for name in ("wheel", "libevtx", "python-evtx", "wintriage"):
-        rows.append(("sample", name, run_stage(name, one, 1 if name == "wintriage" else a.workers, a.pyevtx_records)))
+    for name in ("wheel", "libevtx", "python-evtx", "wintriage", "wintriage-1proc"):
+        rows.append(("sample", name, run_stage(name, one, 1 if name.startswith("wintriage") else a.workers,
+                                               a.pyevtx_records)))
+    if a.big_mb:
+        d = Path(tempfile.mkdtemp(prefix="bench-evtx-big-"))
+        try:
+            big = d / "big.evtx"
+            chunks = big_log(SAMPLE, big, max(1, int(a.big_mb * (1 << 20) // (27 * 65536))))
+            w = f"1 log {big.stat().st_size / (1 << 20):.0f} MB ({chunks} chunks)"
+            for name in ("wheel", "libevtx", "wintriage", "wintriage-1proc"):
+                if name == "libevtx" and a.no_libevtx_workload:
+                    continue
+                rows.append((w, name, run_stage(name, [big], 1, 0)))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
     d, files = workload(a.gb)
     try:
         gb = len(files) * SAMPLE.stat().st_size / (1 << 30)
@@ -148,20 +210,21 @@ def main() -> None:
         shutil.rmtree(d, ignore_errors=True)
     ceiling = {w: r["rate"] for w, n, r in rows if n == "wheel"}
     cpu_ceiling = {w: r["per_cpu_s"] for w, n, r in rows if n == "wheel"}
-    print(f"{'workload':<22} {'parser':<12} {'records':>9} {'seconds':>8} {'records/s':>10} {'vs wheel':>8} "
+    print(f"{'workload':<28} {'parser':<15} {'records':>9} {'seconds':>8} {'records/s':>10} {'vs wheel':>8} "
           f"{'CPU s':>7} {'rec/CPU-s':>10} {'vs wheel':>8} {'peak RSS MB':>11}")
     for w, name, r in rows:
         ratio = r["rate"] / ceiling[w] if ceiling.get(w) else 0.0
         cratio = r["per_cpu_s"] / cpu_ceiling[w] if cpu_ceiling.get(w) else 0.0
         note = " (extrapolated from a prefix)" if name == "python-evtx" else ""
-        print(f"{w:<22} {name:<12} {r['records']:>9} {r['seconds']:>8.2f} {r['rate']:>10.0f} {ratio:>8.2f} "
+        print(f"{w:<28} {name:<15} {r['records']:>9} {r['seconds']:>8.2f} {r['rate']:>10.0f} {ratio:>8.2f} "
               f"{r['cpu']:>7.2f} {r['per_cpu_s']:>10.0f} {cratio:>8.2f} {r['rss_mb']:>11.0f}{note}")
     for w, name, r in rows:
-        if name == "wintriage":
+        if name.startswith("wintriage"):
             m, c = r.get("rss_main_worker", (0, 0))
             print(f"  {w}: wintriage peak RSS main process {m:.0f} MB, largest worker {c:.0f} MB")
-    print(f"(wintriage = parse + EvtxECmd maps + case store + timeline, {a.workers} worker processes on the workload;"
-          f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    print(f"(wintriage = parse + EvtxECmd maps + case store + timeline + indexes/FTS; on a large clean log, worker "
+          f"processes over chunk ranges (wintriage-1proc: one process); {a.workers} worker processes on the copy "
+          f"workload; load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
