@@ -35,12 +35,15 @@ import gc
 import struct
 from collections.abc import Iterable, Iterator
 from datetime import timezone
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..model import Record, TimelineEvent
+import numpy as np
+
+from ..model import Record, RowBatch, TimelineEvent
 from ..timeutil import MAX_SANE, MIN_SANE, fmt
-from .base import CsvColumn, CsvShape, ParseContext, col, tcol, to_json
+from .base import CsvColumn, CsvShape, ParseContext, col, flatten, tcol, to_json
 from .logfile_lfs import LogFile, LogRecord
 from .logfile_ntfs import (
     ATTR_TYPES,
@@ -50,14 +53,12 @@ from .logfile_ntfs import (
     op_name,
     parse_attribute,
     parse_attribute_names,
-    parse_dirty_pages,
     parse_file_record,
     parse_index_entry,
     parse_ntfs_restart,
     parse_op,
     parse_open_attribute_entry,
     parse_restart_table,
-    parse_standard_information,
     parse_transactions,
     parse_usn_records,
 )
@@ -202,6 +203,9 @@ _Q = struct.Struct("<q").unpack_from
 _U16 = struct.Struct("<H").unpack_from
 _II = struct.Struct("<II").unpack_from
 _QQQ = struct.Struct("<qqq").unpack_from
+_QQQQ = struct.Struct("<qqqq").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+_RT_HDR = struct.Struct("<HHHHIIII").unpack_from
 # redo operations that feed events, names, attribute layouts or recovered USN records
 EVENT_OPS = {0x02, 0x03, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0C, 0x0D, 0x0E, 0x0F}
 _OP_NAMES = tuple(op_name(i) for i in range(0x26))
@@ -211,6 +215,27 @@ SI_VALUE_OFFSET = 0x18  # value offset of a resident $STANDARD_INFORMATION attri
 FIRST_ATTR_OFFSET = 0x38
 # operations whose target attribute is an open non-resident attribute (not a file record)
 ATTR_OPS = INDEX_ALLOC_OPS | {0x08, 0x0A, 0x15, 0x16, 0x1C}
+
+
+class _OpView(NamedTuple):
+    """What an event takes from its operation (a stand-in where the operation was decoded without ``parse_op``)."""
+
+    redo_op: int
+    target_vcn: int
+    cluster_index: int
+
+
+def _count_dirty_pages(buf: bytes) -> int:
+    """``len(parse_dirty_pages(buf))`` without building the entries."""
+    n = 0
+    for _off, e in parse_restart_table(buf)[1]:
+        if len(e) < 32:
+            continue
+        n_lcn = _U32(e, 12)[0]
+        base = 16 if len(e) - 32 >= 8 * n_lcn and (len(e) - 32) % 8 == 0 else 20
+        if base + 16 <= len(e):
+            n += 1
+    return n
 
 
 class _Paths:
@@ -348,23 +373,83 @@ def _describe(info: dict[str, Any] | None) -> str:
     return out
 
 
+_SI_NAMES = ("created", "modified", "mft_modified", "accessed")
+
+
 def _si_changes(op_redo: bytes, op_undo: bytes, rec_off: int) -> dict[str, tuple[int | None, int | None]]:
-    """Times in an $SI value update: field -> (old, new)."""
+    """Times in an $SI value update: field -> (old, new). The redo/undo bytes start ``rec_off - 0x18`` bytes
+    into the value; a field they do not cover is absent (new) or unknown (old); an old value that is not a
+    sane time counts as unknown."""
     start = rec_off - SI_VALUE_OFFSET
     if start < 0 or start % 8:
         return {}
-    names = ("created", "modified", "mft_modified", "accessed")
     out: dict[str, tuple[int | None, int | None]] = {}
-    new = parse_standard_information(bytes(start) + op_redo)
-    old = parse_standard_information(bytes(start) + op_undo) if op_undo else {}
-    for n in names:
-        if old.get(n) is not None and not (MIN_SANE <= old[n] <= MAX_SANE):
-            old[n] = None  # not a time: the old value was shorter or absent
-        if n in new:
-            o = old.get(n)
-            if o != new[n]:
-                out[n] = (o, new[n])
+    nr, nu = len(op_redo), len(op_undo)
+    for k in range(start >> 3, 4):  # fields before ``start`` read as zero on both sides: never a change
+        pos = 8 * k - start
+        if pos + 8 > nr:
+            break
+        v = _Q(op_redo, pos)[0]
+        new = v if v > 0 else None
+        o: int | None = None
+        if pos + 8 <= nu:
+            v = _Q(op_undo, pos)[0]
+            if MIN_SANE <= v <= MAX_SANE:
+                o = v
+        if o != new:
+            out[_SI_NAMES[k]] = (o, new)
     return out
+
+
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+_HDR_DT = np.dtype([("ro", "<u2"), ("uo", "<u2"), ("roff", "<u2"), ("rlen", "<u2"), ("uoff", "<u2"), ("ulen", "<u2"),
+                    ("ta", "<u2"), ("nl", "<u2"), ("rec_off", "<u2"), ("attr_off", "<u2"), ("cbo", "<u2"),
+                    ("tbs", "<u2"), ("vcn", "<i8"), ("lcn0", "<i8")])
+_Z40 = bytes(40)
+_DATA = itemgetter(11)
+_RTYPE = itemgetter(6)
+_QUIET_ARR = np.array(sorted(_QUIET_OPS), np.uint16)
+_EVENT_ARR = np.array(sorted(EVENT_OPS), np.uint16)
+_OP_LUT = np.array(_OP_NAMES, object)
+
+
+def _objects(items: list[Any]) -> np.ndarray:
+    out = np.empty(len(items), object)
+    out[:] = items
+    return out
+
+
+class _Heads:
+    """Every record's NTFS header (the first 32 bytes of its client data, and the first LCN after them) decoded
+    at once: the selections and most record-table cells come from here."""
+
+    def __init__(self, recs: list[LogRecord]) -> None:
+        self.n = n = len(recs)
+        self.datas: list[bytes] = list(map(_DATA, recs))
+        self.lens = lens = np.fromiter(map(len, self.datas), np.int64, n)
+        self.rtype = rtype = np.fromiter(map(_RTYPE, recs), np.int64, n)
+        heads = b"".join([d[:40] for d in self.datas])
+        if len(heads) != 40 * n:  # some client data shorter than 40 bytes: zero-padded (never read past its length)
+            heads = b"".join([d[:40] if len(d) >= 40 else (d + _Z40)[:40] for d in self.datas])
+        # valid where ``lens >= 32`` (the first LCN where ``lens >= 40``); the selections below check
+        self.hdr = np.frombuffer(heads, _HDR_DT)
+        self.has_hdr = (rtype != 2) & (lens >= 32)
+
+    def take(self, idx: np.ndarray, rel: np.ndarray, width: int) -> np.ndarray:
+        """``width`` bytes at ``rel`` (per record) in the client data of records ``idx``, as a (k, width) array;
+        every range lies inside its record's data (the callers check)."""
+        datas = self.datas
+        got = b"".join([datas[i][o:o + width] for i, o in zip(idx.tolist(), rel.tolist(), strict=True)])
+        return np.frombuffer(got, np.uint8).reshape(len(idx), width)
+
+    def prescan_index(self) -> list[int]:
+        """Client restarts and the operations 0x1C..0x1E (what ``_Builder.prescan`` reads)."""
+        ro = self.hdr["ro"]
+        return np.flatnonzero((self.rtype == 2) | ((self.lens >= 32) & (ro >= 0x1C) & (ro <= 0x1E))).tolist()
+
+    def event_index(self) -> list[int]:
+        """Records whose operation makes events or carries USN records (events-only mode)."""
+        return np.flatnonzero((self.rtype == 1) & (self.lens >= 32) & np.isin(self.hdr["ro"], _EVENT_ARR)).tolist()
 
 
 class _Builder:
@@ -438,6 +523,11 @@ class _Builder:
             return None
         return (op.target_vcn * self.bpc + op.cluster_index * 512) // size
 
+    def _odd_entry(self, r: LogRecord, entry: int) -> None:
+        """A record number no 64-bit column can hold (a corrupt target VCN): warned, kept in the target text
+        only, and the operation decoded as one without a file record (no names, layouts or events from it)."""
+        self.ctx.warn(r[9], f"log record LSN {r[0]:#x}: MFT record number {entry} out of range (corrupt target VCN)")
+
     def row(self, r: LogRecord, i: int) -> dict[str, Any]:
         lsn, prev, undo_next, _dlen, _cseq, client, rtype, tid, rflags, offset, kind, data, _tr, _ct = r
         cur = self.current_lsn
@@ -489,29 +579,233 @@ class _Builder:
             alloc, valid, size = _QQQ(data, redo_off)
             base["detail"] = f'{{"sizes":{{"allocated":{alloc},"valid":{valid},"size":{size}}}}}'
             return base
+        target, entry, detail = self.rest(r, i, hdr, stale)
+        if target is not None:
+            base["target"] = target
+        if entry is not None:
+            base["mft_entry"] = entry
+        if detail is not None:
+            base["detail"] = detail
+        return base
+
+    def rest(self, r: LogRecord, i: int, hdr: tuple[int, ...], stale: int) -> tuple[str | None, int | None, str | None]:
+        """A record's target, MFT entry and detail past the fast paths: the operation decoded, with its effects
+        on the state (names, layouts, run lists, pending index entries, events)."""
+        data = r[11]
+        if hdr[0] == 0x09:
+            got = self._mapping_pairs(r, hdr, stale)
+            if got is not None:
+                return got
         op = parse_op(data, hdr)
         if op is None:
-            return base
+            return None, None, None
+        redo_op, undo_op = op.redo_op, op.undo_op
         if op.problems:
-            if rflags & 0x6 and n <= 48:  # newer LFS: record flag 0x2/0x4, redo/undo payload left out of the log
-                base["detail"] = to_json({"payload_elided": True, "record_flags": rflags})
-                return base
+            if r[8] & 0x6 and len(data) <= 48:  # newer LFS: record flag 0x2/0x4, redo/undo payload left out
+                return None, None, to_json({"payload_elided": True, "record_flags": r[8]})
             for p in op.problems:
-                self.ctx.warn(offset, f"log record LSN {lsn:#x}: {p}", skipped=False)
+                self.ctx.warn(r[9], f"log record LSN {r[0]:#x}: {p}", skipped=False)
         entry: int | None = None
         info = None
+        target: str | None = None
         if redo_op in MFT_OPS or undo_op in MFT_OPS:
             entry = self.mft_entry(op)
-            base["target"] = f"MFT record {entry}"
-            base["mft_entry"] = entry
+            target = f"MFT record {entry}"
+            if entry is not None and not _I64_MIN <= entry <= _I64_MAX:
+                self._odd_entry(r, entry)
+                entry = None
         elif redo_op in ATTR_OPS or undo_op in ATTR_OPS:
-            info = self.oat.get(ta, lsn)
-            base["target"] = _describe(info)
-        detail = self.decode(r, i, op, entry, info, stale)
-        if detail:
-            pre = detail.get("_json")
-            base["detail"] = pre if pre is not None and len(detail) == 1 else to_json(detail)
-        return base
+            info = self.oat.get(op.target_attribute, r[0])
+            target = _describe(info)
+        d = self.decode(r, i, op, entry, info, stale)
+        detail: str | None = None
+        if d:
+            pre = d.get("_json")
+            detail = pre if pre is not None and len(d) == 1 else to_json(d)
+        return target, entry, detail
+
+    def _mapping_pairs(self, r: LogRecord, hdr: tuple[int, ...], stale: int) -> tuple[str, int, str] | None:
+        """UpdateMappingPairs (a third of a busy log's operations), well-formed: what ``parse_op()`` + ``decode()``
+        give, without building the operation unless it makes an event. None: take the general path."""
+        data = r[11]
+        n = len(data)
+        (_ro, undo_op, redo_off, redo_len, undo_off, undo_len, _ta, n_lcn, rec_off, attr_off, cbo, tbs, vcn) = hdr
+        if redo_off + redo_len > n or undo_off + undo_len > n or (n_lcn and (32 + 8 * n_lcn > n or n_lcn > 512)):
+            return None
+        entry = (vcn * self.bpc + cbo * 512) // (tbs * 512 if tbs else 1024)
+        if not _I64_MIN <= entry <= _I64_MAX:
+            return None
+        redo = data[redo_off:redo_off + redo_len] if redo_len else b""
+        mp = self.runlists.get((entry, rec_off))
+        if mp is not None and attr_off >= mp[0]:
+            rel = attr_off - mp[0]
+            buf = mp[1]
+            end = rel + len(redo)
+            if len(buf) < end:
+                buf.extend(bytes(end - len(buf)))
+            buf[rel:end] = redo
+            jruns, txt = self._runs_text(bytes(buf))
+            how = "full"
+        elif attr_off == 0x40 or attr_off == 0x48:  # the update starts at the first run
+            jruns, txt = self._runs_text(redo)
+            how = "from the first run"
+        else:
+            jruns, txt, how = "", "", "partial update"
+        if txt:
+            self.event(r, _OpView(0x09, vcn, cbo), "Non-resident Data Write", f"cluster runs (clusters@LCN): {txt}",
+                       entry=entry, stale=stale)
+        return (f"MFT record {entry}", entry,
+                '{"runs":[' + jruns + f'],"runs_known":"{how}","offset":{attr_off}}}')
+
+    def columns(self, recs: list[LogRecord], h: _Heads) -> dict[str, list[Any]]:
+        """The ``logfile_records`` table by column: the same cells ``row()`` gives record by record, with the
+        header cells, the quiet operations, the bitmap and the SetNewAttributeSizes rows (7 in 10 records of a
+        busy log) decoded in bulk; the other operations go through ``rest()`` in LSN order, as before."""
+        n = h.n
+        cols: dict[int, list[Any]] = {k: list(map(itemgetter(k), recs)) for k in (0, 1, 2, 5, 7, 9, 10)}
+        cur = self.current_lsn
+        lsn_u = np.fromiter(cols[0], np.uint64, n)
+        stale = (lsn_u > np.uint64(cur)).astype(np.int64) if cur > 0 else np.zeros(n, np.int64)
+        hdr = h.hdr
+        has = h.has_hdr
+        missing = np.flatnonzero(~has).tolist()  # client restarts and short records: no NTFS header cells
+
+        def header_column(values: list[Any]) -> list[Any]:
+            for i in missing:
+                values[i] = None
+            return values
+
+        def empty() -> np.ndarray:
+            return np.full(n, None, object)
+
+        lcns_c, target_c, entry_c, detail_c = (empty() for _ in range(4))
+        op_cols: list[list[Any]] = []
+        for f in ("ro", "uo"):
+            ops = hdr[f]
+            names = _OP_LUT[np.minimum(ops, len(_OP_NAMES) - 1)].tolist()
+            for i in np.flatnonzero(ops >= len(_OP_NAMES)).tolist():
+                names[i] = op_name(int(ops[i]))
+            op_cols.append(header_column(names))
+        redo_l, undo_l = op_cols
+        ta_l, vcn_l, cbo_l, tbs_l, rlen_l, ulen_l = (header_column(hdr[f].tolist())
+                                                     for f in ("ta", "vcn", "cbo", "tbs", "rlen", "ulen"))
+        lens = h.lens
+        nl = hdr["nl"].astype(np.int64)
+        lcn_ok = has & (nl > 0) & (32 + 8 * nl <= lens) & (nl <= 512)
+        one = np.flatnonzero(lcn_ok & (nl == 1))
+        if len(one):
+            lcns_c[one] = _objects(list(map(str, hdr["lcn0"][one].tolist())))
+        datas = h.datas
+        for i in np.flatnonzero(lcn_ok & (nl > 1)).tolist():
+            k = int(nl[i])
+            lcns_c[i] = ",".join(map(str, struct.unpack_from(f"<{k}q", datas[i], 32)))
+        # client restarts
+        for i in np.flatnonzero(h.rtype == 2).tolist():
+            ra = parse_ntfs_restart(datas[i])
+            redo_l[i] = "ClientRestart"
+            detail_c[i] = to_json(ra) if ra else None
+        ro = hdr["ro"]
+        roff = hdr["roff"].astype(np.int64)
+        rlen = hdr["rlen"].astype(np.int64)
+        uoff = hdr["uoff"].astype(np.int64)
+        ulen = hdr["ulen"].astype(np.int64)
+        quiet = has & np.isin(ro, _QUIET_ARR) & np.isin(hdr["uo"], _QUIET_ARR)
+        bitmap = has & ~quiet & ((ro == 0x15) | (ro == 0x16)) & (rlen >= 8) & (roff + 8 <= lens)
+        sizes = (has & ~quiet & ~bitmap & (ro == 0x0B) & (rlen >= 24) & (roff + rlen <= lens)
+                 & ((ulen == 0) | (uoff + ulen <= lens)) & ((nl == 0) | ((32 + 8 * nl <= lens) & (nl <= 512))))
+        # SetBits/ClearBitsInNonresidentBitMap: the open attribute and the bit range
+        bi = np.flatnonzero(bitmap)
+        if len(bi):
+            target_c[bi] = self.describe_many(hdr["ta"][bi], lsn_u[bi])
+            bits = h.take(bi, roff[bi], 8).view("<u4")
+            detail_c[bi] = _objects([f'{{"bitmap":{{"offset":{a},"bits":{b}}}}}'
+                                     for a, b in zip(bits[:, 0].tolist(), bits[:, 1].tolist(), strict=True)])
+        # SetNewAttributeSizes, well-formed: what mft_entry() and decode() give, without building the op
+        si = np.flatnonzero(sizes)
+        if len(si):
+            bpc = self.bpc
+            recs_no = [(v * bpc + c * 512) // (t * 512 if t else 1024) for v, c, t in
+                       zip(hdr["vcn"][si].tolist(), hdr["cbo"][si].tolist(), hdr["tbs"][si].tolist(), strict=True)]
+            if min(recs_no) < _I64_MIN or max(recs_no) > _I64_MAX:  # corrupt: rest() warns about them in order
+                keep = [_I64_MIN <= e <= _I64_MAX for e in recs_no]
+                sizes[si[~np.array(keep)]] = False
+                si = si[np.array(keep)]
+                recs_no = [e for e, k in zip(recs_no, keep, strict=True) if k]
+            entry_c[si] = recs_no
+            target_c[si] = _objects([f"MFT record {e}" for e in recs_no])
+            q = h.take(si, roff[si], 24).view("<i8")
+            detail_c[si] = _objects([f'{{"sizes":{{"allocated":{a},"valid":{v},"size":{z}}}}}' for a, v, z in
+                                     zip(q[:, 0].tolist(), q[:, 1].tolist(), q[:, 2].tolist(), strict=True)])
+        # the rest, in LSN order: short records (a warning each) and the operations decoded one by one
+        short = (h.rtype != 2) & (lens < 32)
+        stale_l = stale.tolist()
+        flush_at = 0  # pending index entries are flushed before every 64th record, as in ``row()``'s loop
+        warn = self.ctx.warn
+        rest = self.rest
+        flush = self._flush_pending
+        slow = np.flatnonzero(short | (has & ~quiet & ~bitmap & ~sizes)).tolist()
+        got: list[tuple[str | None, int | None, str | None]] = []
+        done: list[int] = []
+        for i in slow:
+            if flush_at <= i:
+                while flush_at <= i:
+                    flush(flush_at)
+                    flush_at += 64
+            r = recs[i]
+            data = r[11]
+            if len(data) < 32:
+                warn(r[9], f"log record LSN {r[0]:#x}: {len(data)} bytes of client data, need 32 for the NTFS header")
+                continue
+            got.append(rest(r, i, _NTFS_HDR(data, 0), stale_l[i]))
+            done.append(i)
+        while flush_at < n:
+            flush(flush_at)
+            flush_at += 64
+        if done:
+            t3 = list(zip(*got, strict=True))
+            target_c[done] = _objects(list(t3[0]))
+            entry_c[done] = _objects(list(t3[1]))
+            detail_c[done] = _objects(list(t3[2]))
+        lsns = []
+        for k, name in ((0, "LSN"), (1, "previous LSN"), (2, "undo-next LSN")):
+            vals = cols[k]
+            if n and max(vals) > _I64_MAX:  # corrupt: no 64-bit column holds it
+                vals = list(vals)
+                for i in np.flatnonzero(np.fromiter(vals, np.uint64, n) > _I64_MAX).tolist():
+                    warn(cols[9][i], f"log record LSN {cols[0][i]:#x}: {name} {vals[i]:#x} beyond 63 bits, not stored")
+                    vals[i] = None
+            lsns.append(vals)
+        return {
+            "lsn": lsns[0], "prev_lsn": lsns[1], "undo_next_lsn": lsns[2], "client": cols[5],
+            "record_type": h.rtype.tolist(), "transaction_id": cols[7], "redo_op": redo_l,
+            "undo_op": undo_l, "target_attribute": ta_l, "target": target_c.tolist(),
+            "target_vcn": vcn_l, "cluster_index": cbo_l, "target_block_size": tbs_l,
+            "mft_entry": entry_c.tolist(), "lcns": lcns_c.tolist(), "stale": stale_l, "page_kind": cols[10],
+            "page_offset": cols[9], "redo_length": rlen_l, "undo_length": ulen_l,
+            "detail": detail_c.tolist(),
+        }
+
+    def describe_many(self, tas: np.ndarray, lsns: np.ndarray) -> np.ndarray:
+        """``describe(ta, lsn)`` for many records at once (the open attribute table is complete after prescan)."""
+        out = np.empty(len(tas), object)
+        order = np.argsort(tas, kind="stable")
+        sorted_tas = tas[order]
+        bounds = np.flatnonzero(np.diff(sorted_tas)) + 1
+        for grp in np.split(order, bounds):
+            if not len(grp):
+                continue
+            got = self.oat._by_index.get(int(tas[grp[0]]))
+            if got is None:
+                out[grp] = ""
+                continue
+            keys, infos = got
+            if len(keys) == 1:
+                out[grp] = _describe(infos[0])
+                continue
+            j = np.searchsorted(np.array(keys, np.uint64), lsns[grp], side="right")
+            descs = _objects([_describe(infos[0])] + [_describe(x) for x in infos])  # j == 0: the first one
+            out[grp] = descs[j]
+        return out
 
     def _runs_text(self, mapping_pairs: bytes) -> tuple[str, str]:
         """Decoded runs as JSON array items and as ``clusters@LCN`` text (both empty when no run); memoised,
@@ -556,6 +850,8 @@ class _Builder:
         info = None
         if op.redo_op in MFT_OPS or op.undo_op in MFT_OPS:
             entry = self.mft_entry(op)
+            if entry is not None and not _I64_MIN <= entry <= _I64_MAX:
+                entry = None  # a corrupt target VCN (the records table warns about it)
         elif op.redo_op in ATTR_OPS or op.undo_op in ATTR_OPS:
             info = self.oat.get(op.target_attribute, r.lsn)
         self.decode(r, i, op, entry, info, 1 if r.lsn > self.current_lsn > 0 else 0)
@@ -578,7 +874,7 @@ class _Builder:
             "name": name or "", "full_path": self.paths.full(entry, seq, name, parent),
             "created": fn.get("created") if fn else None, "modified": fn.get("modified") if fn else None,
             "mft_modified": fn.get("mft_modified") if fn else None, "accessed": fn.get("accessed") if fn else None,
-            "redo": op_name(op.redo_op), "target_vcn": op.target_vcn, "cluster_index": op.cluster_index,
+            "redo": _OP_NAMES[op.redo_op] if op.redo_op < 0x26 else op_name(op.redo_op), "target_vcn": op.target_vcn, "cluster_index": op.cluster_index,
             "mft_entry": entry, "sequence": seq, "parent_entry": parent, "old_name": old.get("name") if old else None,
             "old_parent_entry": old.get("parent_entry") if old else None, "stale": stale,
         }
@@ -795,17 +1091,26 @@ class _Builder:
             if oe:
                 oe["name"] = op.undo.decode("utf-16le", "replace") if op.undo else ""
                 d["open_attribute"] = oe
-        elif ro == 0x1D:
-            hdr, entries = parse_restart_table(op.redo)
-            d["open_attribute_table"] = hdr
+        elif ro == 0x1D:  # the table's header (the entries were read by prescan)
+            if len(op.redo) < 24:
+                return {"_json": '{"open_attribute_table":{}}'}
+            esize, count, allocated, _r1, _r2, _goal, first_free, last_free = _RT_HDR(op.redo, 0)
+            return {"_json": f'{{"open_attribute_table":{{"entry_size":{esize},"entries":{count},'
+                             f'"allocated":{allocated},"first_free":{first_free},"last_free":{last_free}}}}}'}
         elif ro == 0x1E:
             d["attribute_names"] = {str(k): v for k, v in parse_attribute_names(op.redo).items()}
         elif ro == 0x1F:
-            d["dirty_pages"] = len(parse_dirty_pages(op.redo))
+            return {"_json": f'{{"dirty_pages":{_count_dirty_pages(op.redo)}}}'}
         elif ro == 0x20:
             d["transactions"] = parse_transactions(op.redo)
-        elif ro in (0x13, 0x14) and len(op.redo) >= 32:
-            d["times"] = parse_standard_information(op.redo[:32])
+        elif ro in (0x13, 0x14) and len(op.redo) >= 32:  # UpdateFileName*: the four times, as to_json() writes them
+            c, m, mm, a = _QQQQ(op.redo, 0)
+            js = (f'{{"times":{{"created":{c if c > 0 else "null"},"modified":{m if m > 0 else "null"},'
+                  f'"mft_modified":{mm if mm > 0 else "null"},"accessed":{a if a > 0 else "null"}}}')
+            if ro == 0x14 and info:
+                ent = info.get("entry")
+                js += f',"directory":{"null" if ent is None else ent}'
+            return {"_json": js + "}"}
         if op.redo_op in INDEX_ALLOC_OPS and info:
             d.setdefault("directory", info.get("entry"))
         return d
@@ -880,6 +1185,11 @@ def _date_one(e: dict[str, Any], by_entry: dict[int, list[tuple[int, int, int]]]
 
 
 def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
+    return flatten(parse_batches(path, ctx))
+
+
+def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
+    """The tables: ``logfile_records`` as one ``RowBatch`` (columns built in bulk), the rest as ``Record``s."""
     # hundreds of thousands of small acyclic objects: the cycle collector would rescan them over and over
     was_enabled = gc.isenabled()
     gc.disable()
@@ -890,7 +1200,7 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
             gc.enable()
 
 
-def _parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
+def _parse(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -920,17 +1230,15 @@ def _parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
         })
     recs = list(lf.records(include_unused=True, workers=int(ctx.options.get("logfile_workers", 1))))
     b = _Builder(ctx, lf)
-    b.prescan(recs)
+    heads = _Heads(recs)
+    b.prescan([recs[i] for i in heads.prescan_index()])
     if ctx.options.get("logfile_records", True):
-        for i, r in enumerate(recs):
-            if not i & 63:
-                b._flush_pending(i)
-            yield Record("logfile_records", b.row(r, i))
+        cols = b.columns(recs, heads)
+        if recs:
+            yield RowBatch("logfile_records", cols)
     else:  # events only (NLT's view): decode just the operations that make events or carry USN records
-        wanted = [i for i, r in enumerate(recs)
-                  if r[6] == 1 and len(r[11]) >= 32 and not r[11][1] and r[11][0] in EVENT_OPS]
         flush_at = 0  # pending index entries are flushed before every 64th record, as in the full pass
-        for i in wanted:
+        for i in heads.event_index():
             while flush_at <= i:
                 b._flush_pending(flush_at)
                 flush_at += 64
@@ -964,6 +1272,10 @@ def _parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
             "sequence": u["sequence"], "parent_entry": u["parent_entry"], "parent_sequence": u["parent_sequence"],
             "security_id": u["security_id"],
         })
+
+
+# the tables timeline() makes events for (the pipeline builds no Record per row of the records table's batch)
+TIMELINE_TABLES = frozenset({"logfile_events", "logfile_usn"})
 
 
 def timeline(rec: Record) -> Iterable[TimelineEvent]:

@@ -28,9 +28,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import islice
 from operator import itemgetter
 from typing import Any
+
+import numpy as np
 
 SECTOR = 512
 RECORD_HEADER = 0x30
@@ -44,6 +45,7 @@ WarnFn = Callable[[int | None, str], None]
 _Q = struct.Struct("<Q").unpack_from
 _HDR = struct.Struct("<QQQIHHIIH").unpack_from
 _new = tuple.__new__
+_U64_MAX = (1 << 64) - 1
 _lsn = itemgetter(0)
 
 
@@ -234,6 +236,7 @@ class LogFile:
         self.pages_read = 0
         self.empty = False
         self._pages: dict[int, bytes] = {}
+        self._bulk: tuple[int, np.ndarray, np.ndarray] | None = None  # (first offset, page -> row, fixed pages)
         self._read_restart()
         self._settle()
 
@@ -289,12 +292,56 @@ class LogFile:
         return a == b
 
     # --- pages ----------------------------------------------------------------------------------
+    def _fixup_all(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """Every record page's update sequence applied at once (numpy), for the pages that take the common
+        path of ``apply_fixup``: RCRD, the log's usual update-sequence array offset and count, no DAX CRC, every
+        sector end holding the update sequence number. Any other page goes through ``apply_fixup`` alone
+        (same bytes, same warnings)."""
+        ps = self.page_size
+        base = (self.current.system_page_size if self.current else 4096) * 2
+        n = max(0, (len(self.data) - base) // ps)
+        rows = np.full(n, -1, np.int64)
+        if n == 0 or ps % SECTOR:
+            return base, rows, np.zeros((0, ps), np.uint8)
+        pages = np.frombuffer(self.data, np.uint8, n * ps, base).reshape(n, ps)
+        head = pages[:, :8].copy().view("<u2")  # signature (2 words), usa offset, usa count
+        rcrd = (head[:, 0] == 0x4352) & (head[:, 1] == 0x4452)  # "RC" "RD"
+        if not rcrd.any():
+            return base, rows, np.zeros((0, ps), np.uint8)
+        pairs, counts = np.unique(head[rcrd][:, 2:4], axis=0, return_counts=True)
+        usa_off, usa_count = (int(x) for x in pairs[int(np.argmax(counts))])
+        if usa_off < 8 or usa_count < 2 or usa_off + 2 * usa_count > ps or (usa_count - 1) * SECTOR > ps:
+            return base, rows, np.zeros((0, ps), np.uint8)
+        cand = np.flatnonzero(rcrd & (head[:, 2] == usa_off) & (head[:, 3] == usa_count))
+        ends = np.arange(1, usa_count) * SECTOR
+        slots = usa_off + 2 * np.arange(1, usa_count)
+        usa = pages[cand, usa_off:usa_off + 2 * usa_count]  # the update sequence number and array
+        ok = (pages[cand[:, None], ends - 2] == usa[:, :1]).all(axis=1) \
+            & (pages[cand[:, None], ends - 1] == usa[:, 1:2]).all(axis=1)
+        if usa_off + 8 <= ps:  # DAX pages (CRC4 tag after a CRC32) are checked by their CRC, one by one
+            ok &= ~(pages[cand, usa_off + 4:usa_off + 8].copy().view("<u4")[:, 0] == 0x34435243)
+        cand = cand[ok]
+        fixed = pages[cand]  # a copy
+        fixed[:, ends - 2] = fixed[:, slots]
+        fixed[:, ends - 1] = fixed[:, slots + 1]
+        rows[cand] = np.arange(len(fixed))
+        return base, rows, fixed
+
     def _page(self, off: int) -> bytes | None:
         """Fixed-up RCRD page at physical ``off`` (cached), or None."""
         p = self._pages.get(off)
         if p is not None:
             return p if p else None
         ps = self.page_size
+        bulk = self._bulk
+        if bulk is None:
+            bulk = self._bulk = self._fixup_all()
+        k, rem = divmod(off - bulk[0], ps)
+        if not rem and 0 <= k < len(bulk[1]) and bulk[1][k] >= 0:
+            fixed = bulk[2][bulk[1][k]].tobytes()
+            self.pages_read += 1
+            self._pages[off] = fixed
+            return fixed
         if self.data[off:off + 4] != _RCRD:
             self._pages[off] = b""
             return None
@@ -363,15 +410,16 @@ class LogFile:
             return -1
         start = (start + 7) & ~7
         n = (last - start) // 8 + 1
-        vals = struct.unpack_from(f"<{n}Q", page, start)
-        mask = self._mask
+        vals = np.frombuffer(page, "<u8", n, start)
         if page_logical is not None:
             base = (page_logical + start) >> 3
-            cands = [i for i, v in enumerate(vals) if (v & mask) == base + i]
+            masked = vals & np.uint64(self._mask)
         else:
-            pmask = (ps >> 3) - 1
             base = start >> 3
-            cands = [i for i, v in enumerate(vals) if ((v & mask) & pmask) == base + i]
+            masked = vals & np.uint64(self._mask & ((ps >> 3) - 1))
+        if base + n > _U64_MAX:  # (a corrupt restart area's page size or offset)
+            return -1
+        cands = np.flatnonzero(masked == np.arange(base, base + n, dtype=np.uint64)).tolist()
         for i in cands:
             q = start + 8 * i
             if self._valid_header(page, q, page_logical):
@@ -531,20 +579,27 @@ class LogFile:
             self._walk(start, None, size, found)
         # by LSN; of records with the same LSN the first found is kept (stable sort, then drop repeats)
         found.sort(key=_lsn)
-        if found:
-            first = found[0]
-            found = [first] + [b for a, b in zip(found, islice(found, 1, None), strict=False) if b[0] != a[0]]
+        lsns = np.fromiter(map(_lsn, found), np.uint64, len(found))
+        repeat = lsns[1:] == lsns[:-1]
+        if repeat.any():
+            keep = [0] + (np.flatnonzero(~repeat) + 1).tolist()
+            found = [found[i] for i in keep]
+            lsns = lsns[keep]
         if include_unused:
-            known = {r[0] for r in found}
+            known: set[int] = set()  # LSNs of tail records taken (those of ``found``: by bisection in ``lsns``)
             extra: list[LogRecord] = []
             first_tail = (self.current.system_page_size if self.current else 4096) * 2
             off = first_tail
             while off + ps <= min(start, size):
                 recs, _ = self._read_page_records(off, "tail", None)
-                for r in recs:
-                    if r[0] not in known:
-                        known.add(r[0])
-                        extra.append(r)
+                if recs:
+                    where = np.searchsorted(lsns, np.fromiter(map(_lsn, recs), np.uint64, len(recs)))
+                    taken = (where < len(lsns)) & (lsns[np.minimum(where, len(lsns) - 1)] == np.fromiter(
+                        map(_lsn, recs), np.uint64, len(recs))) if len(lsns) else np.zeros(len(recs), bool)
+                    for r, t in zip(recs, taken.tolist(), strict=True):
+                        if not t and r[0] not in known:
+                            known.add(r[0])
+                            extra.append(r)
                 off += ps
             if extra:
                 found.extend(extra)

@@ -265,12 +265,28 @@ def decode_runs(buf: bytes, limit: int = 256) -> list[tuple[int, int | None]]:
     return runs
 
 
+_V2 = b"\x02\x00\x00\x00"  # USN record major 2, minor 0
+_V3 = b"\x03\x00\x00\x00"
+
+
 def parse_usn_records(buf: bytes) -> list[dict[str, Any]]:
     """USN_RECORD_V2/V3 structures inside a buffer written to $J (8-byte aligned scan)."""
     out: list[dict[str, Any]] = []
     pos = 0
     n = len(buf)
+    find = buf.find
     while pos + 60 <= n:
+        # the next 8-aligned position whose version words read 2.0 or 3.0 (every other one is skipped anyway)
+        nxt = n
+        for pat in (_V2, _V3):
+            i = find(pat, pos + 4)
+            while i >= 0 and (i - 4) & 7:
+                i = find(pat, i + 1)
+            if 0 <= i < nxt:
+                nxt = i
+        pos = nxt - 4
+        if pos + 60 > n:
+            break
         rlen, major, minor = struct.unpack_from("<IHH", buf, pos)
         if major == 2 and minor == 0 and 64 <= rlen <= 1024 and rlen % 8 == 0 and pos + rlen <= n:
             (fref, pref, usn, ts, reason, src, sec, attrs, nlen, noff) = struct.unpack_from(
