@@ -109,13 +109,15 @@ def run_file(
     leaves = getattr(sink, "sinks", (sink,))
     by_sql = set(getattr(module, "TIMELINE_SQL", {})) if all(
         isinstance(s, StoreSink) for s in leaves if s.wants_events) else set()
+    # a module may name the only tables its timeline() makes events for: no Record per row of the others' batches
+    py_tables = getattr(module, "TIMELINE_TABLES", None)
     try:
         parse_batches = getattr(module, "parse_batches", None)
         for rec in (module.parse(path, ctx) if parse_batches is None else parse_batches(path, ctx)):
             if type(rec) is RowBatch:  # many rows at once; Python events only for tables without TIMELINE_SQL
                 first = sink.add_batch(module, rec, sid)
                 n += len(rec)
-                if events and rec.table not in by_sql:
+                if events and rec.table not in by_sql and (py_tables is None or rec.table in py_tables):
                     for rid, r in enumerate(rec.records(), first):
                         for ev in iter_events(module, r):
                             sink.event(module, ev, r.table, rid, sid, host)
