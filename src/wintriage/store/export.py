@@ -28,6 +28,7 @@ def open_csv(path: Path, encoding: str = "utf-8-sig") -> Any:
     return open(path, "w", newline="", encoding=encoding, errors=errors)  # noqa: SIM115
 
 
+EXPORT_BATCH = 32768
 _NEEDS_QUOTES = re.compile('[,"\r\n]').search
 
 
@@ -159,6 +160,20 @@ def export_table(
 ) -> tuple[Path, int] | None:
     if not case.has_table(table):
         return None
+    if shape.batch is not None:  # a batch renderer (the one ``parse --csv`` uses): columns read in chunks
+        path = Path(out_dir) / shape.filename
+        cur = case.db.execute(f"SELECT * FROM {ident(table)} ORDER BY id")
+        names = [d[0] for d in cur.description]
+        with open_csv(path, encoding) as fh:
+            w = CsvWriter(fh)
+            w.writerow(shape.headers(tz))
+            while rows := cur.fetchmany(EXPORT_BATCH):
+                cells = shape.batch(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), tz)
+                if isinstance(cells, str):
+                    fh.write(cells)
+                else:
+                    w.write_columns(cells)
+        return path, case.count(table)
     if shape.sql is not None:  # the shape can be rendered by SQLite: rows go straight to the csv module
         path = Path(out_dir) / shape.filename
         with open_csv(path, encoding) as fh:
@@ -166,5 +181,5 @@ def export_table(
             w.writerow(shape.headers(tz))
             w.writerows(case.db.execute(shape.sql(tz)))
         return path, case.count(table)
-    rows = (dict(r) for r in case.db.execute(f"SELECT * FROM {ident(table)} ORDER BY id"))
-    return write_shape(shape, rows, out_dir, tz, encoding)
+    return write_shape(shape, (dict(r) for r in case.db.execute(f"SELECT * FROM {ident(table)} ORDER BY id")),
+                       out_dir, tz, encoding)
