@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, timezone
 from pathlib import Path
 from typing import Any
@@ -63,27 +63,61 @@ def run_job(out: Path, job: Job, tz: timezone, encoding: str) -> tuple[str, int]
         case.close()
 
 
+class OutputRun:
+    """The outputs of a case as jobs in worker processes. ``start()`` submits the exports that only read parsed
+    rows (tool CSVs, timeline, JSONL), so they can run while the analyzers write findings into the same (WAL)
+    database; ``start_report()`` adds the report, which reads the findings; ``finish()`` waits for every job."""
+
+    def __init__(self, out: Path, *, tz: timezone = UTC, encoding: str = "utf-8-sig", workers: int | None = None,
+                 jsonl: bool = False, progress: Callable[[str, str], None] | None = None) -> None:
+        self.out, self.tz, self.encoding = out, tz, encoding
+        case = CaseReader(out / "case.sqlite")
+        try:
+            todo = jobs(case, jsonl)
+        finally:
+            case.close()
+        (out / "csv").mkdir(parents=True, exist_ok=True)
+        if progress:
+            progress("export", f"{len(todo)} outputs")
+        self.now = [j for j in todo if j[0] != "report"]
+        self.later = [j for j in todo if j[0] == "report"]
+        workers = workers if workers is not None else min(len(todo), os.cpu_count() or 1, 4)
+        self.pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+        self.futures: list[Future[tuple[str, int]]] = []
+        self.counts: dict[str, int] = {}
+
+    def _run(self, todo: list[Job]) -> None:
+        for j in todo:
+            if self.pool is None:
+                name, n = run_job(self.out, j, self.tz, self.encoding)
+                self.counts[name] = n
+            else:
+                self.futures.append(self.pool.submit(run_job, self.out, j, self.tz, self.encoding))
+
+    def start(self) -> OutputRun:
+        self._run(self.now)
+        return self
+
+    def start_report(self) -> None:
+        """Submit the jobs that read the findings (once the analyzers have committed them)."""
+        self._run(self.later)
+        self.later = []
+
+    def finish(self) -> dict[str, int]:
+        try:
+            self.start_report()
+            for f in self.futures:
+                name, n = f.result()
+                self.counts[name] = n
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True)
+        return self.counts
+
+
 def write_outputs(out: Path, *, tz: timezone = UTC, encoding: str = "utf-8-sig", progress: Callable[[str, str], None] | None = None,
                   summary: Any = None, workers: int | None = None, jsonl: bool = False) -> dict[str, int]:
-    case = CaseReader(out / "case.sqlite")
-    try:
-        todo = jobs(case, jsonl)
-    finally:
-        case.close()
-    (out / "csv").mkdir(parents=True, exist_ok=True)
-    if progress:
-        progress("export", f"{len(todo)} outputs")
-    workers = workers if workers is not None else min(len(todo), os.cpu_count() or 1, 4)
-    counts: dict[str, int] = {}
-    if workers <= 1:
-        for j in todo:
-            name, n = run_job(out, j, tz, encoding)
-            counts[name] = n
-        return counts
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for name, n in pool.map(run_job, [out] * len(todo), todo, [tz] * len(todo), [encoding] * len(todo)):
-            counts[name] = n
-    return counts
+    return OutputRun(out, tz=tz, encoding=encoding, workers=workers, jsonl=jsonl, progress=progress).start().finish()
 
 
 def write_csvs(case: CaseReader, out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig") -> dict[str, int]:

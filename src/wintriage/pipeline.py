@@ -269,7 +269,7 @@ def analyze(
 ) -> RunSummary:
     """``wintriage analyze``: evidence -> case/case.sqlite, case/csv/*, case/report.html (+ timeline.jsonl)."""
     from .evidence.collect import collect_evidence
-    from .outputs import write_outputs
+    from .outputs import OutputRun
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -289,11 +289,21 @@ def analyze(
         )
         store.commit()
     store.set_meta("run", {"seconds_parse": round(time.perf_counter() - t0, 3)})
-    progress("analyze", "findings and answers")
-    from .analyzers import run_all
+    # the exports read only parsed rows: they run in worker processes while this process runs the analyzers
+    # (findings go into the same WAL database), then submits the report (it reads the findings) and builds the
+    # explorer's indexes and full-text index; the journal mode goes back to DELETE once every reader is done
+    store.index_timeline_time()
+    outputs = OutputRun(out, tz=tz, encoding=encoding, progress=progress, jsonl=jsonl).start()
+    try:
+        progress("analyze", "findings and answers")
+        from .analyzers import run_all
 
-    run_all(store, options)
-    store.close()
-    write_outputs(out, tz=tz, encoding=encoding, progress=progress, summary=summary, jsonl=jsonl)
+        run_all(store, options)
+        store.commit()
+        outputs.start_report()
+        store.build_indexes()
+    finally:
+        outputs.finish()
+    store.close(index=False)
     summary.seconds = time.perf_counter() - t0
     return summary

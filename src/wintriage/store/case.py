@@ -292,25 +292,37 @@ class CaseWriter:
         self.db.execute("COMMIT")
         self.db.execute("BEGIN")
 
-    def close(self, *, index: bool = True) -> None:
+    def index_timeline_time(self) -> None:
+        """The timeline's time index alone (what the timeline export and the analyzers read by), committed."""
         self.flush()
+        self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ts ON timeline (ts)")
+        self.commit()
+
+    def close(self, *, index: bool = True) -> None:
         if index:
-            self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ts ON timeline (ts)")
-            self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ref ON timeline (ref_table, ref_id)")
-            # the explorer's usual sort / group / equals columns; (x, ts) serves "x = ? ORDER BY ts, id" (its entries
-            # are in rowid order within equal ts) without sorting every matching row
-            for name, cols in (("artifact", "artifact"), ("path", "path"), ("artifact_ts", "artifact, ts"),
-                               ("category_ts", "category, ts")):
-                self.db.execute(f"CREATE INDEX IF NOT EXISTS timeline_{name} ON timeline ({cols})")
-            self.db.execute("CREATE INDEX IF NOT EXISTS warnings_source ON warnings (source_id)")
-            self.db.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS timeline_fts USING fts5("
-                "path, summary, content='timeline', content_rowid='id')"
-            )
-            self.db.execute("INSERT INTO timeline_fts(timeline_fts) VALUES ('rebuild')")
+            self.build_indexes()
+        self.flush()
         self.db.execute("COMMIT")
-        self.db.execute("PRAGMA journal_mode = DELETE")
+        self.db.execute("PRAGMA journal_mode = DELETE")  # needs no other connection open
         self.db.close()
+
+    def build_indexes(self) -> None:
+        """The timeline's indexes and full-text index, committed (readers in other processes may go on)."""
+        self.flush()
+        self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ts ON timeline (ts)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS timeline_ref ON timeline (ref_table, ref_id)")
+        # the explorer's usual sort / group / equals columns; (x, ts) serves "x = ? ORDER BY ts, id" (its entries
+        # are in rowid order within equal ts) without sorting every matching row
+        for name, cols in (("artifact", "artifact"), ("path", "path"), ("artifact_ts", "artifact, ts"),
+                           ("category_ts", "category, ts")):
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS timeline_{name} ON timeline ({cols})")
+        self.db.execute("CREATE INDEX IF NOT EXISTS warnings_source ON warnings (source_id)")
+        self.db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS timeline_fts USING fts5("
+            "path, summary, content='timeline', content_rowid='id')"
+        )
+        self.db.execute("INSERT INTO timeline_fts(timeline_fts) VALUES ('rebuild')")
+        self.commit()
 
 
 class CaseReader:
