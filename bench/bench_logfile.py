@@ -13,7 +13,8 @@ Two inputs, both 64 MiB:
 NTFS Log Tracker (the peer) is Windows-only and closed source, so only our absolute figures are reported.
 Rows: full (records table + events) and events only (``logfile_records=False``), each with one process
 (``logfile_workers=1``, the default) and with two (``logfile_workers=2``: a forked worker reads the second half of
-the log's pages).
+the log's pages); they time ``parse_batches()`` as the pipeline consumes it (the records table comes as one
+``RowBatch``). The last row is the whole ``run_file`` into a case database (rows inserted, timeline built).
 "log records/s" counts the LFS records read (425,980 in the dense log), also for the events-only rows.
 Run by hand: ``python bench/bench_logfile.py [--runs N]``; prints a table for docs/performance.md.
 """
@@ -24,6 +25,7 @@ import argparse
 import gzip
 import os
 import resource
+import sqlite3
 import struct
 import sys
 import tempfile
@@ -33,6 +35,10 @@ from pathlib import Path
 from wintriage.artifacts import logfile
 from wintriage.artifacts.base import ParseContext
 from wintriage.artifacts.logfile_lfs import SECTOR, LogFile, apply_fixup
+from wintriage.model import RowBatch
+from wintriage.pipeline import run_file
+from wintriage.sinks import StoreSink
+from wintriage.store.case import CaseWriter
 
 TESTDATA = Path(os.environ.get("WINTRIAGE_TESTDATA", Path(__file__).resolve().parents[2] / "shared" / "testdata"))
 SIZE = 64 << 20
@@ -95,14 +101,32 @@ def build_dense(src: bytes, size: int = SIZE) -> bytes:
     return bytes(out)
 
 
-def run(path: Path, records: bool = True, workers: int = 2) -> tuple[float, float, float, dict[str, int], int]:
-    """One parse: wall s, CPU s of this process, CPU s of worker processes, rows per table, warnings."""
-    ctx = ParseContext("logfile", str(path), options={"logfile_records": records, "logfile_workers": workers})
+def run(path: Path, records: bool = True, workers: int = 2,
+        store: bool = False) -> tuple[float, float, float, dict[str, int], int]:
+    """One parse (``parse_batches``, as the pipeline consumes it; ``store``: through ``run_file`` into a case
+    database, timeline included): wall s, CPU s of this process, CPU s of worker processes, rows per table,
+    warnings."""
+    options = {"logfile_records": records, "logfile_workers": workers}
     counts: dict[str, int] = {}
     ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if store:
+        with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as d:
+            case = CaseWriter(Path(d) / "case.sqlite")
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = run_file(logfile, path, StoreSink(case), options=options, hash_input=False)
+            case.close()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            db = sqlite3.connect(Path(d) / "case.sqlite")
+            for t in ("logfile_records", "logfile_events", "logfile_usn"):
+                counts[t] = db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            db.close()
+        ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child = (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime)
+        return wall, cpu, child, counts, res.warnings
+    ctx = ParseContext("logfile", str(path), options=options)
     t0, c0 = time.perf_counter(), time.process_time()
-    for rec in logfile.parse(path, ctx):
-        counts[rec.table] = counts.get(rec.table, 0) + 1
+    for item in logfile.parse_batches(path, ctx):
+        counts[item.table] = counts.get(item.table, 0) + (len(item) if isinstance(item, RowBatch) else 1)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime)
@@ -122,16 +146,17 @@ def main() -> int:
         dense.write_bytes(build_dense(src))
         print(f"built dense 64 MiB log in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         rows = []
-        for label, p, full, workers in (
-            ("ntfs20h1 (real, sparse), full", real, True, 2),
-            ("dense, full, 1 process", dense, True, 1),
-            ("dense, full, 2 processes", dense, True, 2),
-            ("dense, events only, 1 process", dense, False, 1),
-            ("dense, events only, 2 processes", dense, False, 2),
+        for label, p, full, workers, store in (
+            ("ntfs20h1 (real, sparse), full", real, True, 1, False),
+            ("dense, full, 1 process", dense, True, 1, False),
+            ("dense, full, 2 processes", dense, True, 2, False),
+            ("dense, events only, 1 process", dense, False, 1, False),
+            ("dense, events only, 2 processes", dense, False, 2, False),
+            ("dense, full, into a case store (+ timeline)", dense, True, 1, True),
         ):
             best: tuple[float, float, float, dict[str, int], int] | None = None
             for _ in range(args.runs):
-                res = run(p, full, workers)
+                res = run(p, full, workers, store)
                 best = res if best is None or res[0] < best[0] else best
             assert best is not None
             wall, cpu, child, counts, warns = best
@@ -141,6 +166,7 @@ def main() -> int:
                          counts.get("logfile_events", 0), counts.get("logfile_usn", 0), warns))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"(load average at the end: {load:.1f} on {os.cpu_count()} cores)")
+    print("(best of --runs by wall time; CPU s: user + system of the parsing process, and of its worker)")
     print("| input | MiB | wall s | CPU s main | CPU s worker | MB/s (wall) | log records/s (wall) | record rows "
           "| events | USN recovered | warnings |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -398,7 +398,7 @@ def test_move_and_delete_pairing() -> None:
     class _LF:
         current = None
 
-    b = _Builder(ParseContext("logfile", "synthetic"), _LF())  # type: ignore[arg-type]
+    b = _Builder(ParseContext("logfile", "synthetic"), _LF())
     t = 133000000000000000
     ops = [
         _op(0x0C, 0x0D, _fn_entry(64, 5, "dir", t), b""),  # add 'dir' (entry 64) to the root (record 5)
@@ -429,3 +429,91 @@ def test_ntfs20h1_cluster_runs_within_volume(h1: Path) -> None:
     assert lcns and all(0 <= x < 16776448 for x in lcns)
     partial = [json.loads(r["detail"]) for r in tables["logfile_records"] if r.get("redo_op") == "UpdateMappingPairs"]
     assert {p["runs_known"] for p in partial} <= {"full", "from the first run", "partial update"}
+
+
+# --- column batches: the same cells as the record-by-record path ------------------------------------------
+def _by_rows(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[int | None, str]]]:
+    """The records table and events as ``_Builder.row()`` gives them one record at a time (the path before
+    column batches), with the warnings."""
+    from wintriage.artifacts.logfile import _Builder, _Heads
+
+    ctx = ParseContext("logfile", str(path))
+    lf = LogFile(path.read_bytes(), ctx.warn)
+    recs = list(lf.records())
+    b = _Builder(ctx, lf)
+    b.prescan([recs[i] for i in _Heads(recs).prescan_index()])
+    rows = []
+    for i, r in enumerate(recs):
+        if not i & 63:
+            b._flush_pending(i)
+        rows.append(b.row(r, i))
+    b._flush_pending(len(recs), final=True)
+    return rows, b.events, [(w.offset, w.reason) for w in ctx.warnings]
+
+
+@pytest.mark.parametrize("name", ["LogFile_7.bin", "LogFile_10.bin", "LogFile_10_large.bin", "h1", "spray"])
+def test_column_batch_equals_rows(td: TD, h1: Path, tmp_path: Path, name: str) -> None:
+    from wintriage.artifacts.logfile import _Builder, _Heads
+    from wintriage.model import RowBatch
+
+    if name == "h1":
+        path = h1
+    elif name == "spray":  # bytes sprayed over the record pages (a record number past 64 bits among them)
+        b = bytearray(td("logfile/LogFile_7.bin").read_bytes())
+        for off in range(16384 + 0x40, len(b), 997):
+            b[off] = (b[off] + 0x55) & 0xFF
+        path = tmp_path / "spray"
+        path.write_bytes(bytes(b))
+    else:
+        path = td(f"logfile/{name}")
+    rows, events, warns = _by_rows(path)
+    ctx = ParseContext("logfile", str(path))
+    lf = LogFile(path.read_bytes(), ctx.warn)
+    recs = list(lf.records())
+    bld = _Builder(ctx, lf)
+    heads = _Heads(recs)
+    bld.prescan([recs[i] for i in heads.prescan_index()])
+    cols = bld.columns(recs, heads)
+    bld._flush_pending(len(recs), final=True)
+    names = [c for c, _ in logfile.TABLES["logfile_records"]]
+    assert list(cols) == names
+    got = [dict(zip(names, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+    want = [{c: r.get(c) for c in names} for r in rows]
+    assert got == want
+    if name == "spray":  # no 64-bit column holds that record number: kept in the target text, warned about
+        odd = [r for r in got if r["target"] == "MFT record 24499581972895498448"]
+        assert len(odd) == 1 and odd[0]["mft_entry"] is None
+        assert any("out of range (corrupt target VCN)" in w for _o, w in warns)
+    assert bld.events == events
+    assert [(w.offset, w.reason) for w in ctx.warnings] == warns
+    # parse_batches(): the records table comes as one batch; parse() gives its rows one by one
+    items = list(logfile.parse_batches(path, ParseContext("logfile", str(path))))
+    batches = [it for it in items if isinstance(it, RowBatch)]
+    assert [b.table for b in batches] == ["logfile_records"] and len(batches[0]) == len(recs)
+
+
+def test_spray_into_case_store(td: TD, tmp_path: Path) -> None:
+    """A record number past 64 bits used to stop the case store (OverflowError at the insert); now it is a
+    warning with the record's offset, and the rest is stored."""
+    from wintriage.pipeline import run_file
+    from wintriage.sinks import StoreSink
+    from wintriage.store.case import CaseWriter
+
+    b = bytearray(td("logfile/LogFile_7.bin").read_bytes())
+    for off in range(16384 + 0x40, len(b), 997):
+        b[off] = (b[off] + 0x55) & 0xFF
+    path = tmp_path / "spray"
+    path.write_bytes(bytes(b))
+    case = CaseWriter(tmp_path / "case.sqlite")
+    res = run_file(logfile, path, StoreSink(case))
+    case.close()
+    assert res.status == "warnings" and res.records == 687
+    db = sqlite3.connect(tmp_path / "case.sqlite")
+    assert sum(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in logfile.TABLES) == 687
+    hits = db.execute("SELECT offset, reason FROM warnings WHERE reason LIKE '%out of range%'").fetchall()
+    assert hits == [(51264, "log record LSN 0x801908: MFT record number 24499581972895498448 out of range "
+                             "(corrupt target VCN)")]
+    n_tl = db.execute("SELECT COUNT(*) FROM timeline").fetchone()[0]
+    n_ev = db.execute("SELECT COUNT(*) FROM logfile_events WHERE event_time > 0").fetchone()[0]
+    n_usn = db.execute("SELECT COUNT(*) FROM logfile_usn WHERE timestamp > 0").fetchone()[0]
+    assert n_tl == n_ev + n_usn  # Python events for the events and USN tables only (TIMELINE_TABLES)

@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from datetime import timezone
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -217,14 +217,6 @@ FIRST_ATTR_OFFSET = 0x38
 ATTR_OPS = INDEX_ALLOC_OPS | {0x08, 0x0A, 0x15, 0x16, 0x1C}
 
 
-class _OpView(NamedTuple):
-    """What an event takes from its operation (a stand-in where the operation was decoded without ``parse_op``)."""
-
-    redo_op: int
-    target_vcn: int
-    cluster_index: int
-
-
 def _count_dirty_pages(buf: bytes) -> int:
     """``len(parse_dirty_pages(buf))`` without building the entries."""
     n = 0
@@ -351,6 +343,19 @@ class _OpenAttributes:
             return infos[0]
         i = bisect.bisect_right(keys, lsn)
         return infos[i - 1] if i else infos[0]
+
+
+_FMT_MEMO: dict[int | None, str] = {}
+
+
+def _fmt_utc(t: int | None) -> str:
+    """``fmt(t)``, remembered (an $SI update's old time is usually the previous update's new one)."""
+    got = _FMT_MEMO.get(t)
+    if got is None:
+        if len(_FMT_MEMO) >= 65536:
+            _FMT_MEMO.clear()
+        got = _FMT_MEMO[t] = fmt(t)
+    return got
 
 
 def _jn(v: int | None) -> str:
@@ -651,9 +656,20 @@ class _Builder:
             how = "from the first run"
         else:
             jruns, txt, how = "", "", "partial update"
-        if txt:
-            self.event(r, _OpView(0x09, vcn, cbo), "Non-resident Data Write", f"cluster runs (clusters@LCN): {txt}",
-                       entry=entry, stale=stale)
+        if txt:  # the event ``event()`` makes for an operation on a file record, with no name or time of its own
+            paths = self.paths
+            known = paths.names.get(entry)
+            name, parent = known if known is not None else (None, None)
+            if entry == 5 and not name:
+                name = "."
+            self.events.append({
+                "lsn": r[0], "event_time": None, "time_source": "", "event": "Non-resident Data Write",
+                "detail": f"cluster runs (clusters@LCN): {txt}", "name": name or "",
+                "full_path": paths.full(entry, None, name, parent), "created": None, "modified": None,
+                "mft_modified": None, "accessed": None, "redo": "UpdateMappingPairs", "target_vcn": vcn,
+                "cluster_index": cbo, "mft_entry": entry, "sequence": None, "parent_entry": parent, "old_name": None,
+                "old_parent_entry": None, "stale": stale,
+            })
         return (f"MFT record {entry}", entry,
                 '{"runs":[' + jruns + f'],"runs_known":"{how}","offset":{attr_off}}}')
 
@@ -742,6 +758,7 @@ class _Builder:
         flush_at = 0  # pending index entries are flushed before every 64th record, as in ``row()``'s loop
         warn = self.ctx.warn
         rest = self.rest
+        mapping_pairs = self._mapping_pairs
         flush = self._flush_pending
         slow = np.flatnonzero(short | (has & ~quiet & ~bitmap & ~sizes)).tolist()
         got: list[tuple[str | None, int | None, str | None]] = []
@@ -756,7 +773,8 @@ class _Builder:
             if len(data) < 32:
                 warn(r[9], f"log record LSN {r[0]:#x}: {len(data)} bytes of client data, need 32 for the NTFS header")
                 continue
-            got.append(rest(r, i, _NTFS_HDR(data, 0), stale_l[i]))
+            hd = _NTFS_HDR(data, 0)
+            got.append((hd[0] == 0x09 and mapping_pairs(r, hd, stale_l[i])) or rest(r, i, hd, stale_l[i]))
             done.append(i)
         while flush_at < n:
             flush(flush_at)
@@ -843,7 +861,11 @@ class _Builder:
 
     def feed(self, r: LogRecord, i: int) -> None:
         """Events-only: the stateful decoding of one operation record, without building its row."""
-        op = parse_op(r.data)
+        data = r[11]
+        if data[0] == 0x09 and data[1] == 0 and len(data) >= 32 and self._mapping_pairs(
+                r, _NTFS_HDR(data, 0), 1 if r[0] > self.current_lsn > 0 else 0) is not None:
+            return
+        op = parse_op(data)
         if op is None or (op.problems and r.flags & 0x6):
             return
         entry: int | None = None
@@ -874,7 +896,8 @@ class _Builder:
             "name": name or "", "full_path": self.paths.full(entry, seq, name, parent),
             "created": fn.get("created") if fn else None, "modified": fn.get("modified") if fn else None,
             "mft_modified": fn.get("mft_modified") if fn else None, "accessed": fn.get("accessed") if fn else None,
-            "redo": _OP_NAMES[op.redo_op] if op.redo_op < 0x26 else op_name(op.redo_op), "target_vcn": op.target_vcn, "cluster_index": op.cluster_index,
+            "redo": _OP_NAMES[op.redo_op] if op.redo_op < 0x26 else op_name(op.redo_op), "target_vcn": op.target_vcn,
+            "cluster_index": op.cluster_index,
             "mft_entry": entry, "sequence": seq, "parent_entry": parent, "old_name": old.get("name") if old else None,
             "old_parent_entry": old.get("parent_entry") if old else None, "stale": stale,
         }
@@ -993,7 +1016,7 @@ class _Builder:
                 if ch:
                     d["si_changes"] = {k: [o, n] for k, (o, n) in ch.items()}
                     back = [k for k, (o, n) in ch.items() if o and n and n < o]
-                    parts = [f"{k}: {fmt(o)} -> {fmt(n)}" for k, (o, n) in ch.items()]
+                    parts = [f"{k}: {_fmt_utc(o)} -> {_fmt_utc(n)}" for k, (o, n) in ch.items()]
                     det = "; ".join(parts) + " (UTC)" + ("; reversal: " + ",".join(back) if back else "")
                     new = {k: n for k, (_o, n) in ch.items()}
                     t = new.get("mft_modified") or new.get("modified") or max(v for v in new.values() if v) \

@@ -455,7 +455,7 @@ class LogFile:
                 continue
             end = pos + RECORD_HEADER + dlen
             if end <= ps:
-                append(_new(LogRecord, (*h, off + pos, kind, page[pos + RECORD_HEADER:end], False, -1)))
+                append(_new(LogRecord, h + (off + pos, kind, page[pos + RECORD_HEADER:end], False, -1)))
                 pos += (RECORD_HEADER + dlen + 7) & ~7
                 if pos > last:
                     carry = dofs
