@@ -76,3 +76,32 @@ def test_evtx_csv_batch_from_store_equals_rows(td, tmp_path: Path, sample: str) 
         slow = export_table(case, "evtx", dataclasses.replace(shape, sql=None, batch=None), tmp_path / f"py{tz}", zone)
         assert bulk is not None and slow is not None and bulk[1] == slow[1] > 0
         assert bulk[0].read_bytes() == slow[0].read_bytes()
+
+
+@pytest.mark.parametrize("tz", ["UTC", "+09:00"])
+def test_nlt_usn_csv_batch_equals_rows(td, tmp_path: Path, tz: str) -> None:  # type: ignore[no-untyped-def]
+    """NLT's $J shapes over the ``usnjrnl`` table and over ``logfile_usn`` (USN records recovered from $LogFile):
+    the batch renderer gives the row-by-row bytes."""
+    from wintriage.artifacts import logfile
+
+    w = CaseWriter(tmp_path / "c.sqlite")
+    res = {"mft": mft.build_resolver(td("mft/derived/ntfs20h1_MFT.bin"))}
+    run_file(usnjrnl, td("usnjrnl/derived/ntfs20h1_UsnJrnl_J.bin"), StoreSink(w), resources=res)
+    run_file(usnjrnl, td("usnjrnl/usnjrnlj.bin"), StoreSink(w))
+    lf = tmp_path / "LogFile"
+    import gzip
+
+    lf.write_bytes(gzip.decompress(td("logfile/derived/ntfs20h1_LogFile.bin.gz").read_bytes()))
+    run_file(logfile, lf, StoreSink(w), resources=res)
+    w.db.execute("UPDATE usnjrnl SET carved = 1, parent_path = '/' WHERE id = 3")
+    w.db.execute("UPDATE usnjrnl SET timestamp = NULL, parent_path = NULL WHERE id = 4")
+    w.close()
+    case = CaseReader(tmp_path / "c.sqlite")
+    zone = parse_tz(tz)
+    for table, shape in (("usnjrnl", logfile.NLT_USNJRNL_CSV), ("logfile_usn", logfile.CSV["logfile_usn"])):
+        assert case.count(table) > 100
+        plain = dataclasses.replace(shape, sql=None, batch=None)
+        bulk = export_table(case, table, dataclasses.replace(plain, batch=usnjrnl.nlt_csv_batch), tmp_path / "b", zone)
+        slow = export_table(case, table, plain, tmp_path / "p", zone)
+        assert bulk is not None and slow is not None and bulk[1] == slow[1]
+        assert bulk[0].read_bytes() == slow[0].read_bytes()

@@ -580,6 +580,52 @@ def _j_csv_batch(c: Any, tz: timezone) -> str:
         quote_column(c.get("source_file") or [""] * n), strict=True)))
 
 
+def nlt_csv_batch(c: Any, tz: timezone) -> list[list[str]]:
+    """NTFS Log Tracker's ``NLT_UsnJrnl.csv`` / ``NLT_LogFile_UsnJrnl.csv`` cells (``logfile._usn_shape``) for a
+    batch of ``usnjrnl`` or ``logfile_usn`` rows, column by column; flag texts and paths once per distinct value."""
+    from .logfile import FILE_ATTRS, USN_REASONS, flag_text
+
+    n = len(c["usn"])
+    none = [None] * n
+
+    def text(key: str) -> list[str]:
+        return ["" if v is None else v if type(v) is str else str(v) for v in c.get(key) or none]
+
+    def flags(int_key: str, key: str, table: list[tuple[int, str]]) -> list[str]:
+        cache: dict[Any, str] = {}
+        out = []
+        for i, t in zip(c.get(int_key) or none, c.get(key) or none, strict=True):
+            v = t if i is None else i
+            s = cache.get(v)
+            if s is None:
+                s = cache[v] = v if isinstance(v, str) else flag_text(v, table)
+            out.append(s)
+        return out
+
+    pmap: dict[Any, str] = {}
+    for p in set(c.get("parent_path") or none):
+        pmap[p] = (p or "").replace("/", "\\")
+    full = [(pp.rstrip("\\") + "\\" + nm) if pp else nm
+            for pp, nm in zip([pmap[p] for p in c.get("parent_path") or none], text("name"), strict=True)]
+    refs: dict[tuple[Any, Any], str] = {}
+
+    def ref(entry_key: str, seq_key: str) -> list[str]:
+        out = []
+        for e, q in zip(c.get(entry_key) or none, c.get(seq_key) or none, strict=True):
+            r = refs.get((e, q))
+            if r is None:
+                r = refs[(e, q)] = "" if e is None else f"0x{((int(q or 0) & 0xFFFF) << 48) | (int(e) & 0xFFFFFFFFFFFF):016X}"
+            out.append(r)
+        return out
+
+    return [
+        fmt_many(c.get("timestamp") or none, tz), text("usn"), text("name"), full,
+        flags("reason_flags", "reasons", USN_REASONS), text("source_info"),
+        flags("attr_flags", "attributes", FILE_ATTRS), ["Carved" if v else "" for v in c.get("carved") or none],
+        ref("entry", "sequence"), ref("parent_entry", "parent_sequence"),
+    ]
+
+
 def _j_csv_sql(tz: timezone) -> str:
     """``_JCsvShape.row`` in SQL (same cells; a test compares the two byte for byte)."""
     from ..store.export import sql_time
