@@ -9,9 +9,10 @@ evidence (E01 / raw / split raw / a folder of extracted files)
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, timezone
 from pathlib import Path
@@ -164,13 +165,31 @@ def discover(root: Path) -> Iterator[tuple[str, str, Path]]:
                 yield src.artifact, rel, p
 
 
-# Parsers that need the volume's $MFT resolver (or are the biggest) stay in the main process; the rest form a
-# second lane that a worker process parses into its own database, merged afterwards (2 cores, ~2x).
-MAIN_LANE = frozenset({"mft", "usnjrnl", "logfile", "evtx"})
+# Parsers that need the volume's $MFT resolver stay in the main process; the rest form a second lane that a
+# worker process parses into its own database, merged afterwards (2 cores, ~2x). Event logs need nothing: both
+# lanes take them, largest first, from a shared counter once their own sources are done (on a large journal
+# the main lane is the long one, on a small case the registry lane).
+MAIN_LANE = frozenset({"mft", "usnjrnl", "logfile"})
+EITHER_LANE = frozenset({"evtx"})
+_SHARED: tuple[Any, list[tuple[str, str, Path]]] | None = None  # (counter, items) the forked worker inherits
+
+
+def _take_shared() -> Iterator[tuple[str, str, Path]]:
+    """The shared items, each to exactly one of the lanes that ask."""
+    if _SHARED is None:
+        return
+    counter, shared = _SHARED
+    while True:
+        with counter.get_lock():
+            k = counter.value
+            counter.value = k + 1
+        if k >= len(shared):
+            return
+        yield shared[k]
 
 
 def _parse_items(
-    items: list[tuple[str, str, Path]], sink: Sink, *, host: str, volume: str, options: dict[str, Any] | None,
+    items: Iterable[tuple[str, str, Path]], sink: Sink, *, host: str, volume: str, options: dict[str, Any] | None,
     progress: Progress, label_prefix: str, hashes: dict[str, str] | None,
 ) -> list[SourceResult]:
     resources: dict[str, Any] = {}
@@ -196,8 +215,8 @@ def _worker_lane(args: tuple[Any, ...]) -> list[SourceResult]:
     items, part, host, volume, options, label_prefix, hashes = args
     store = CaseWriter(Path(part))
     try:
-        return _parse_items(items, StoreSink(store), host=host, volume=volume, options=options, progress=_quiet,
-                            label_prefix=label_prefix, hashes=hashes)
+        return _parse_items(itertools.chain(items, _take_shared()), StoreSink(store), host=host, volume=volume,
+                            options=options, progress=_quiet, label_prefix=label_prefix, hashes=hashes)
     finally:
         store.close(index=False)
 
@@ -221,24 +240,41 @@ def parse_folder(
     at the same time and merged into the store; results and rows are the same as a sequential run."""
     items = [(a, rel, local) for a, rel, local in discover(root) if not only or a in only]
     kw: dict[str, Any] = dict(host=host, volume=volume, options=options, label_prefix=label_prefix, hashes=hashes)
-    side = [i for i in items if i[0] not in MAIN_LANE]
+    side = [i for i in items if i[0] not in MAIN_LANE and i[0] not in EITHER_LANE]
     if not (parallel and isinstance(sink, StoreSink) and side and len(side) < len(items)):
         return _parse_items(items, sink, progress=progress, **kw)
     import multiprocessing as mp
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
+    global _SHARED
     main = [i for i in items if i[0] in MAIN_LANE]
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    either = sorted((i for i in items if i[0] in EITHER_LANE), key=lambda i: -_size(i[2]))
+    fork = "fork" in mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if fork else "spawn")
+    if not fork:  # a spawned worker inherits nothing: the shared items stay in this lane
+        main += either
+        either = []
     with tempfile.TemporaryDirectory(prefix="wintriage-lane-") as tmp:
         part = Path(tmp) / "lane.sqlite"
-        with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-            fut = pool.submit(_worker_lane, (side, str(part), host, volume, options, label_prefix, hashes))
-            results = _parse_items(main, sink, progress=progress, **kw)
-            progress("parse", f"waiting for {len(side)} sources in the second lane")
-            side_results = fut.result()
+        _SHARED = (ctx.Value("i", 0), either) if either else None
+        try:
+            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                fut = pool.submit(_worker_lane, (side, str(part), host, volume, options, label_prefix, hashes))
+                results = _parse_items(itertools.chain(main, _take_shared()), sink, progress=progress, **kw)
+                progress("parse", f"waiting for {len(side)} sources in the second lane")
+                side_results = fut.result()
+        finally:
+            _SHARED = None
         sink.store.merge(part)
     return results + side_results
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
 
 
 def manifest_hashes(files_dir: Path) -> dict[str, str]:
