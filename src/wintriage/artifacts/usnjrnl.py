@@ -377,6 +377,27 @@ class _Bulk:
         })
 
 
+def _releaser(mm: Any) -> Any:
+    """``release(pos)``: the mapped pages before ``pos`` are done with; they leave this process's resident set
+    (they stay in the page cache), so memory does not grow with the journal's size."""
+    dontneed = getattr(mmap, "MADV_DONTNEED", None)
+    if not isinstance(mm, mmap.mmap) or dontneed is None:
+        return lambda _pos: None
+    page = mmap.PAGESIZE
+    done = [0]
+
+    def release(pos: int) -> None:
+        upto = pos - pos % page
+        if upto - done[0] >= 1 << 24:  # every 16 MiB
+            try:
+                mm.madvise(dontneed, done[0], upto - done[0])
+            except (OSError, ValueError):
+                return
+            done[0] = upto
+
+    return release
+
+
 def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None = None,
           stopped: list[int] | None = None) -> Iterator[Record | RowBatch]:
     """The walk, from ``start`` until the first record position at or past ``stop`` (appended to ``stopped``;
@@ -391,6 +412,7 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
     walk = _V2_WALK.unpack_from
     nonzero = _NONZERO.search
     bulk = _Bulk(mm, end, ctx)
+    release = _releaser(mm)
     offs: list[int] = []  # well-formed V2 records not yet decoded (all with the same ``carved`` flag)
     add = offs.append
     room = BATCH
@@ -410,6 +432,7 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
                         yield bulk.batch(offs, carved)
                         offs.clear()
                         room = BATCH
+                        release(pos)
                     continue
             else:
                 ln, major, _minor = head(mm, pos)
