@@ -327,9 +327,9 @@ def test_csv_split_over_two_processes_is_the_sequential_csv(td: TD, tmp_path: Pa
     scan = usnjrnl._scan
 
     def spy(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None = None,
-            stopped: list[int] | None = None) -> Any:
+            stopped: list[int] | None = None, csv_tz: Any = None) -> Any:
         calls.append((start, stop))
-        return scan(mm, end, ctx, start, stop, stopped)
+        return scan(mm, end, ctx, start, stop, stopped, csv_tz)
 
     monkeypatch.setattr(usnjrnl, "_SPLIT_MIN", 0)
     monkeypatch.setattr(usnjrnl, "_scan", spy)

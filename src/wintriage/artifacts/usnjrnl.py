@@ -228,7 +228,7 @@ def _csv_part(start: int, tz: timezone, tmp: str) -> tuple[list[tuple[int, int]]
     with open(path, "rb") as fb, open(tmp, "w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
         mm = mmap.mmap(fb.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            for item in _scan(mm, len(mm), ctx, start):
+            for item in _scan(mm, len(mm), ctx, start, csv_tz=tz):
                 if type(item) is RowBatch:
                     text = _j_csv_batch(item.columns, tz)
                     rows = len(item)
@@ -264,7 +264,7 @@ def _split_csv(path: Path, mm: Any, ctx: ParseContext, tz: timezone) -> Iterator
         finally:
             _FORKED = None
         stopped: list[int] = []
-        yield from _scan(mm, end, ctx, 0, mid if fut is not None else end, stopped)
+        yield from _scan(mm, end, ctx, 0, mid if fut is not None else end, stopped, tz)
         got = None
         if fut is not None:
             try:
@@ -273,7 +273,7 @@ def _split_csv(path: Path, mm: Any, ctx: ParseContext, tz: timezone) -> Iterator
                 got = None
         if got is None or stopped[0] != mid:  # no worker, or the walks do not join: the rest here
             if stopped[0] < end:
-                yield from _scan(mm, end, ctx, stopped[0])
+                yield from _scan(mm, end, ctx, stopped[0], csv_tz=tz)
             return
         parts, log = got
         for off, reason, skipped in log:
@@ -298,8 +298,9 @@ class _Bulk:
     8-byte words at the records' offsets, all names in one UTF-16 decode, and each distinct parent, reference,
     reason and attribute value turned into text once."""
 
-    def __init__(self, mm: Any, end: int, ctx: ParseContext) -> None:
+    def __init__(self, mm: Any, end: int, ctx: ParseContext, csv_tz: timezone | None = None) -> None:
         self.mm = mm
+        self.csv_tz = csv_tz  # set: batches come as their CSV text (``parse --csv`` split over two processes)
         self.words = np.frombuffer(mm, dtype="<u8", count=end // 8)
         self.units = np.frombuffer(mm, dtype="<u2", count=end // 2)
         self.res = ctx.resources.get("mft")
@@ -349,6 +350,8 @@ class _Bulk:
         return h
 
     def batch(self, offsets: list[int], carved: bool) -> RowBatch:
+        if self.csv_tz is not None:
+            return self._csv(offsets)
         offs = np.array(offsets, dtype=np.int64)
         offsets = offsets.copy()
         w = offs >> 3
@@ -376,6 +379,30 @@ class _Bulk:
             "source_file": [self.source] * n,
         })
 
+    def _csv(self, offsets: list[int]) -> RowBatch:
+        """CSV-only runs: the batch as its MFTECmd CSV text, from the columns that CSV shows alone."""
+        assert self.csv_tz is not None
+        offs = np.array(offsets, dtype=np.int64)
+        w = offs >> 3
+        words = self.words
+        fref, pref, usn, w5, w6, w7 = (words[w + i] for i in (1, 2, 3, 5, 6, 7))
+        ts = words[w + 4].view(np.int64)
+        names = self._names(offs, (w7 & 0xFFFF).astype(np.int64), ((w7 >> 16) & 0xFFFF).astype(np.int64))
+        n = len(offsets)
+        tsl = ts.tolist()
+        for i in np.flatnonzero(ts <= 0).tolist():
+            tsl[i] = None
+        text = _j_csv_batch({
+            "name": names, "extension": list(map(_ext, names)), "entry": (fref & REF_MASK).tolist(),
+            "sequence": (fref >> 48).tolist(), "parent_entry": (pref & REF_MASK).tolist(),
+            "parent_sequence": (pref >> 48).tolist(), "parent_path": self._text(pref, self._parent),
+            "usn": usn.tolist(), "timestamp": tsl, "reasons": self._text(w5 & 0xFFFFFFFF, reasons_text),
+            "attributes": self._text(w6 >> 32, attributes_text), "offset": offsets, "source_file": [self.source] * n,
+        }, self.csv_tz)
+        cols = _Text(usn=[None] * n)
+        cols.text = (self.csv_tz, text)
+        return RowBatch(NAME, cols)
+
 
 def _releaser(mm: Any) -> Any:
     """``release(pos)``: the mapped pages before ``pos`` are done with; they leave this process's resident set
@@ -399,7 +426,7 @@ def _releaser(mm: Any) -> Any:
 
 
 def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None = None,
-          stopped: list[int] | None = None) -> Iterator[Record | RowBatch]:
+          stopped: list[int] | None = None, csv_tz: timezone | None = None) -> Iterator[Record | RowBatch]:
     """The walk, from ``start`` until the first record position at or past ``stop`` (appended to ``stopped``;
     ``end`` when the data ran out). Outside ``--carve`` the walk is a function of the position alone, so a walk
     that stops exactly at ``m`` joins one started at ``m`` into the sequential result."""
@@ -411,7 +438,7 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
     head = _HEAD.unpack_from
     walk = _V2_WALK.unpack_from
     nonzero = _NONZERO.search
-    bulk = _Bulk(mm, end, ctx)
+    bulk = _Bulk(mm, end, ctx, csv_tz)
     release = _releaser(mm)
     offs: list[int] = []  # well-formed V2 records not yet decoded (all with the same ``carved`` flag)
     add = offs.append
