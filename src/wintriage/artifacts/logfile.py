@@ -710,7 +710,8 @@ class _Builder:
         lcn_ok = has & (nl > 0) & (32 + 8 * nl <= lens) & (nl <= 512)
         one = np.flatnonzero(lcn_ok & (nl == 1))
         if len(one):
-            lcns_c[one] = _objects(list(map(str, hdr["lcn0"][one].tolist())))
+            uniq, inv = np.unique(hdr["lcn0"][one], return_inverse=True)  # each distinct LCN formatted once
+            lcns_c[one] = _objects(list(map(str, uniq.tolist())))[inv.reshape(-1)]
         datas = h.datas
         for i in np.flatnonzero(lcn_ok & (nl > 1)).tolist():
             k = int(nl[i])
@@ -734,8 +735,9 @@ class _Builder:
         if len(bi):
             target_c[bi] = self.describe_many(hdr["ta"][bi], lsn_u[bi])
             bits = h.take(bi, roff[bi], 8).view("<u4")
-            detail_c[bi] = _objects([f'{{"bitmap":{{"offset":{a},"bits":{b}}}}}'
-                                     for a, b in zip(bits[:, 0].tolist(), bits[:, 1].tolist(), strict=True)])
+            uniq, inv = np.unique(bits.copy().view("<u8")[:, 0], return_inverse=True)  # distinct (offset, bits)
+            texts = [f'{{"bitmap":{{"offset":{k & 0xFFFFFFFF},"bits":{k >> 32}}}}}' for k in uniq.tolist()]
+            detail_c[bi] = _objects(texts)[inv.reshape(-1)]
         # SetNewAttributeSizes, well-formed: what mft_entry() and decode() give, without building the op
         si = np.flatnonzero(sizes)
         if len(si):
