@@ -412,5 +412,14 @@ def test_chunk_split_equals_one_pass(td: TD, tmp_path: Path) -> None:
         assert split == one and c1.warnings == c2.warnings and c1.skipped == c2.skipped
     rows, _ = run(big, evtx_workers=2)
     assert len(rows) == 3 * 5009 and [r["record_number"] for r in rows] == list(range(1, 3 * 5009 + 1))
+    # both views of a chunk range give the wheel's records of those chunks (shifted: as chunks 0..; exact: in place)
+    full = [r["data"] for r in evtx._iter_wheel(str(big), ParseContext("evtx", "x"), 1, set())]
+    for shifted in (True, False):
+        got = []
+        for lo in range(0, 81, 30):
+            win = evtx._ChunkWindow(str(big), lo, lo + 30, shifted=shifted)
+            got += [r["data"] for r in evtx._iter_wheel(win, ParseContext("evtx", "x"), 1, set())]
+            win.close()
+        assert got == full
     bad = evtx.scan_layout(td("evtx/evtx-rs/sample_with_a_bad_chunk_magic.evtx"))
     assert evtx._split_plan(bad, ParseContext("evtx", "x", options={"evtx_workers": 2, "evtx_split_min": 1})) == []

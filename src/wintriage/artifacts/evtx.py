@@ -714,17 +714,19 @@ def _split_plan(lay: Layout, ctx: ParseContext) -> list[tuple[int, int]]:
 
 
 class _ChunkWindow(io.RawIOBase):
-    """The log as the wheel sees it in one worker: the real file header and chunks ``[lo, hi)``, the file ending
-    after them; the chunks before ``lo`` read as zeros (empty chunk slots, which the wheel skips silently). Chunk
-    numbers and offsets in the wheel's messages stay those of the real file. Read-only over the evidence."""
+    """The log as the wheel sees it in one worker: the real file header followed by chunks ``[lo, hi)`` only
+    (``shifted``: they read as chunks 0..hi-lo-1), or at their real places with the earlier chunks reading as
+    zeros (empty slots, which the wheel skips silently) so that chunk numbers and offsets in the wheel's messages
+    are those of the real file. Read-only over the evidence."""
 
-    def __init__(self, path: str, lo: int, hi: int) -> None:
+    def __init__(self, path: str, lo: int, hi: int, *, shifted: bool = True) -> None:
         super().__init__()
         self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
-        # the file ends after chunk hi - 1 (the wheel reads to the end of what it is given)
-        self._size = min(self._f.seek(0, io.SEEK_END), FILE_HEADER + hi * CHUNK)
-        self._lo = FILE_HEADER + lo * CHUNK
-        self._hi = FILE_HEADER + hi * CHUNK
+        real = self._f.seek(0, io.SEEK_END)
+        a, z = FILE_HEADER + lo * CHUNK, min(real, FILE_HEADER + hi * CHUNK)
+        at = FILE_HEADER if shifted else a
+        self._segments = [(0, min(real, FILE_HEADER), 0), (at, at + max(0, z - a), a)]  # (start, end, real start)
+        self._size = at + max(0, z - a)
         self._pos = 0
 
     def readable(self) -> bool:
@@ -745,10 +747,10 @@ class _ChunkWindow(io.RawIOBase):
         n = min(len(b), max(0, self._size - self._pos))
         out = bytearray(n)
         pos, end = self._pos, self._pos + n
-        for a, z in ((0, FILE_HEADER), (self._lo, self._hi)):  # the real bytes; the rest stays zero
-            a, z = max(a, pos), min(z, end)
+        for start, stop, real in self._segments:  # the real bytes; anything else stays zero
+            a, z = max(start, pos), min(stop, end)
             if a < z:
-                self._f.seek(a)
+                self._f.seek(real + a - start)
                 out[a - pos:z - pos] = self._f.read(z - a).ljust(z - a, b"\x00")
         b[:n] = out
         self._pos = end
@@ -778,14 +780,17 @@ def _split_job(args: tuple[str, int, int, list[tuple[int, int, int]], str, int, 
     path, lo, hi, ranges, source, threads, maps_key = args
     maps = _SPLIT_MAPS.get(maps_key)
     starts = [r[0] for r in ranges]
-    ctx = _Collect(source)
-    reported: set[int] = set()
-    win = _ChunkWindow(path, lo, hi)
-    try:
-        rows = [row for b in _wheel_batches(win, ctx, threads, reported)
-                for row in _batch_rows(b, ctx, ranges, starts, source, maps)]
-    finally:
-        win.close()
+    for shifted in (True, False):
+        ctx = _Collect(source)
+        reported: set[int] = set()
+        win = _ChunkWindow(path, lo, hi, shifted=shifted)
+        try:
+            rows = [row for b in _wheel_batches(win, ctx, threads, reported)
+                    for row in _batch_rows(b, ctx, ranges, starts, source, maps)]
+        finally:
+            win.close()
+        if not ctx.issued:  # the wheel's messages name chunks and offsets: any message -> the unshifted view
+            break
     return _rows_to_batch(rows), ctx.issued, sorted(reported)
 
 
