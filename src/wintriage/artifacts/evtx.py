@@ -29,6 +29,7 @@ import struct
 import sys
 import warnings
 import zlib
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -197,10 +198,17 @@ class ChunkInfo:
     free_offset: int = 0
     header_crc_ok: bool = True
     data_crc_ok: bool = True
-    ids: list[int] = field(default_factory=list)  # record ids found by walking record headers
-    id_offsets: dict[int, int] = field(default_factory=dict)
+    # record ids found by walking record headers, and their file offsets (8 bytes each: a log of millions of
+    # records keeps its layout in tens of MB)
+    ids: array[int] = field(default_factory=lambda: array("Q"))
+    offs: array[int] = field(default_factory=lambda: array("Q"))
     walk_error: str = ""
     slack_signatures: int = 0  # record signatures beyond the allocated area (or in a chunk without header)
+
+    @property
+    def id_offsets(self) -> dict[int, int]:
+        """record id -> file offset (the last record header with that id)."""
+        return dict(zip(self.ids, self.offs, strict=True))
 
 
 @dataclass
@@ -255,7 +263,7 @@ def _walk_records(ci: ChunkInfo, data: bytes) -> None:
             continue
         size, rid = hit
         ci.ids.append(rid)
-        ci.id_offsets[rid] = ci.offset + o
+        ci.offs.append(ci.offset + o)
         o += size
 
 
@@ -858,7 +866,7 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
     # record id -> chunk index, from our walk (falls back to the chunk header ranges)
     ranges = sorted((c.first_id, c.last_id, c.index) for c in lay.chunks if c.status in ("ok", "short") and c.ids)
     starts = [r[0] for r in ranges]
-    produced: dict[int, set[int]] = {}
+    produced: dict[int, array[int]] = {}  # chunk -> record ids the wheel gave for it
 
     # libevtx's recovery scan costs about as much as parsing: only when our scan saw record signatures in slack
     # space or in chunks without a valid header
@@ -869,7 +877,7 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
         rec_by_id.setdefault(rid, []).append((wt, roff, xml))
 
     reported: set[int] = set()
-    seen_ids: set[int] = set()
+    all_ids = array("Q")  # every record id produced (a set is built only if a damaged chunk needs it)
     split = _split_plan(lay, ctx)
     batches = (_split_batches(path, split, ranges, ctx, threads, reported, maps) if split else
                (_rows_to_batch(_batch_rows(b, ctx, ranges, starts, source, maps))
@@ -878,13 +886,13 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
         if cols is None:
             continue
         rids = cols["record_number"]
-        seen_ids.update(rids)
+        all_ids.extend(rids)
         chunks = cols["chunk"]
         lo = 0
         for ch, grp in itertools.groupby(chunks):  # rows of one chunk are consecutive
             k = sum(1 for _ in grp)
             if ch is not None:
-                produced.setdefault(ch, set()).update(rids[lo:lo + k])
+                produced.setdefault(ch, array("Q")).extend(rids[lo:lo + k])
             lo += k
         if rec_by_id:
             for rid, ts in zip(rids, cols["time_created"], strict=True):
@@ -895,10 +903,17 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
         yield RowBatch("evtx", cols)
 
     # silently dropped records: walk ids the parser did not produce
+    seen: list[set[int]] = []  # built once, only when a damaged or truncated chunk needs it
+
+    def seen_ids() -> set[int]:
+        if not seen:
+            seen.append(set(all_ids))
+        return seen[0]
+
     for c in lay.chunks:
         if c.status not in ("ok", "short") or c.index in reported:
             continue
-        got = produced.get(c.index, set())
+        got = set(produced.pop(c.index, ()))
         missing = [i for i in c.ids if i not in got]
         if c.status == "short":
             continue  # handled below
@@ -908,12 +923,12 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
             want = set(missing)
             for r in _patched_chunk_records(path, c, ctx):
                 rid = r["event_record_id"]
-                if rid not in want or rid in seen_ids:
+                if rid not in want or rid in seen_ids():
                     continue
                 back = _recovered_row(r, c.index, source, maps)
                 if back is None:
                     continue
-                seen_ids.add(rid)
+                seen_ids().add(rid)
                 rec_by_id.pop(rid, None)
                 got = got | {rid}
                 again += 1
@@ -951,12 +966,12 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
         got_n = 0
         for r in _truncated_chunk_records(path, lay, c, ctx):
             rid = r["event_record_id"]
-            if rid in seen_ids:
+            if rid in seen_ids():
                 continue
             back = _recovered_row(r, c.index, source, maps)
             if back is None:
                 continue
-            seen_ids.add(rid)
+            seen_ids().add(rid)
             rec_by_id.pop(rid, None)
             got_n += 1
             yield Record("evtx", back)
