@@ -140,47 +140,11 @@ def fmt(ticks: int | None, tz: timezone = UTC, digits: int = 7, sep: str = " ") 
     return out
 
 
-_second_cache: dict[int, str] = {}
-
-
 def fmt_many(ticks: Sequence[int | None], tz: timezone = UTC, digits: int = 7) -> list[str]:
-    """``[fmt(t, tz, digits) for t in ticks]`` for a whole CSV column: numpy splits the ticks into seconds and
-    fractions, each distinct second is formatted once, and only ``None`` / out-of-range values go through ``fmt``."""
-    import numpy as np
+    """``[fmt(t, tz, digits) for t in ticks]`` for a whole CSV column (``timecols``: numpy, imported on use)."""
+    from .timecols import fmt_column
 
-    n = len(ticks)
-    if not n:
-        return []
-    off = tz_offset_ticks(tz)
-    try:
-        a = np.fromiter((0 if t is None else t for t in ticks), np.int64, n)
-    except OverflowError:  # a value past 64 bits (corrupt evidence): one by one
-        return [fmt(t, tz, digits) for t in ticks]
-    odd = (a < -off) | (a > FMT_MAX - off)  # fmt() shows these raw; checked before the shift can overflow
-    a = np.where(odd, 0, a + off)
-    secs, frac = np.divmod(a, TICKS_PER_SECOND)
-    uniq, inv = np.unique(secs, return_inverse=True)
-    cache = _second_cache
-    if len(cache) > 500_000:
-        cache.clear()
-    bases = []
-    for sec in uniq.tolist():
-        b = cache.get(sec)
-        if b is None:
-            b = cache[sec] = (_WIN_EPOCH + timedelta(seconds=sec)).strftime("%Y-%m-%d %H:%M:%S")
-        bases.append(b)
-    btext = np.array(bases, dtype=object)[inv].tolist()
-    if digits >= 7:
-        out = [f"{b}.{f:07d}" for b, f in zip(btext, frac.tolist(), strict=True)]
-    elif digits > 0:
-        out = [f"{b}.{f:07d}"[:20 + digits] for b, f in zip(btext, frac.tolist(), strict=True)]
-    else:
-        out = btext
-    fix = np.flatnonzero(odd).tolist()
-    fix += [i for i, t in enumerate(ticks) if t is None]
-    for i in fix:
-        out[i] = fmt(ticks[i], tz, digits)
-    return out
+    return fmt_column(ticks, tz, digits)
 
 
 def iso(ticks: int | None, tz: timezone = UTC, digits: int = 7) -> str:

@@ -91,6 +91,8 @@ class CsvShape:
     # optional: (columns of a RowBatch, tz) -> the CSV's columns, every cell a str (``parse --csv`` of batches);
     # or a str: the batch's lines already rendered and quoted, "\r\n"-terminated
     batch: Callable[[dict[str, list[Any]], timezone], list[list[str]] | str] | None = None
+    # the table columns ``batch`` reads, when it reads only some (an export from the case store selects just these)
+    batch_reads: tuple[str, ...] = ()
 
     def headers(self, tz: timezone = UTC) -> list[str]:
         label = tz_label(tz)

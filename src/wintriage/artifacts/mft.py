@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
+from ..timecols import ticks_matrix
 from ..timeutil import FMT_MAX, fmt
 from .base import CsvShape, ParseContext, bool_str, col, flatten, tcol
 from .zoneid import parse_zone_identifier
@@ -1794,66 +1795,13 @@ def _bool_field(b: np.ndarray) -> _Field:
     return _text_field(_TF_TEXTS, b.astype(np.intp))
 
 
-def _pairs(first: Callable[[int], int], second: Callable[[int], int]) -> np.ndarray:
-    """100 two-byte cells (as little-endian uint16) for the values 0..99."""
-    return np.array([first(i) | second(i) << 8 for i in range(100)], dtype="<u2")
-
-
-# the text of a time, two bytes at a time: "yy" "yy" "-M" "M-" "dd" " H" "H:" "mm" ":s" "s." "ff" "ff" "ff" "f"
-_T2 = _pairs(lambda i: 48 + i // 10, lambda i: 48 + i % 10)
-_T2_DASH_T = _pairs(lambda i: 45, lambda i: 48 + i // 10)
-_T2_O_DASH = _pairs(lambda i: 48 + i % 10, lambda i: 45)
-_T2_SP_T = _pairs(lambda i: 32, lambda i: 48 + i // 10)
-_T2_O_COLON = _pairs(lambda i: 48 + i % 10, lambda i: 58)
-_T2_COLON_T = _pairs(lambda i: 58, lambda i: 48 + i // 10)
-_T2_O_DOT = _pairs(lambda i: 48 + i % 10, lambda i: 46)
-_T2_O_NUL = _pairs(lambda i: 48 + i % 10, lambda i: 0)
-
-
-def _ticks_matrix(t: np.ndarray) -> np.ndarray:
-    """``yyyy-MM-dd HH:mm:ss.fffffff`` of FILETIME ticks already in the display zone, all in 0..FMT_MAX, as an
-    n x 27 byte matrix: the civil date by integer arithmetic (days to y/m/d as in ``datetime``)."""
-    n = t.size
-    days, rem = np.divmod(t, 864_000_000_000)
-    secs, frac = np.divmod(rem, 10_000_000)
-    z = days + 584694  # days since 0000-03-01 (proleptic Gregorian)
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp_ = (5 * doy + 2) // 153
-    d = doy - (153 * mp_ + 2) // 5 + 1
-    m = np.where(mp_ < 10, mp_ + 3, mp_ - 9)
-    y = yoe + era * 400 + (m <= 2)
-    o = np.empty((n, 14), dtype="<u2")  # two bytes at a time: 28 bytes a row, the last one spare
-    o[:, 0] = _T2[y // 100]
-    o[:, 1] = _T2[y % 100]
-    o[:, 2] = _T2_DASH_T[m]
-    o[:, 3] = _T2_O_DASH[m]
-    o[:, 4] = _T2[d]
-    h = secs // 3600
-    o[:, 5] = _T2_SP_T[h]
-    o[:, 6] = _T2_O_COLON[h]
-    o[:, 7] = _T2[(secs // 60) % 60]
-    sec = secs % 60
-    o[:, 8] = _T2_COLON_T[sec]
-    o[:, 9] = _T2_O_DOT[sec]
-    f = frac.astype(np.int32)
-    o[:, 10] = _T2[f // 100000]
-    o[:, 11] = _T2[(f // 1000) % 100]
-    o[:, 12] = _T2[(f // 10) % 100]
-    o[:, 13] = _T2_O_NUL[f % 10]
-    out = o.view(np.uint8)[:, :27]
-    return out
-
-
 def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> tuple[np.ndarray, np.ndarray]:
     """A time column: ``fmt(t, tz)`` where ``show``, empty elsewhere; past year 9999 the raw value, as ``fmt``."""
     n = t.size
     inr = show & (t <= FMT_MAX + 10**13)  # a zone moves a time by less than a day: no overflow below
     tt = np.where(inr, t, 0) + off
     inr &= (tt >= 0) & (tt <= FMT_MAX)
-    mat = _ticks_matrix(np.where(inr, tt, 0))
+    mat = ticks_matrix(np.where(inr, tt, 0))
     keep = np.zeros((n, 27), dtype=bool)
     keep[inr] = True
     raw = show & ~inr

@@ -701,6 +701,8 @@ CSV = {
         ],
         sql=_j_csv_sql,
         batch=_j_csv_batch,
+        batch_reads=("name", "extension", "entry", "sequence", "parent_entry", "parent_sequence", "parent_path", "usn",
+                     "timestamp", "reasons", "attributes", "offset"),
     ),
 }
 

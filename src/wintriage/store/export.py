@@ -162,7 +162,8 @@ def export_table(
         return None
     if shape.batch is not None:  # a batch renderer (the one ``parse --csv`` uses): columns read in chunks
         path = Path(out_dir) / shape.filename
-        cur = case.db.execute(f"SELECT * FROM {ident(table)} ORDER BY id")
+        cols = ", ".join(ident(c) for c in shape.batch_reads) or "*"
+        cur = case.db.execute(f"SELECT {cols} FROM {ident(table)} ORDER BY id")
         names = [d[0] for d in cur.description]
         with open_csv(path, encoding) as fh:
             w = CsvWriter(fh)
