@@ -22,7 +22,8 @@ carries, else from the USN record of the same file nearest in LSN (recovered fro
 Tables: ``logfile_restart`` (both restart pages; ``empty=1`` for an unused log), ``logfile_records`` (every
 record, in LSN order; ``page_kind`` "log" for the circular area, "tail" for records only found in the v1.x tail
 pages / v2.0 buffer pages; ``stale`` when the LSN lies beyond the restart area's current LSN), ``logfile_events``
-(NLT's shape) and ``logfile_usn`` (USN records written to ``$J`` as logged). ``ctx.options["logfile_records"] =
+(NLT's shape) and ``logfile_usn`` (USN records written to ``$J`` as logged); ``parse_batches()`` gives the records
+table as one column batch (``RowBatch``), ``parse()`` the same rows one by one. ``ctx.options["logfile_records"] =
 False`` skips the records table (events only, faster). ``ctx.options["logfile_workers"] = 2`` reads the second
 half of a large log's pages in a second process (same result; off by default: handing the records back costs
 about what reading them does, so it gains little, see docs/performance.md).
@@ -675,8 +676,8 @@ class _Builder:
 
     def columns(self, recs: list[LogRecord], h: _Heads) -> dict[str, list[Any]]:
         """The ``logfile_records`` table by column: the same cells ``row()`` gives record by record, with the
-        header cells, the quiet operations, the bitmap and the SetNewAttributeSizes rows (7 in 10 records of a
-        busy log) decoded in bulk; the other operations go through ``rest()`` in LSN order, as before."""
+        header cells, the quiet operations, the bitmap and the SetNewAttributeSizes rows (two in three records
+        of a busy log) decoded in bulk; the other operations go through ``rest()`` in LSN order, as before."""
         n = h.n
         cols: dict[int, list[Any]] = {k: list(map(itemgetter(k), recs)) for k in (0, 1, 2, 5, 7, 9, 10)}
         cur = self.current_lsn
