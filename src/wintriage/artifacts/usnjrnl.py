@@ -307,6 +307,7 @@ class _Bulk:
         self.source = ctx.source
         self.ppath: dict[int, str] = {}
         self.hexes: dict[int, str] = {}
+        self.exts: dict[str, str] = {}
 
     def close(self) -> None:  # the mmap cannot close while numpy views of it exist
         del self.words, self.units
@@ -328,6 +329,21 @@ class _Bulk:
         mm = self.mm
         return [_d16(mm[o + f:o + f + n], "replace", True)[0]
                 for o, f, n in zip(offs.tolist(), noff.tolist(), nlen.tolist(), strict=True)]
+
+    def _exts(self, names: list[str]) -> list[str]:
+        """``_ext`` of every name, once per distinct name (a journal names the same files again and again)."""
+        cache = self.exts
+        if len(cache) > 200_000:
+            cache.clear()
+        out: list[str] = []
+        add = out.append
+        for n in names:
+            e = cache.get(n)
+            if e is None:
+                i = n.rfind(".")
+                e = cache[n] = n[i:] if 0 <= i < len(n) - 1 else ""
+            add(e)
+        return out
 
     def _text(self, values: Any, fn: Any) -> list[Any]:
         uniq, inv = np.unique(values, return_inverse=True)
@@ -366,7 +382,7 @@ class _Bulk:
         for i in np.flatnonzero(ts <= 0).tolist():
             tsl[i] = None
         return RowBatch("usnjrnl", {
-            "usn": usn.tolist(), "timestamp": tsl, "name": names, "extension": list(map(_ext, names)),
+            "usn": usn.tolist(), "timestamp": tsl, "name": names, "extension": self._exts(names),
             "entry": (fref & REF_MASK).tolist(), "sequence": (fref >> 48).tolist(),
             "parent_entry": (pref & REF_MASK).tolist(), "parent_sequence": (pref >> 48).tolist(),
             "parent_path": self._text(pref, self._parent),
@@ -393,7 +409,7 @@ class _Bulk:
         for i in np.flatnonzero(ts <= 0).tolist():
             tsl[i] = None
         text = _j_csv_batch({
-            "name": names, "extension": list(map(_ext, names)), "entry": (fref & REF_MASK).tolist(),
+            "name": names, "extension": self._exts(names), "entry": (fref & REF_MASK).tolist(),
             "sequence": (fref >> 48).tolist(), "parent_entry": (pref & REF_MASK).tolist(),
             "parent_sequence": (pref >> 48).tolist(), "parent_path": self._text(pref, self._parent),
             "usn": usn.tolist(), "timestamp": tsl, "reasons": self._text(w5 & 0xFFFFFFFF, reasons_text),
