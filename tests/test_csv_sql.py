@@ -100,8 +100,9 @@ def test_nlt_usn_csv_batch_equals_rows(td, tmp_path: Path, tz: str) -> None:  # 
     zone = parse_tz(tz)
     for table, shape in (("usnjrnl", logfile.NLT_USNJRNL_CSV), ("logfile_usn", logfile.CSV["logfile_usn"])):
         assert case.count(table) > 100
+        assert shape.batch is usnjrnl.nlt_csv_batch
         plain = dataclasses.replace(shape, sql=None, batch=None)
-        bulk = export_table(case, table, dataclasses.replace(plain, batch=usnjrnl.nlt_csv_batch), tmp_path / "b", zone)
+        bulk = export_table(case, table, shape, tmp_path / "b", zone)
         slow = export_table(case, table, plain, tmp_path / "p", zone)
         assert bulk is not None and slow is not None and bulk[1] == slow[1]
         assert bulk[0].read_bytes() == slow[0].read_bytes()

@@ -160,7 +160,9 @@ def _ref(entry_key: str, seq_key: str) -> Any:
     return get
 
 
-def _usn_shape(filename: str) -> CsvShape:
+def _usn_shape(filename: str, reads: tuple[str, ...] = ()) -> CsvShape:
+    from .usnjrnl import nlt_csv_batch  # the same cells, column by column
+
     return CsvShape(filename, [
         tcol("Time Stamp({tz})", "timestamp"),
         col("USN", "usn"),
@@ -172,11 +174,13 @@ def _usn_shape(filename: str) -> CsvShape:
         CsvColumn("Carving Flag", lambda d, _tz: "Carved" if d.get("carved") else ""),
         CsvColumn("File Reference Number", _ref("entry", "sequence")),
         CsvColumn("Parent File Reference Number", _ref("parent_entry", "parent_sequence")),
-    ])
+    ], batch=nlt_csv_batch, batch_reads=reads)
 
 
 # NLT's $J CSV; the export applies it to the ``usnjrnl`` table (artifacts/usnjrnl.py)
-NLT_USNJRNL_CSV = _usn_shape("NLT_UsnJrnl.csv")
+NLT_USNJRNL_CSV = _usn_shape("NLT_UsnJrnl.csv", (
+    "timestamp", "usn", "name", "parent_path", "reason_flags", "reasons", "source_info", "attr_flags", "attributes",
+    "carved", "entry", "sequence", "parent_entry", "parent_sequence"))
 NLT_LOGFILE_CSV = CsvShape("NLT_LogFile.csv", [
     col("LSN", "lsn"),
     tcol("EventTime({tz})", "event_time"),
