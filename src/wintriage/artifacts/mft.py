@@ -19,7 +19,6 @@ number, or is free and has that sequence number + 1 (NTFS increments it when it 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import re
 import struct
@@ -36,6 +35,7 @@ import numpy as np
 from ..model import Record, RowBatch, TimelineEvent
 from ..timecols import ticks_matrix
 from ..timeutil import FMT_MAX, fmt
+from . import _csvpart
 from .base import CsvShape, ParseContext, bool_str, col, flatten, tcol
 from .zoneid import parse_zone_identifier
 
@@ -1336,11 +1336,9 @@ _COL_ORDER = tuple(c for c, _t in TABLES["mft"]) + ("source_file",)
 
 class _Cols(dict[str, list[Any]]):
     """A RowBatch's columns (plain lists, as the contract says) plus the numpy arrays they came from:
-    ``arrays[col]`` is an array for int/bool/str columns, ``(values, valid)`` for nullable ones. ``text``:
-    (zone, CSV lines) of a batch a worker already rendered (see ``_split_csv``)."""
+    ``arrays[col]`` is an array for int/bool/str columns, ``(values, valid)`` for nullable ones."""
 
     arrays: dict[str, Any] | None = None
-    text: tuple[timezone, str] | None = None
 
 
 def _decode_names(flat: np.ndarray, c: _Chunk, starts: np.ndarray, lens: np.ndarray) -> list[str]:
@@ -1573,7 +1571,7 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[RowBatch | Record]:
         return
     tz = ctx.options.get("csv_tz")
     if (int(ctx.options.get("csv_workers") or 1) >= 2 and tz is not None and res.count >= _SPLIT_MIN
-            and "fork" in mp.get_all_start_methods()):
+            and _csvpart.can_fork()):
         yield from _split_csv(path, rs, res, extensions, ctx, tz)
         return
     yield from _pass2_batches(path, rs, res, extensions, ctx)
@@ -1585,28 +1583,14 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[RowBatch | Record]:
 # text then follows as batches already rendered (``_Cols.text``), its warnings after ours, its zone rows last.
 # Only a CSV sink can take those batches (they have no column values).
 _SPLIT_MIN = 16384  # records; below this the worker costs more than it saves
-_FORKED: tuple[Any, ...] | None = None  # what the forked worker inherits
 
 
-class _LogContext(ParseContext):
-    """The worker's context: warnings are kept in order, with their ``skipped`` flag, for the parent."""
-
-    def __init__(self, source: str, options: dict[str, Any]) -> None:
-        super().__init__("mft", source, options=options)
-        self.log: list[tuple[int | None, str, bool]] = []
-
-    def warn(self, offset: int | None, reason: str, *, skipped: bool = True) -> None:
-        self.log.append((offset, reason, skipped))
-
-
-def _csv_part(first: int, stop: int, tz: timezone, tmp: str) -> tuple[list[tuple[int, int]],
-                                                                       list[tuple[int | None, str, bool]],
-                                                                       list[Record]]:
+def _csv_part(state: tuple[Any, ...], first: int, stop: int, tz: timezone,
+              tmp: str) -> tuple[list[tuple[int, int]], _csvpart.Log, list[Record]]:
     """Worker: the MFTECmd CSV lines of records ``first``..``stop - 1`` into ``tmp``; returns (rows, characters)
     per batch, the warnings and the zone_identifier rows."""
-    assert _FORKED is not None
-    path, rs, res, extensions, options, source = _FORKED
-    ctx = _LogContext(source, options)
+    path, rs, res, extensions, options, source = state
+    ctx = _csvpart.LogContext("mft", source, options)
     parts: list[tuple[int, int]] = []
     zones: list[Record] = []
     with open(tmp, "w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
@@ -1623,51 +1607,23 @@ def _csv_part(first: int, stop: int, tz: timezone, tmp: str) -> tuple[list[tuple
 
 def _split_csv(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]], ctx: ParseContext,
                tz: timezone) -> Iterator[RowBatch | Record]:
-    import pickle
-    import tempfile
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _FORKED
     count = res.count
     per = max(1, _CHUNK_BYTES // rs)
     # this process also runs pass 1 and copies the worker's text: it takes ~40% of the records, the worker the rest
     mid = max(per, (count * 2 // 5) // per * per)
-    fd, tmp = tempfile.mkstemp(prefix="wintriage-mft-", suffix=".csv")
-    os.close(fd)
-    ex = None
-    fut = None
+    worker = _csvpart.Forked(_csv_part, (path, rs, res, extensions, ctx.options, ctx.source), mid, count, tz)
     try:
-        _FORKED = (path, rs, res, extensions, ctx.options, ctx.source)
-        try:
-            ex = ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))
-            fut = ex.submit(_csv_part, mid, count, tz, tmp)
-        except (OSError, RuntimeError):
-            fut = None
-        finally:
-            _FORKED = None
         yield from _pass2_batches(path, rs, res, extensions, ctx, 0, mid, csv_only=True)
-        got = None
-        if fut is not None:
-            try:
-                got = fut.result()
-            except (OSError, RuntimeError, EOFError, pickle.PickleError):  # BrokenProcessPool is a RuntimeError
-                got = None
+        got = worker.result()
         if got is None:  # no worker: the second half here
             yield from _pass2_batches(path, rs, res, extensions, ctx, mid, count, csv_only=True)
             return
         parts, log, zones = got
-        for off, reason, skipped in log:
-            ctx.warn(off, reason, skipped=skipped)
-        with open(tmp, encoding="utf-8", errors="surrogatepass", newline="") as fh:
-            for rows, chars in parts:
-                cols = _Cols(entry=[None] * rows)
-                cols.text = (tz, fh.read(chars))
-                yield RowBatch("mft", cols)
+        _csvpart.replay_warnings(ctx, log)
+        yield from _csvpart.text_batches(worker.tmp, parts, tz, "mft", "entry")
         yield from zones
     finally:
-        if ex is not None:
-            ex.shutdown(wait=True)
-        os.unlink(tmp)
+        worker.close()
 
 
 def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]],
@@ -1852,11 +1808,9 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
     row by row."""
     from ..timeutil import tz_offset_ticks
 
-    text = getattr(columns, "text", None)
+    text = _csvpart.text_of(columns, tz)
     if text is not None:
-        if text[0] != tz:
-            raise ValueError(f"CSV rendered for {text[0]}, not {tz}")
-        return text[1]
+        return text
     a = _arrays_of(columns)
     n = a["entry"].size
     if not n:

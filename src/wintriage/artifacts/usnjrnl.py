@@ -16,8 +16,6 @@ reused since gives ``<Unknown>``, never a wrong path.
 from __future__ import annotations
 
 import mmap
-import multiprocessing as mp
-import os
 import re
 import struct
 from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
@@ -31,6 +29,7 @@ import numpy as np
 from ..model import Record, RowBatch, TimelineEvent
 from ..store.export import quote_column
 from ..timeutil import fmt_many
+from . import _csvpart
 from .base import CsvShape, ParseContext, col, flatten, tcol
 from .mft import _ext, _fmt_utc, _sec_cache, csv_parent_path, si_flags_text
 
@@ -180,7 +179,7 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
         try:
             tz = ctx.options.get("csv_tz")
             if (int(ctx.options.get("csv_workers") or 1) >= 2 and tz is not None and not ctx.options.get("carve")
-                    and len(mm) >= _SPLIT_MIN and "fork" in mp.get_all_start_methods()):
+                    and len(mm) >= _SPLIT_MIN and _csvpart.can_fork()):
                 yield from _split_csv(path, mm, ctx, tz)
             else:
                 yield from _scan(mm, len(mm), ctx)
@@ -196,33 +195,15 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
 # the worker started, the worker's text is the sequential result; otherwise (a record spans the boundary) the
 # worker's work is dropped and this process walks on from where it stopped.
 _SPLIT_MIN = 32 << 20  # bytes; below this the worker costs more than it saves
-_FORKED: tuple[Any, ...] | None = None  # what the forked worker inherits
 
 
-class _Text(dict[str, list[Any]]):
-    """A batch already rendered as CSV text by the worker (no column values: only a CSV sink can take it)."""
-
-    text: tuple[timezone, str]
-
-
-class _LogContext(ParseContext):
-    """The worker's context: warnings are kept in order, with their ``skipped`` flag, for the parent."""
-
-    def __init__(self, source: str, options: dict[str, Any], resources: dict[str, Any]) -> None:
-        super().__init__(NAME, source, options=options, resources=resources)
-        self.log: list[tuple[int | None, str, bool]] = []
-
-    def warn(self, offset: int | None, reason: str, *, skipped: bool = True) -> None:
-        self.log.append((offset, reason, skipped))
-
-
-def _csv_part(start: int, tz: timezone, tmp: str) -> tuple[list[tuple[int, int]], list[tuple[int | None, str, bool]]]:
+def _csv_part(state: tuple[Any, ...], start: int, tz: timezone,
+              tmp: str) -> tuple[list[tuple[int, int]], _csvpart.Log]:
     """Worker: the CSV text of the records from ``start`` on into ``tmp``; (rows, characters) per part, warnings."""
     from ..store.export import csv_line
 
-    assert _FORKED is not None
-    path, options, resources, source = _FORKED
-    ctx = _LogContext(source, options, resources)
+    path, options, resources, source = state
+    ctx = _csvpart.LogContext(NAME, source, options, resources)
     shape = CSV["usnjrnl"]
     parts: list[tuple[int, int]] = []
     with open(path, "rb") as fb, open(tmp, "w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
@@ -243,50 +224,22 @@ def _csv_part(start: int, tz: timezone, tmp: str) -> tuple[list[tuple[int, int]]
 
 
 def _split_csv(path: Path, mm: Any, ctx: ParseContext, tz: timezone) -> Iterator[Record | RowBatch]:
-    import pickle
-    import tempfile
-    from concurrent.futures import ProcessPoolExecutor
-
-    global _FORKED
     end = len(mm)
     mid = (end // 2) & ~4095
-    fd, tmp = tempfile.mkstemp(prefix="wintriage-usn-", suffix=".csv")
-    os.close(fd)
-    ex = None
-    fut = None
+    worker = _csvpart.Forked(_csv_part, (path, ctx.options, ctx.resources, ctx.source), mid, tz)
     try:
-        _FORKED = (path, ctx.options, ctx.resources, ctx.source)
-        try:
-            ex = ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))
-            fut = ex.submit(_csv_part, mid, tz, tmp)
-        except (OSError, RuntimeError):
-            fut = None
-        finally:
-            _FORKED = None
         stopped: list[int] = []
-        yield from _scan(mm, end, ctx, 0, mid if fut is not None else end, stopped, tz)
-        got = None
-        if fut is not None:
-            try:
-                got = fut.result()
-            except (OSError, RuntimeError, EOFError, pickle.PickleError):  # BrokenProcessPool is a RuntimeError
-                got = None
+        yield from _scan(mm, end, ctx, 0, mid if worker.fut is not None else end, stopped, tz)
+        got = worker.result()
         if got is None or stopped[0] != mid:  # no worker, or the walks do not join: the rest here
             if stopped[0] < end:
                 yield from _scan(mm, end, ctx, stopped[0], csv_tz=tz)
             return
         parts, log = got
-        for off, reason, skipped in log:
-            ctx.warn(off, reason, skipped=skipped)
-        with open(tmp, encoding="utf-8", errors="surrogatepass", newline="") as fh:
-            for rows, chars in parts:
-                cols = _Text(usn=[None] * rows)
-                cols.text = (tz, fh.read(chars))
-                yield RowBatch(NAME, cols)
+        _csvpart.replay_warnings(ctx, log)
+        yield from _csvpart.text_batches(worker.tmp, parts, tz, NAME, "usn")
     finally:
-        if ex is not None:
-            ex.shutdown(wait=True)
-        os.unlink(tmp)
+        worker.close()
 
 
 BATCH = 32768
@@ -415,7 +368,7 @@ class _Bulk:
             "usn": usn.tolist(), "timestamp": tsl, "reasons": self._text(w5 & 0xFFFFFFFF, reasons_text),
             "attributes": self._text(w6 >> 32, attributes_text), "offset": offsets, "source_file": [self.source] * n,
         }, self.csv_tz)
-        cols = _Text(usn=[None] * n)
+        cols = _csvpart.TextColumns(usn=[None] * n)
         cols.text = (self.csv_tz, text)
         return RowBatch(NAME, cols)
 
@@ -630,11 +583,9 @@ _J_LINE = "%s,%s,%d,%d,%d,%d,%s,%d,%s,%s,%s,%d,%s\r\n"
 def _j_csv_batch(c: Any, tz: timezone) -> str:
     """``_JCsvShape.row`` for a whole batch: the CSV text of its lines (integers formatted by ``%d`` in C; only
     the columns that can hold a delimiter or quote are scanned, once each)."""
-    text = getattr(c, "text", None)
+    text = _csvpart.text_of(c, tz)
     if text is not None:
-        if text[0] != tz:
-            raise ValueError(f"CSV rendered for {text[0]}, not {tz}")
-        return str(text[1])
+        return text
     pmap = {p: _csv_parent({"parent_path": p}) for p in set(c["parent_path"])}
     names = quote_column(c["name"])
     n = len(names)

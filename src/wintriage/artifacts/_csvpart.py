@@ -1,0 +1,113 @@
+"""CSV-only runs on two cores: a forked worker renders part of a large input as CSV text while this process
+parses the rest (``parse mft --csv``, ``parse usnjrnl --csv``).
+
+A parser hands ``Forked`` a module-level function and the state the worker needs (inherited through fork, never
+pickled); the worker writes its text to a temporary file and returns what it rendered per batch, with its warnings
+in order (``LogContext``). Back here, ``text_batches`` turns the text into ``RowBatch``es whose columns carry the
+rendered lines (``TextColumns``): only a CSV sink can take them, which is why only CSV-only runs split.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import timezone
+from typing import Any
+
+from ..model import RowBatch
+from .base import ParseContext
+
+_STATE: Any = None  # what the forked worker inherits (set only around the fork)
+
+Log = list[tuple[int | None, str, bool]]  # the worker's warnings: (offset, reason, skipped)
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    return fn(_STATE, *args)
+
+
+def can_fork() -> bool:
+    return "fork" in mp.get_all_start_methods()
+
+
+class Forked:
+    """``fn(state, *args)`` in a forked worker process; ``result()`` is None when there was no worker or it died
+    (the caller then does that part itself)."""
+
+    def __init__(self, fn: Callable[..., Any], state: Any, *args: Any) -> None:
+        global _STATE
+        self.ex: ProcessPoolExecutor | None = None
+        self.fut: Future[Any] | None = None
+        fd, self.tmp = tempfile.mkstemp(prefix="wintriage-part-", suffix=".csv")
+        os.close(fd)
+        _STATE = state
+        try:
+            self.ex = ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))
+            self.fut = self.ex.submit(_call, fn, (*args, self.tmp))
+        except (OSError, RuntimeError):
+            self.fut = None
+        finally:
+            _STATE = None
+
+    def result(self) -> Any:
+        if self.fut is None:
+            return None
+        try:
+            return self.fut.result()
+        except (OSError, RuntimeError, EOFError, pickle.PickleError):  # BrokenProcessPool is a RuntimeError
+            return None
+
+    def close(self) -> None:
+        if self.ex is not None:
+            self.ex.shutdown(wait=True)
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+
+class LogContext(ParseContext):
+    """The worker's context: warnings are kept in order, with their ``skipped`` flag, for the parent."""
+
+    def __init__(self, artifact: str, source: str, options: dict[str, Any],
+                 resources: dict[str, Any] | None = None) -> None:
+        super().__init__(artifact, source, options=options, resources=resources)
+        self.log: Log = []
+
+    def warn(self, offset: int | None, reason: str, *, skipped: bool = True) -> None:
+        self.log.append((offset, reason, skipped))
+
+
+def replay_warnings(ctx: ParseContext, log: Log) -> None:
+    for off, reason, skipped in log:
+        ctx.warn(off, reason, skipped=skipped)
+
+
+class TextColumns(dict[str, list[Any]]):
+    """A batch already rendered as CSV text: ``text`` = (zone, lines); one placeholder column gives its length."""
+
+    text: tuple[timezone, str]
+
+
+def text_of(columns: Any, tz: timezone) -> str | None:
+    """The rendered text of a ``TextColumns`` batch (checked against the zone asked for), else None."""
+    text = getattr(columns, "text", None)
+    if text is None:
+        return None
+    if text[0] != tz:
+        raise ValueError(f"CSV rendered for {text[0]}, not {tz}")
+    return str(text[1])
+
+
+def text_batches(tmp: str, parts: list[tuple[int, int]], tz: timezone, table: str,
+                 column: str) -> Iterator[RowBatch]:
+    """The worker's text back as batches: ``parts`` = (rows, characters) of each rendered batch, in order."""
+    with open(tmp, encoding="utf-8", errors="surrogatepass", newline="") as fh:
+        for rows, chars in parts:
+            cols = TextColumns({column: [None] * rows})
+            cols.text = (tz, fh.read(chars))
+            yield RowBatch(table, cols)
