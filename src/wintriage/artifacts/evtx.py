@@ -700,7 +700,7 @@ def _rows_to_batch(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]] | None:
 
 
 # --- one large log on all cores ---------------------------------------------------------------------------------
-SPLIT_MIN_CHUNKS = 16  # 1 MiB of used chunks: below this a worker pool costs more than it saves
+SPLIT_MIN_CHUNKS = 64  # 4 MiB of used chunks: below this a worker pool costs more than it saves (bench_evtx)
 SPLIT_CHUNKS = 8  # chunk slots per job: results stream back in order while the main process stores them
 
 
