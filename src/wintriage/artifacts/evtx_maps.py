@@ -309,7 +309,7 @@ def _generate(em: EventMap) -> Callable[[dict[str, Any]], tuple[str | None, ...]
         out[MAP_COLUMNS.index(column)] = f"c{p}"  # a property given twice: the last one wins, as in apply()
     lines.append(f"    return ({', '.join(out)},)")
     exec(compile("\n".join(lines), f"<map {em.source}>", "exec"), env)  # noqa: S102 - our own generated source
-    return env["_values"]  # type: ignore[no-any-return]
+    return env["_values"]
 
 
 @functools.lru_cache(maxsize=4096)
