@@ -9,7 +9,6 @@ evidence (E01 / raw / split raw / a folder of extracted files)
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -166,26 +165,42 @@ def discover(root: Path) -> Iterator[tuple[str, str, Path]]:
 
 
 # Parsers that need the volume's $MFT resolver stay in the main process; the rest form a second lane that a
-# worker process parses into its own database, merged afterwards (2 cores, ~2x). Event logs need nothing: both
-# lanes take them, largest first, from a shared counter once their own sources are done (on a large journal
-# the main lane is the long one, on a small case the registry lane).
+# worker process parses into its own database, merged afterwards (2 cores, ~2x). Event logs and hives need
+# nothing from the $MFT: each goes to the lane with less estimated work so far, largest first (on a large journal
+# the main lane is the long one, on a small case the hives). The split depends only on the input's sizes, so the
+# same evidence always gives the same row ids. A module's ``warm(options)`` loads what every lane would load
+# (the registry batch file) once, before the fork.
 MAIN_LANE = frozenset({"mft", "usnjrnl", "logfile"})
-EITHER_LANE = frozenset({"evtx"})
-_SHARED: tuple[Any, list[tuple[str, str, Path]]] | None = None  # (counter, items) the forked worker inherits
+EITHER_LANE = frozenset({"evtx", "registry"})
+# rough CPU seconds per MiB of input on this kind of machine (only their ratios matter); a hive's transaction
+# logs cost more per byte than the hive (their pages are hashed and replayed)
+_COST_PER_MIB = {"usnjrnl": 0.15, "mft": 0.05, "logfile": 0.01, "registry": 0.06, "evtx": 0.1}
+_HIVE_LOG_COST_PER_MIB = 0.2
+_SMALL_SOURCE_COST = 0.02  # anything else: a few KB to a few MB of SQLite, prefetch, LNK...
 
 
-def _take_shared() -> Iterator[tuple[str, str, Path]]:
-    """The shared items, each to exactly one of the lanes that ask."""
-    if _SHARED is None:
-        return
-    counter, shared = _SHARED
-    while True:
-        with counter.get_lock():
-            k = counter.value
-            counter.value = k + 1
-        if k >= len(shared):
-            return
-        yield shared[k]
+def _cost(item: tuple[str, str, Path]) -> float:
+    artifact, _rel, local = item
+    mib = _size(local) / (1 << 20)
+    cost = mib * _COST_PER_MIB.get(artifact, 0.0) + (0.0 if artifact in _COST_PER_MIB else _SMALL_SOURCE_COST)
+    if artifact == "registry":
+        for ext in (".LOG1", ".LOG2", ".log1", ".log2"):
+            cost += _size(local.with_name(local.name + ext)) / (1 << 20) * _HIVE_LOG_COST_PER_MIB
+    return cost
+
+
+def split_lanes(items: list[tuple[str, str, Path]]) -> tuple[list[tuple[str, str, Path]], list[tuple[str, str, Path]]]:
+    """(main lane, second lane), each in discovery order: the main lane has the $MFT-bound sources, the second the
+    others, and each log or hive goes, largest first, to the lane with less estimated work at that point."""
+    main = {i for i, it in enumerate(items) if it[0] in MAIN_LANE}
+    side = {i for i, it in enumerate(items) if it[0] not in MAIN_LANE and it[0] not in EITHER_LANE}
+    load = [sum(_cost(items[i]) for i in main), sum(_cost(items[i]) for i in side)]
+    either = sorted((i for i, it in enumerate(items) if it[0] in EITHER_LANE), key=lambda i: (-_cost(items[i]), i))
+    for i in either:
+        lane = 0 if load[0] <= load[1] else 1
+        (main if lane == 0 else side).add(i)
+        load[lane] += _cost(items[i])
+    return [items[i] for i in sorted(main)], [items[i] for i in sorted(side)]
 
 
 def _parse_items(
@@ -215,8 +230,8 @@ def _worker_lane(args: tuple[Any, ...]) -> list[SourceResult]:
     items, part, host, volume, options, label_prefix, hashes = args
     store = CaseWriter(Path(part))
     try:
-        return _parse_items(itertools.chain(items, _take_shared()), StoreSink(store), host=host, volume=volume,
-                            options=options, progress=_quiet, label_prefix=label_prefix, hashes=hashes)
+        return _parse_items(items, StoreSink(store), host=host, volume=volume, options=options, progress=_quiet,
+                            label_prefix=label_prefix, hashes=hashes)
     finally:
         store.close(index=False)
 
@@ -240,32 +255,25 @@ def parse_folder(
     at the same time and merged into the store; results and rows are the same as a sequential run."""
     items = [(a, rel, local) for a, rel, local in discover(root) if not only or a in only]
     kw: dict[str, Any] = dict(host=host, volume=volume, options=options, label_prefix=label_prefix, hashes=hashes)
-    side = [i for i in items if i[0] not in MAIN_LANE and i[0] not in EITHER_LANE]
-    if not (parallel and isinstance(sink, StoreSink) and side and len(side) < len(items)):
+    main, side = split_lanes(items)
+    if not (parallel and isinstance(sink, StoreSink) and side and main):
         return _parse_items(items, sink, progress=progress, **kw)
     import multiprocessing as mp
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
-    global _SHARED
-    main = [i for i in items if i[0] in MAIN_LANE]
-    either = sorted((i for i in items if i[0] in EITHER_LANE), key=lambda i: -_size(i[2]))
-    fork = "fork" in mp.get_all_start_methods()
-    ctx = mp.get_context("fork" if fork else "spawn")
-    if not fork:  # a spawned worker inherits nothing: the shared items stay in this lane
-        main += either
-        either = []
+    for artifact in sorted({a for a, _rel, _local in items}):  # what both lanes would load: once, before the fork
+        warm = getattr(artifacts.load(artifact), "warm", None)
+        if warm is not None:
+            warm(options or {})
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with tempfile.TemporaryDirectory(prefix="wintriage-lane-") as tmp:
         part = Path(tmp) / "lane.sqlite"
-        _SHARED = (ctx.Value("i", 0), either) if either else None
-        try:
-            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                fut = pool.submit(_worker_lane, (side, str(part), host, volume, options, label_prefix, hashes))
-                results = _parse_items(itertools.chain(main, _take_shared()), sink, progress=progress, **kw)
-                progress("parse", f"waiting for {len(side)} sources in the second lane")
-                side_results = fut.result()
-        finally:
-            _SHARED = None
+        with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            fut = pool.submit(_worker_lane, (side, str(part), host, volume, options, label_prefix, hashes))
+            results = _parse_items(main, sink, progress=progress, **kw)
+            progress("parse", f"waiting for {len(side)} sources in the second lane")
+            side_results = fut.result()
         sink.store.merge(part)
     return results + side_results
 

@@ -211,6 +211,14 @@ def _write_replayed(hive: Hive, ctx: ParseContext) -> str:
     return str(target)
 
 
+def warm(options: dict[str, Any]) -> None:
+    """Load the batch file before parallel lanes fork (each would load it; a load error is reported by parse)."""
+    try:
+        load_batch_cached(Path(options.get("batch") or DEFAULT_BATCH))
+    except (BatchError, OSError):
+        pass
+
+
 def _batch(ctx: ParseContext) -> Batch | None:
     wanted = ctx.options.get("batch") or DEFAULT_BATCH
     cache = ctx.resources.setdefault("registry_batches", {})
