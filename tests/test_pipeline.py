@@ -36,3 +36,27 @@ def test_parallel_lanes_equal_sequential(public1_case: Path, tmp_path: Path) -> 
         "SELECT COUNT(*) FROM timeline t WHERE t.ref_table = 'reg_userassist' AND NOT EXISTS "
         "(SELECT 1 FROM reg_userassist u WHERE u.id = t.ref_id AND u.source_id = t.source_id)").fetchone()[0]
     assert dangling == 0
+
+
+def test_lane_split_depends_only_on_the_input(tmp_path: Path) -> None:
+    """$MFT-bound sources stay in the main lane, the small parsers in the second; logs and hives, largest first,
+    go to the lane with less estimated work. The split is a function of names and sizes only."""
+    from wintriage.pipeline import split_lanes
+
+    def f(name: str, size: int) -> Path:
+        p = tmp_path / name
+        p.write_bytes(b"\0" * size)
+        return p
+
+    mib = 1 << 20
+    items = [("mft", "$MFT", f("MFT", 20 * mib)), ("usnjrnl", "$J", f("J", 10 * mib)),
+             ("registry", "SYSTEM", f("SYSTEM", 12 * mib)), ("registry", "NTUSER.DAT", f("NTUSER.DAT", mib)),
+             ("evtx", "System.evtx", f("System.evtx", 20 * mib)), ("evtx", "Security.evtx", f("Security.evtx", 2 * mib)),
+             ("prefetch", "A.pf", f("A.pf", 1000))]
+    f("NTUSER.DAT.LOG1", 4 * mib)  # a hive's logs count: 1 MiB hive + 4 MiB of logs
+    main, side = split_lanes(items)
+    # estimates: main 1.0 + 1.5; second lane 0.02; then System.evtx 2.0 -> second, NTUSER 0.86 (its log) -> second,
+    # SYSTEM 0.72 -> main (2.5 < 2.88), Security.evtx 0.2 -> second (2.88 < 3.22); each lane in discovery order
+    assert [i[1] for i in main] == ["$MFT", "$J", "SYSTEM"]
+    assert [i[1] for i in side] == ["NTUSER.DAT", "System.evtx", "Security.evtx", "A.pf"]
+    assert split_lanes(list(items)) == (main, side)
