@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
-import functools
 import json
 import re
 import sqlite3
@@ -257,8 +256,7 @@ def _union(selects: list[str]) -> str:
 def _sql_func(con: sqlite3.Connection, fn: Callable[..., Any], name: str) -> str:
     """Register ``fn`` on the connection as ``name`` (deterministic, so SQLite may cache it). A detector registers
     its functions, then runs its queries to the end: the next detector may reuse the names."""
-    # every function is pure in its one argument (a name): memoised, a journal names the same files again and again
-    con.create_function(name, 1, functools.lru_cache(maxsize=1 << 16)(fn), deterministic=True)
+    con.create_function(name, 1, fn, deterministic=True)
     return name
 
 
