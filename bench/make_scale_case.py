@@ -30,6 +30,7 @@ What it does (everything derives from the real C: volume of the image; nothing i
    part; ``$MFT`` ``$SI`` USN fields are not updated). File and parent references are kept, so the copies
    resolve to the real paths.
 
+``bench/make_scale_image.py`` wraps the result into a raw disk image (the real disk with these two files put in).
 The result is an extracted-volume folder that ``wintriage analyze DIR`` takes as evidence (a folder is used
 in place as the primary volume). Run ``--help`` for the options.
 """
