@@ -606,9 +606,25 @@ def nlt_csv_batch(c: Any, tz: timezone) -> list[list[str]]:
     none = [None] * n
 
     def text(key: str) -> list[str]:
-        return ["" if v is None else v if type(v) is str else str(v) for v in c.get(key) or none]
+        v = c.get(key) or none
+        if None not in v:
+            return list(map(str, v))
+        return ["" if x is None else x if type(x) is str else str(x) for x in v]
+
+    def each(values: list[Any], fn: Any) -> list[Any] | None:
+        """``fn`` of each distinct integer once (numpy), None when a value is missing or not an integer."""
+        if not values or None in values:
+            return None
+        try:
+            uniq, inv = np.unique(np.array(values, dtype=np.uint64), return_inverse=True)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return np.array([fn(v) for v in uniq.tolist()], dtype=object)[inv].tolist()
 
     def flags(int_key: str, key: str, table: list[tuple[int, str]]) -> list[str]:
+        fast = each(c.get(int_key) or [], lambda v: flag_text(v, table))
+        if fast is not None:
+            return fast
         cache: dict[Any, str] = {}
         out = []
         for i, t in zip(c.get(int_key) or none, c.get(key) or none, strict=True):
@@ -619,14 +635,24 @@ def nlt_csv_batch(c: Any, tz: timezone) -> list[list[str]]:
             out.append(s)
         return out
 
-    pmap: dict[Any, str] = {}
+    prefix: dict[Any, str] = {}  # a parent's text before a name: its path with backslashes and one more, or ''
     for p in set(c.get("parent_path") or none):
-        pmap[p] = (p or "").replace("/", "\\")
-    full = [(pp.rstrip("\\") + "\\" + nm) if pp else nm
-            for pp, nm in zip([pmap[p] for p in c.get("parent_path") or none], text("name"), strict=True)]
+        pp = (p or "").replace("/", "\\")
+        prefix[p] = pp.rstrip("\\") + "\\" if pp else ""
+    full = [prefix[p] + nm for p, nm in zip(c.get("parent_path") or none, text("name"), strict=True)]
     refs: dict[tuple[Any, Any], str] = {}
 
     def ref(entry_key: str, seq_key: str) -> list[str]:
+        e, q = c.get(entry_key) or [], c.get(seq_key) or []
+        if e and q and None not in e and None not in q:
+            try:
+                packed = ((np.array(q, dtype=np.uint64) & np.uint64(0xFFFF)) << np.uint64(48)) \
+                    | (np.array(e, dtype=np.uint64) & np.uint64(0xFFFFFFFFFFFF))
+            except (TypeError, ValueError, OverflowError):
+                packed = None
+            if packed is not None:
+                uniq, inv = np.unique(packed, return_inverse=True)
+                return np.array([f"0x{v:016X}" for v in uniq.tolist()], dtype=object)[inv].tolist()
         out = []
         for e, q in zip(c.get(entry_key) or none, c.get(seq_key) or none, strict=True):
             r = refs.get((e, q))
