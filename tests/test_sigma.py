@@ -190,8 +190,21 @@ def test_bundled_rules_compiled_ahead_are_current() -> None:
     repo = Path(__file__).resolve().parents[1]
     r = subprocess.run([sys.executable, str(repo / "tools" / "gen_sigma.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    code = ("import sys; from wintriage.analyzers import sigma; rules, skipped, errors = sigma.bundled_rules(); "
+    code = ("import json, sys; from wintriage.analyzers import sigma; rules, skipped, errors = sigma.bundled_rules(); "
             "assert len(rules) == 15 and all(r.queries for r in rules), len(rules); "
-            "assert not any(m == 'sigma' or m.startswith('sigma.') or m == 'yaml' for m in sys.modules)")
+            "same = json.loads(sigma.COMPILED.read_text())['versions'] == sigma.sigma_versions(); "
+            "assert not same or not any(m == 'sigma' or m.startswith('sigma.') or m == 'yaml' for m in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_bundled_rules_convert_at_run_time_with_other_pysigma(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With pySigma versions other than the ones compiled.json records, the rules are converted at run time:
+    the same rules as the file holds (when the installed versions made it)."""
+    from wintriage.analyzers import sigma
+
+    doc = json.loads(sigma.COMPILED.read_text(encoding="utf-8"))
+    monkeypatch.setattr(sigma, "sigma_versions", lambda: {"pySigma": "0.0"})
+    rules, skipped, _errors = sigma.bundled_rules()
+    assert len(rules) == len(doc["rules"]) == 15 and skipped == doc["skipped"]
+    assert [r.meta["rule_id"] for r in rules] == [r["meta"]["rule_id"] for r in doc["rules"]]

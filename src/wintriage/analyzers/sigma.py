@@ -129,19 +129,26 @@ _SIGMA_DISTS = ("pySigma", "pySigma-backend-sqlite", "pySigma-pipeline-windows",
 
 
 def fingerprint(files: list[Path]) -> str:
-    """What a compiled rule set depends on: the rule files' names and bytes and the pySigma packages' versions."""
+    """The rule files a compiled set was made from: their names and bytes."""
     import hashlib
-    from importlib.metadata import PackageNotFoundError, version
 
     h = hashlib.sha256(b"wintriage-sigma-1\0")
-    for d in _SIGMA_DISTS:
-        try:
-            h.update(f"{d}={version(d)}\0".encode())
-        except PackageNotFoundError:
-            h.update(f"{d}=?\0".encode())
     for f in files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def sigma_versions() -> dict[str, str]:
+    """The installed pySigma packages' versions (a compiled set is used only with the ones it was made with)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for d in _SIGMA_DISTS:
+        try:
+            out[d] = version(d)
+        except PackageNotFoundError:
+            out[d] = "?"
+    return out
 
 
 def compile_rules(dirs: list[Path]) -> tuple[list[Compiled], int, list[str]]:
@@ -156,7 +163,7 @@ def compile_rules(dirs: list[Path]) -> tuple[list[Compiled], int, list[str]]:
 
 
 def compiled_document(files: list[Path], rules: list[Compiled], skipped: int, errors: list[str]) -> dict[str, Any]:
-    return {"fingerprint": fingerprint(files), "skipped": skipped, "errors": errors,
+    return {"fingerprint": fingerprint(files), "versions": sigma_versions(), "skipped": skipped, "errors": errors,
             "rules": [r.__dict__ for r in rules]}
 
 
@@ -166,7 +173,7 @@ def bundled_rules() -> tuple[list[Compiled], int, list[str]]:
     files = _rule_files([BUNDLED])
     try:
         doc = json.loads(COMPILED.read_text(encoding="utf-8"))
-        if doc.get("fingerprint") == fingerprint(files):
+        if doc.get("fingerprint") == fingerprint(files) and doc.get("versions") == sigma_versions():
             return [Compiled(**r) for r in doc["rules"]], int(doc["skipped"]), list(doc["errors"])
     except (OSError, ValueError, TypeError, KeyError):
         pass
