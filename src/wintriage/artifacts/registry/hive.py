@@ -367,11 +367,15 @@ def key_time(key: Any) -> int | None:
         return None
 
 
-def iter_subkeys(key: Any, ctx: ParseContext | None = None) -> Iterator[Any]:
+def iter_subkeys(key: Any, ctx: ParseContext | None = None, *, warn_count: bool = True) -> Iterator[Any]:
+    """Sub keys of ``key`` (none for None); an unreadable one is warned about (when ``ctx`` is given) and skipped,
+    as is an unreadable sub key count (unless ``warn_count`` is False)."""
+    if key is None:
+        return
     try:
-        n = key.number_of_sub_keys
+        n = int(key.number_of_sub_keys)
     except LIBREGF_ERRORS as e:
-        if ctx is not None:
+        if ctx is not None and warn_count:
             ctx.warn(key_offset(key), f"sub keys of {key_name(key)!r} unreadable: {e}")
         return
     for i in range(n):

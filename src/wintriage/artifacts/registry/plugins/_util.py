@@ -30,10 +30,7 @@ from ..._shellitems import (  # noqa: F401 - the shell-item decoder is shared wi
     split_idlist,
 )
 from ...base import ParseContext
-from ..hive import key_name, key_offset, key_time  # noqa: F401 - one implementation, re-exported for plugins
-
-# libregf raises IOError/OSError for unreadable cells, ValueError/TypeError for bad arguments
-LIBREGF_ERRORS: tuple[type[Exception], ...] = (IOError, OSError, ValueError, TypeError, MemoryError)
+from ..hive import LIBREGF_ERRORS, iter_subkeys, key_name, key_offset, key_time  # noqa: F401 - one implementation, re-exported for plugins
 
 REG_NONE, REG_SZ, REG_EXPAND_SZ, REG_BINARY, REG_DWORD, REG_DWORD_BE, REG_LINK, REG_MULTI_SZ = range(8)
 REG_QWORD = 11
@@ -69,19 +66,8 @@ def subkey(key: Any, path: str) -> Any | None:
 
 
 def subkeys(key: Any, ctx: ParseContext | None = None) -> Iterator[Any]:
-    """Sub keys; an unreadable one is warned about (when ``ctx`` is given) and skipped."""
-    if key is None:
-        return
-    try:
-        n = int(key.number_of_sub_keys)
-    except LIBREGF_ERRORS:
-        return
-    for i in range(n):
-        try:
-            yield key.get_sub_key(i)
-        except LIBREGF_ERRORS as e:
-            if ctx is not None:
-                ctx.warn(key_offset(key), f"sub key {i} of {key_name(key)!r} unreadable: {e}")
+    """Sub keys; an unreadable one is warned about (when ``ctx`` is given) and skipped (an unreadable count: none)."""
+    return iter_subkeys(key, ctx, warn_count=False)
 
 
 def values(key: Any, ctx: ParseContext | None = None) -> Iterator[Any]:
