@@ -123,28 +123,18 @@ def check_header(mm: Any, pos: int, end: int, strict: bool) -> str:
         return f"record length {ln} is not a multiple of 8 in 56..{MAX_RECORD}"
     if pos + ln > end:
         return f"record length {ln} runs past the end of the data ({end - pos} bytes left)"
-    if major == 2:
-        if ln < 60:
-            return f"V2 record length {ln} < 60"
-        nlen, noff = struct.unpack_from("<HH", mm, pos + 56)
-        if noff + nlen > ln or noff < 60:
-            return f"V2 name ({nlen} bytes at {noff}) outside the record ({ln} bytes)"
+    if major in (2, 3):
+        head, ts_at = (60, 32) if major == 2 else (76, 48)  # V3: 128-bit file references
+        if ln < head:
+            return f"V{major} record length {ln} < {head}"
+        nlen, noff = struct.unpack_from("<HH", mm, pos + head - 4)
+        if noff + nlen > ln or noff < head:
+            return f"V{major} name ({nlen} bytes at {noff}) outside the record ({ln} bytes)"
         if strict:
-            ts = struct.unpack_from("<q", mm, pos + 32)[0]
-            if minor != 0 or noff != 60 or nlen == 0 or nlen & 1 or ln > ((60 + nlen + 7) & ~7) \
+            ts = struct.unpack_from("<q", mm, pos + ts_at)[0]
+            if minor != 0 or noff != head or nlen == 0 or nlen & 1 or ln > ((head + nlen + 7) & ~7) \
                     or not MIN_SANE <= ts <= MAX_SANE:
-                return "not a plausible V2 record"
-    elif major == 3:
-        if ln < 76:
-            return f"V3 record length {ln} < 76"
-        nlen, noff = struct.unpack_from("<HH", mm, pos + 72)
-        if noff + nlen > ln or noff < 76:
-            return f"V3 name ({nlen} bytes at {noff}) outside the record ({ln} bytes)"
-        if strict:
-            ts = struct.unpack_from("<q", mm, pos + 48)[0]
-            if minor != 0 or noff != 76 or nlen == 0 or nlen & 1 or ln > ((76 + nlen + 7) & ~7) \
-                    or not MIN_SANE <= ts <= MAX_SANE:
-                return "not a plausible V3 record"
+                return f"not a plausible V{major} record"
     else:
         if ln < 64:
             return f"V4 record length {ln} < 64"
