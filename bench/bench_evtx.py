@@ -20,15 +20,16 @@ import json
 import os
 import resource
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-import zlib
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from evtx_synth import big_log  # noqa: E402 - the same builder the EVTX tests use
 
 TESTDATA = Path(os.environ.get("WINTRIAGE_TESTDATA", Path(__file__).resolve().parents[2] / "shared" / "testdata"))
 SAMPLE = TESTDATA / "evtx" / "plaso" / "System.evtx"  # the largest sample by record count (5009)
@@ -131,40 +132,6 @@ def workload(gb: float) -> tuple[Path, list[Path]]:
         p.symlink_to(SAMPLE)  # page-cached copies: measures the parser, not the disk
         files.append(p)
     return d, files
-
-
-def big_log(src: Path, dst: Path, copies: int) -> int:
-    """One large clean log: ``copies`` copies of ``src``'s chunks, record numbers shifted per copy (chunk and
-    record headers, checksums and the file header rewritten). Returns the number of chunks."""
-    raw = src.read_bytes()
-    hdr = bytearray(raw[:4096])
-    chunks = [raw[4096 + i * 65536: 4096 + (i + 1) * 65536] for i in range((len(raw) - 4096) // 65536)]
-    chunks = [c for c in chunks if c[:8] == b"ElfChnk\x00"]
-    last = max(struct.unpack_from("<Q", c, 32)[0] for c in chunks)
-    n = 0
-    with open(dst, "wb") as out:
-        out.write(b"\0" * 4096)
-        for k in range(copies):
-            for c0 in chunks:
-                c = bytearray(c0)
-                for o in (8, 16, 24, 32):
-                    struct.pack_into("<Q", c, o, struct.unpack_from("<Q", c, o)[0] + k * last)
-                free = struct.unpack_from("<I", c, 48)[0]
-                o = 512
-                while o + 24 <= free and c[o:o + 4] == b"**\0\0":
-                    struct.pack_into("<Q", c, o + 8, struct.unpack_from("<Q", c, o + 8)[0] + k * last)
-                    o += struct.unpack_from("<I", c, o + 4)[0]
-                struct.pack_into("<I", c, 52, zlib.crc32(c[512:free]))
-                struct.pack_into("<I", c, 124, zlib.crc32(c[:120] + c[128:512]))
-                out.write(c)
-                n += 1
-        struct.pack_into("<QQQ", hdr, 8, 0, n - 1, copies * last + 1)
-        struct.pack_into("<H", hdr, 42, n % 65536)
-        struct.pack_into("<I", hdr, 120, 0)
-        struct.pack_into("<I", hdr, 124, zlib.crc32(hdr[:120]))
-        out.seek(0)
-        out.write(hdr)
-    return n
 
 
 def main() -> None:
