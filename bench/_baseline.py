@@ -21,6 +21,7 @@ def load(rev: str, name: str) -> types.ModuleType:
     src = re.sub(r"^from \.\.(\w+)", r"from wintriage.\1", src, flags=re.M)
     src = re.sub(r"^from \.(mft) import", r"from baseline_\1 import", src, flags=re.M)
     src = re.sub(r"^from \.(\w+)", r"from wintriage.artifacts.\1", src, flags=re.M)
+    src = re.sub(r"^from \. import", "from wintriage.artifacts import", src, flags=re.M)
     if name != "mft" and "baseline_mft" in src:
         load(rev, "mft")
     mod = types.ModuleType(mod_name)
@@ -28,3 +29,28 @@ def load(rev: str, name: str) -> types.ModuleType:
     sys.modules[mod_name] = mod
     exec(compile(src, mod.__file__, "exec"), mod.__dict__)
     return mod
+
+
+def artifact(name: str, which: str, rev: str) -> types.ModuleType:
+    """The artefact module to measure: as it was at ``rev`` (``which == "base"``) or as it is now."""
+    if which == "base":
+        return load(rev, name)
+    import importlib
+
+    return importlib.import_module(f"wintriage.artifacts.{name}")
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (forked workers)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """The larger of this process's and its largest finished child's peak RSS."""
+    import resource
+
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024

@@ -39,32 +39,22 @@ def synth(src: Path, dst: Path, entries: int = 131072) -> Path:
     return dst
 
 
-def _module(which: str, rev: str):  # type: ignore[no-untyped-def]
-    if which == "base":
-        sys.path.insert(0, str(HERE))
-        import _baseline
-
-        return _baseline.load(rev, "mft")
-    from wintriage.artifacts import mft
-
-    return mft
-
-
 def one(tool: str, path: Path, rev: str) -> dict[str, float]:
     """Run one measurement in this (child) process."""
-    import resource
+    sys.path.insert(0, str(HERE))
+    from _baseline import artifact, cpu_seconds, peak_rss_mb
 
     from wintriage.artifacts.base import ParseContext
     from wintriage.pipeline import run_file
     from wintriage.sinks import CsvSink
 
     kind, _, which = tool.partition(":")
-    mod = None if which == "wheel" else _module(which, rev)
+    mod = None if which == "wheel" else artifact("mft", which, rev)
     from datetime import UTC
 
     import mft as mft_wheel
 
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0 = time.perf_counter(), cpu_seconds()  # the forked CSV worker counts once joined
     rows = 0
     if kind == "rows" and mod is not None:
         rows = sum(1 for _ in mod.parse(path, ParseContext("mft", str(path))))
@@ -85,11 +75,7 @@ def one(tool: str, path: Path, rev: str) -> dict[str, float]:
                 if isinstance(line, bytes):
                     fo.write(line)
                 rows += 1
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    ch = resource.getrusage(resource.RUSAGE_CHILDREN)  # the forked CSV worker (joined by now)
-    cpu += ch.ru_utime + ch.ru_stime
-    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, ch.ru_maxrss) / 1024
-    return {"wall": wall, "cpu": cpu, "rows": rows, "rss": rss}
+    return {"wall": time.perf_counter() - t0, "cpu": cpu_seconds() - c0, "rows": rows, "rss": peak_rss_mb()}
 
 
 TOOLS = (

@@ -59,25 +59,16 @@ def synth(src: Path, dst: Path, n: int) -> Path:
 
 
 def one(tool: str, path: Path, rev: str) -> dict[str, float]:
-    import resource
+    sys.path.insert(0, str(HERE))
+    from _baseline import artifact, cpu_seconds, peak_rss_mb
 
     from wintriage.artifacts.base import ParseContext
     from wintriage.pipeline import run_file
     from wintriage.sinks import CsvSink
 
     kind, _, which = tool.partition(":")
-    if which == "base":
-        sys.path.insert(0, str(HERE))
-        import _baseline
-
-        mod = _baseline.load(rev, "usnjrnl")
-    else:
-        from wintriage.artifacts import usnjrnl as mod
-    def cpu_all() -> float:
-        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-    t0, c0 = time.perf_counter(), cpu_all()
+    mod = artifact("usnjrnl", which, rev)
+    t0, c0 = time.perf_counter(), cpu_seconds()
     if kind == "rows":
         rows = sum(1 for _ in mod.parse(path, ParseContext("usnjrnl", str(path))))
     elif kind == "store":
@@ -98,9 +89,7 @@ def one(tool: str, path: Path, rev: str) -> dict[str, float]:
             sink = CsvSink(Path(d))
             rows = run_file(mod, path, sink, hash_input=False).records
             sink.close()
-    wall, cpu = time.perf_counter() - t0, cpu_all() - c0
-    rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return {"wall": wall, "cpu": cpu, "rows": rows, "rss": rss / 1024}
+    return {"wall": time.perf_counter() - t0, "cpu": cpu_seconds() - c0, "rows": rows, "rss": peak_rss_mb()}
 
 
 TOOLS = (("rows:base", "@baseline parse() (rows)"), ("rows:new", "parse() (rows)"),
