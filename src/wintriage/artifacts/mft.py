@@ -20,7 +20,6 @@ number, or is free and has that sequence number + 1 (NTFS increments it when it 
 from __future__ import annotations
 
 import os
-import re
 import struct
 from array import array
 from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
@@ -33,6 +32,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
+from ..store.export import quote_column
 from ..timecols import ticks_matrix
 from ..timeutil import FMT_MAX, fmt
 from . import _csvpart
@@ -1680,7 +1680,6 @@ def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int,
 
 
 # --- CSV of a batch: whole columns at once ---------------------------------------------------------------
-_NEEDS_QUOTES = re.compile('[,"\r\n]').search
 
 
 def _split_cells(mat: np.ndarray, keep: np.ndarray | None) -> list[str]:
@@ -1785,14 +1784,6 @@ def _block(fields: list[_Field]) -> list[str]:
     return _split_cells(np.concatenate(mats, axis=1), np.concatenate(keeps, axis=1))
 
 
-def _quoted(cells: list[str]) -> list[str]:
-    """A text column as ``csv.writer`` writes it (QUOTE_MINIMAL): scanned once, quoted cell by cell if needed."""
-    j = "\x00".join(cells)
-    if "," in j or '"' in j or "\n" in j or "\r" in j:
-        return [f'"{x.replace(chr(34), chr(34) * 2)}"' if _NEEDS_QUOTES(x) else x for x in cells]
-    return cells
-
-
 def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
     """Typed arrays of a batch's columns (kept by the parser; rebuilt from the lists otherwise)."""
     arrs = getattr(columns, "arrays", None)
@@ -1833,12 +1824,12 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
     pp = a["csv_parent_path"].tolist()
 
     def txt(k: str) -> list[str]:
-        return _quoted(a[k].tolist())
+        return quote_column(a[k].tolist())
 
     cols = [
         _block([_num_field(a["entry"]), _num_field(a["sequence"]), _bool_field(a["in_use"]),
                 _num_field(a["parent_entry"]), _num_field(a["parent_sequence"])]),
-        _quoted(pp), txt("name"), txt("extension"),
+        quote_column(pp), txt("name"), txt("extension"),
         _block([_num_field(a["file_size"]), _num_field(a["reference_count"])]),
         txt("reparse_target"),
         _block([_bool_field(a["is_dir"]), _bool_field(a["has_ads"]), _bool_field(a["is_ads"]),
