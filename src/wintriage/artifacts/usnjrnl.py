@@ -308,58 +308,42 @@ class _Bulk:
             h = self.hexes[ref] = f"{ref:032x}"
         return h
 
-    def batch(self, offsets: list[int], carved: bool) -> RowBatch:
-        if self.csv_tz is not None:
-            return self._csv(offsets)
+    def _shown(self, offsets: list[int]) -> tuple[dict[str, list[Any]], tuple[Any, ...]]:
+        """The columns MFTECmd's $J CSV shows, and the gathered words (header, file and parent references,
+        reason/source and security/attribute words) the other columns come from."""
         offs = np.array(offsets, dtype=np.int64)
-        offsets = offsets.copy()
         w = offs >> 3
         words = self.words
         w0, fref, pref, usn, w5, w6, w7 = (words[w + i] for i in (0, 1, 2, 3, 5, 6, 7))
         ts = words[w + 4].view(np.int64)
-        nlen = (w7 & 0xFFFF).astype(np.int64)
-        noff = ((w7 >> 16) & 0xFFFF).astype(np.int64)
-        names = self._names(offs, nlen, noff)
-        n = len(offsets)
+        names = self._names(offs, (w7 & 0xFFFF).astype(np.int64), ((w7 >> 16) & 0xFFFF).astype(np.int64))
         tsl = ts.tolist()
         for i in np.flatnonzero(ts <= 0).tolist():
             tsl[i] = None
-        return RowBatch("usnjrnl", {
+        cols = {
             "usn": usn.tolist(), "timestamp": tsl, "name": names, "extension": self._exts(names),
             "entry": (fref & REF_MASK).tolist(), "sequence": (fref >> 48).tolist(),
             "parent_entry": (pref & REF_MASK).tolist(), "parent_sequence": (pref >> 48).tolist(),
-            "parent_path": self._text(pref, self._parent),
-            "reasons": self._text(w5 & 0xFFFFFFFF, reasons_text), "reason_flags": (w5 & 0xFFFFFFFF).tolist(),
-            "attributes": self._text(w6 >> 32, attributes_text), "attr_flags": (w6 >> 32).tolist(),
+            "parent_path": self._text(pref, self._parent), "reasons": self._text(w5 & 0xFFFFFFFF, reasons_text),
+            "attributes": self._text(w6 >> 32, attributes_text), "offset": offsets.copy(),
+            "source_file": [self.source] * len(offsets),
+        }
+        return cols, (w0, fref, pref, w5, w6)
+
+    def batch(self, offsets: list[int], carved: bool) -> RowBatch:
+        cols, (w0, fref, pref, w5, w6) = self._shown(offsets)
+        n = len(offsets)
+        if self.csv_tz is not None:  # CSV-only runs: the batch as its CSV text, the other columns never built
+            text = _csvpart.TextColumns(usn=[None] * n)
+            text.text = (self.csv_tz, _j_csv_batch(cols, self.csv_tz))
+            return RowBatch(NAME, text)
+        cols.update({
+            "reason_flags": (w5 & 0xFFFFFFFF).tolist(), "attr_flags": (w6 >> 32).tolist(),
             "source_info": (w5 >> 32).tolist(), "security_id": (w6 & 0xFFFFFFFF).tolist(),
             "major_version": [2] * n, "minor_version": (w0 >> 48).tolist(), "record_length": (w0 & 0xFFFFFFFF).tolist(),
             "file_ref": self._text(fref, self._hex), "parent_ref": self._text(pref, self._hex),
-            "extents": [""] * n, "remaining_extents": [None] * n, "offset": offsets, "carved": [carved] * n,
-            "source_file": [self.source] * n,
+            "extents": [""] * n, "remaining_extents": [None] * n, "carved": [carved] * n,
         })
-
-    def _csv(self, offsets: list[int]) -> RowBatch:
-        """CSV-only runs: the batch as its MFTECmd CSV text, from the columns that CSV shows alone."""
-        assert self.csv_tz is not None
-        offs = np.array(offsets, dtype=np.int64)
-        w = offs >> 3
-        words = self.words
-        fref, pref, usn, w5, w6, w7 = (words[w + i] for i in (1, 2, 3, 5, 6, 7))
-        ts = words[w + 4].view(np.int64)
-        names = self._names(offs, (w7 & 0xFFFF).astype(np.int64), ((w7 >> 16) & 0xFFFF).astype(np.int64))
-        n = len(offsets)
-        tsl = ts.tolist()
-        for i in np.flatnonzero(ts <= 0).tolist():
-            tsl[i] = None
-        text = _j_csv_batch({
-            "name": names, "extension": self._exts(names), "entry": (fref & REF_MASK).tolist(),
-            "sequence": (fref >> 48).tolist(), "parent_entry": (pref & REF_MASK).tolist(),
-            "parent_sequence": (pref >> 48).tolist(), "parent_path": self._text(pref, self._parent),
-            "usn": usn.tolist(), "timestamp": tsl, "reasons": self._text(w5 & 0xFFFFFFFF, reasons_text),
-            "attributes": self._text(w6 >> 32, attributes_text), "offset": offsets, "source_file": [self.source] * n,
-        }, self.csv_tz)
-        cols = _csvpart.TextColumns(usn=[None] * n)
-        cols.text = (self.csv_tz, text)
         return RowBatch(NAME, cols)
 
 
