@@ -192,14 +192,15 @@ def _cost(item: tuple[str, str, Path]) -> float:
 def split_lanes(items: list[tuple[str, str, Path]]) -> tuple[list[tuple[str, str, Path]], list[tuple[str, str, Path]]]:
     """(main lane, second lane), each in discovery order: the main lane has the $MFT-bound sources, the second the
     others, and each log or hive goes, largest first, to the lane with less estimated work at that point."""
+    cost = [_cost(it) for it in items]
     main = {i for i, it in enumerate(items) if it[0] in MAIN_LANE}
     side = {i for i, it in enumerate(items) if it[0] not in MAIN_LANE and it[0] not in EITHER_LANE}
-    load = [sum(_cost(items[i]) for i in main), sum(_cost(items[i]) for i in side)]
-    either = sorted((i for i, it in enumerate(items) if it[0] in EITHER_LANE), key=lambda i: (-_cost(items[i]), i))
+    load = [sum(cost[i] for i in main), sum(cost[i] for i in side)]
+    either = sorted((i for i, it in enumerate(items) if it[0] in EITHER_LANE), key=lambda i: (-cost[i], i))
     for i in either:
         lane = 0 if load[0] <= load[1] else 1
         (main if lane == 0 else side).add(i)
-        load[lane] += _cost(items[i])
+        load[lane] += cost[i]
     return [items[i] for i in sorted(main)], [items[i] for i in sorted(side)]
 
 
