@@ -95,7 +95,8 @@ def test_csv_equal_with_and_without_batch_renderer(tmp_path: Path) -> None:
 def test_fmt_many_equals_fmt() -> None:
     import random
 
-    from wintriage.timeutil import FMT_MAX, fmt, fmt_many
+    from wintriage.timecols import fmt_many
+    from wintriage.timeutil import FMT_MAX, fmt
 
     rng = random.Random(5)
     vals: list[int | None] = [None, 0, -1, 1, FMT_MAX, FMT_MAX + 1, 2**63 - 1, -(2**63), 133_000_000_000_000_000]

@@ -1,7 +1,7 @@
 """Time columns as text in bulk: FILETIME ticks to ``yyyy-MM-dd HH:mm:ss.fffffff`` for whole arrays at once.
 
 ``ticks_matrix`` builds the text of every time as rows of an ASCII byte matrix (the civil date by integer
-arithmetic, two bytes at a time from tables); ``fmt_column`` is ``timeutil.fmt`` for a list. CSV renderers of
+arithmetic, two bytes at a time from tables); ``fmt_many`` is ``timeutil.fmt`` for a list. CSV renderers of
 millions of rows ($MFT, $J, EVTX) use them instead of a ``strftime`` per distinct second.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 from .timeutil import FMT_MAX, fmt, tz_offset_ticks
 
 
-def fmt_column(ticks: Sequence[int | None], tz: timezone = UTC, digits: int = 7) -> list[str]:
+def fmt_many(ticks: Sequence[int | None], tz: timezone = UTC, digits: int = 7) -> list[str]:
     """``[fmt(t, tz, digits) for t in ticks]`` for a whole CSV column: the text of every time built at once as a
     byte matrix (``ticks_matrix``); only ``None`` and out-of-range values go through ``fmt``."""
     n = len(ticks)

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 EPOCH_AS_FILETIME = 116444736000000000  # 1970-01-01 in FILETIME ticks
@@ -138,13 +137,6 @@ def fmt(ticks: int | None, tz: timezone = UTC, digits: int = 7, sep: str = " ") 
     if digits > 0:
         out += "." + f"{frac:07d}"[:digits]
     return out
-
-
-def fmt_many(ticks: Sequence[int | None], tz: timezone = UTC, digits: int = 7) -> list[str]:
-    """``[fmt(t, tz, digits) for t in ticks]`` for a whole CSV column (``timecols``: numpy, imported on use)."""
-    from .timecols import fmt_column
-
-    return fmt_column(ticks, tz, digits)
 
 
 def iso(ticks: int | None, tz: timezone = UTC, digits: int = 7) -> str:

@@ -40,7 +40,7 @@ from xml.etree import ElementTree as ET
 import evtx as _evtx_wheel
 
 from ..model import Record, RowBatch, TimelineEvent
-from ..timeutil import fmt_many
+from ..timecols import fmt_many
 from .base import CsvColumn, CsvShape, ParseContext, bool_str, col, flatten, tcol
 from .evtx_maps import MapSet, load_maps
 

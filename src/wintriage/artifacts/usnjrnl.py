@@ -28,7 +28,7 @@ import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
 from ..store.export import quote_column
-from ..timeutil import fmt_many
+from ..timecols import fmt_many
 from . import _csvpart
 from .base import CsvShape, ParseContext, col, flatten, tcol
 from .mft import _ext, _fmt_utc, _sec_cache, csv_parent_path, si_flags_text
