@@ -31,7 +31,7 @@ from ..store.export import quote_column
 from ..timecols import fmt_many
 from . import _csvpart
 from .base import CsvShape, ParseContext, col, flatten, tcol
-from .mft import _ext, _fmt_utc, _sec_cache, csv_parent_path, si_flags_text
+from .mft import _csv_pp_cached, _ext, _fmt_utc, _sec_cache, si_flags_text
 
 NAME = "usnjrnl"
 CATEGORY = "file"
@@ -519,27 +519,18 @@ def timeline(rec: Record) -> Iterable[TimelineEvent]:
     return (TimelineEvent(ts, d["reasons"], p, f"USN {d['reasons']}: {p.replace('/', chr(92))}"),)
 
 
-_csv_parent_cache: dict[str, str] = {}
-
-
-def _csv_parent(d: dict[str, Any]) -> str:
-    pp = d.get("parent_path") or ""
-    t = _csv_parent_cache.get(pp)
-    if t is None:
-        t = pp if pp in ("", UNKNOWN) else csv_parent_path(pp)
-        if len(_csv_parent_cache) > 100_000:
-            _csv_parent_cache.clear()
-        _csv_parent_cache[pp] = t
-    return t
+def _csv_parent(pp: str | None) -> str:
+    """MFTECmd's ParentPath of a journal record: as the $MFT CSV writes it (memoised there), empty or
+    ``<Unknown>`` as they are."""
+    pp = pp or ""
+    return pp if pp in ("", UNKNOWN) else _csv_pp_cached(pp)
 
 
 class _JCsvShape(CsvShape):
     def row(self, d: dict[str, Any], tz: timezone = UTC) -> list[Any]:
         if tz is not UTC and tz.utcoffset(None):
             return super().row(d, tz)
-        pp = _csv_parent_cache.get(d.get("parent_path") or "")
-        if pp is None:
-            pp = _csv_parent(d)
+        pp = _csv_parent(d.get("parent_path"))
         ts = d["timestamp"]
         if ts is None:
             t = ""
@@ -560,7 +551,7 @@ def _j_csv_batch(c: Any, tz: timezone) -> str:
     text = _csvpart.text_of(c, tz)
     if text is not None:
         return text
-    pmap = {p: _csv_parent({"parent_path": p}) for p in set(c["parent_path"])}
+    pmap = {p: _csv_parent(p) for p in set(c["parent_path"])}
     names = quote_column(c["name"])
     n = len(names)
     line = _J_LINE.__mod__
@@ -661,7 +652,7 @@ CSV = {
             col("Name", "name"), col("Extension", "extension"), col("EntryNumber", "entry"),
             col("SequenceNumber", "sequence"), col("ParentEntryNumber", "parent_entry"),
             col("ParentSequenceNumber", "parent_sequence"),
-            type(col("x"))("ParentPath", lambda d, _tz: _csv_parent(d)),
+            type(col("x"))("ParentPath", lambda d, _tz: _csv_parent(d.get("parent_path"))),
             col("UpdateSequenceNumber", "usn"), tcol("UpdateTimestamp", "timestamp"),
             col("UpdateReasons", "reasons"), col("FileAttributes", "attributes"), col("OffsetToData", "offset"),
             col("SourceFile", "source_file"),
