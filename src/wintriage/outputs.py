@@ -115,23 +115,6 @@ class OutputRun:
         return self.counts
 
 
-def write_outputs(out: Path, *, tz: timezone = UTC, encoding: str = "utf-8-sig", progress: Callable[[str, str], None] | None = None,
-                  summary: Any = None, workers: int | None = None, jsonl: bool = False) -> dict[str, int]:
-    return OutputRun(out, tz=tz, encoding=encoding, workers=workers, jsonl=jsonl, progress=progress).start().finish()
-
-
-def write_csvs(case: CaseReader, out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig") -> dict[str, int]:
-    """Every CSV shape (tool-shaped per artefact, plus the merged timeline) for an open case, in this process."""
-    counts: dict[str, int] = {}
-    for kind, name, table in jobs(case):
-        if kind in ("csv", "extra"):
-            res = export_table(case, table, _shape(kind, name, table), out_dir, tz, encoding)
-            if res:
-                counts[res[0].name] = res[1]
-    counts["timeline.csv"] = write_timeline(case, out_dir / "timeline.csv", tz, encoding)
-    return counts
-
-
 def write_extra_csvs(case: CaseReader, out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig") -> dict[str, int]:
     """Shapes a module offers for another module's table (``EXTRA_CSV``), e.g. NLT_UsnJrnl.csv over ``usnjrnl``."""
     counts: dict[str, int] = {}
