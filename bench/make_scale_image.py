@@ -35,27 +35,11 @@ sys.path.insert(0, str(HERE))
 
 from make_scale_case import DEFAULT_IMAGE, attrs, fn_name, protect, unprotect  # noqa: E402
 
+from wintriage.artifacts.mft import decode_runs  # noqa: E402
 from wintriage.evidence.image import open_image  # noqa: E402
 from wintriage.evidence.volumes import list_volumes, primary_ntfs  # noqa: E402
 
 MIB = 1 << 20
-
-
-def decode_runs(buf: bytes | bytearray, pos: int) -> list[tuple[int, int | None]]:
-    """Mapping pairs at ``pos``: [(clusters, lcn or None for sparse)]."""
-    out: list[tuple[int, int | None]] = []
-    lcn = 0
-    while pos < len(buf) and buf[pos]:
-        h = buf[pos]
-        nl, no = h & 0xF, h >> 4
-        length = int.from_bytes(buf[pos + 1:pos + 1 + nl], "little")
-        if no:
-            lcn += int.from_bytes(buf[pos + 1 + nl:pos + 1 + nl + no], "little", signed=True)
-            out.append((length, lcn))
-        else:
-            out.append((length, None))
-        pos += 1 + nl + no
-    return out
 
 
 def encode_runs(runs: list[tuple[int, int | None]]) -> bytes:
@@ -173,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         # the volume bitmap: record 6's unnamed $DATA
         r6 = old_rec(6)
         bm_pos = data_attr(r6, "")
-        bm_runs = decode_runs(r6, bm_pos + struct.unpack_from("<H", r6, bm_pos + 0x20)[0])
+        alen, mp = struct.unpack_from("<I", r6, bm_pos + 4)[0], struct.unpack_from("<H", r6, bm_pos + 0x20)[0]
+        bm_runs = [(n, lcn) for lcn, n in decode_runs(bytes(r6[bm_pos + mp:bm_pos + alen]))]
         bm_size = struct.unpack_from("<Q", r6, bm_pos + 0x30)[0]
         bm = b"".join(rd(lcn * cluster, n * cluster) for n, lcn in bm_runs if lcn is not None)[:bm_size]
         bitmap = np.frombuffer(bm, dtype=np.uint8).copy()
