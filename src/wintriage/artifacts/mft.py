@@ -19,6 +19,7 @@ number, or is free and has that sequence number + 1 (NTFS increments it when it 
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from array import array
@@ -34,7 +35,7 @@ import numpy as np
 from ..model import Record, RowBatch, TimelineEvent
 from ..store.export import quote_column
 from ..timecols import ticks_matrix
-from ..timeutil import FMT_MAX, fmt
+from ..timeutil import FMT_MAX, fmt, tz_offset_ticks
 from . import _csvpart
 from .base import CsvShape, ParseContext, bool_str, col, flatten, tcol
 from .zoneid import parse_zone_identifier
@@ -198,7 +199,7 @@ def iter_raw(path: Path, rec_size: int | None = None, block: int = 4 << 20,
             got = len(buf) // rs
             for k in range(got):
                 o = k * rs
-                yield idx + k, (idx + k) * rs, buf[o:o + rs]
+                yield idx + k, (idx + k) * rs, bytes(buf[o:o + rs])
             idx += got
             if got < n:
                 break
@@ -568,21 +569,31 @@ _AR = {k: np.arange(k, dtype=np.int64) for k in (2, 4, 8)}
 _SHIFT = {2: 1, 4: 2, 8: 3}
 
 
-def _iter_chunks(path: Path, rs: int, count: int, first: int = 0) -> Iterator[tuple[int, bytes, int]]:
-    """(first record index, bytes, records) of the chunks holding records ``first`` to ``count - 1``."""
+def _iter_chunks(path: Path, rs: int, count: int, first: int = 0) -> Iterator[tuple[int, memoryview, int]]:
+    """(first record index, bytes, records) of the chunks holding records ``first`` to ``count - 1``: views of a
+    read-only mapping of the file (no copy), whose pages are let go once the chunk has been used."""
     with open(path, "rb") as fh:
-        idx = first
-        fh.seek(first * rs)
-        while idx < count:
-            n = min(max(1, _CHUNK_BYTES // rs), count - idx)
-            buf = fh.read(n * rs)
-            got = len(buf) // rs
-            if not got:
-                break
-            yield idx, buf, got
-            idx += got
-            if got < n:
-                break
+        size = os.fstat(fh.fileno()).st_size
+        count = min(count, size // rs)
+        if first >= count:
+            return
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        drop = getattr(mmap, "MADV_DONTNEED", None)
+        view = memoryview(mm)
+        per = max(1, _CHUNK_BYTES // rs)
+        try:
+            for idx in range(first, count, per):
+                n = min(per, count - idx)
+                yield idx, view[idx * rs:(idx + n) * rs], n
+                if drop is not None:
+                    a = idx * rs // mmap.PAGESIZE * mmap.PAGESIZE
+                    mm.madvise(drop, a, (idx + n) * rs - a)
+        finally:
+            del view
+            try:
+                mm.close()
+            except BufferError:  # a caller still holds a view: the mapping goes with the last one
+                pass
 
 
 def _g(flat: np.ndarray, idx: np.ndarray, nbytes: int, dtype: str) -> np.ndarray:
@@ -596,7 +607,7 @@ def _g(flat: np.ndarray, idx: np.ndarray, nbytes: int, dtype: str) -> np.ndarray
 class _Chunk:
     """Header fields and fixed-up bytes of ``n`` records of ``rs`` bytes."""
 
-    def __init__(self, buf: bytes, n: int, rs: int) -> None:
+    def __init__(self, buf: bytes | memoryview, n: int, rs: int, fix: bool = True) -> None:
         a = np.frombuffer(buf, np.uint8, n * rs).reshape(n, rs)
         h = np.ascontiguousarray(a[:, :48])
         h16, h32, h64 = h.view("<u2"), h.view("<u4"), h.view("<u8")
@@ -607,6 +618,12 @@ class _Chunk:
         self.flags = h16[:, 11]
         self.used = h32[:, 6].astype(np.int64)
         self.base = h64[:, 4]
+        self._fbytes: bytes | None = None
+        if not fix:  # pass 1 reads only what lies before the first stride end: the bytes as they are
+            self.fix_ok = self.is_file
+            self.fixed = a
+            self.flat = a.reshape(-1)
+            return
         uo = h16[:, 2].astype(np.int64)
         cnt = h16[:, 3].astype(np.int64)
         nstr = cnt - 1
@@ -626,7 +643,6 @@ class _Chunk:
         self.fix_ok = valid & ~bad  # apply_fixups status 0
         self.fixed = fixed
         self.flat = fixed.reshape(-1)
-        self._fbytes: bytes | None = None
 
     @property
     def fbytes(self) -> bytes:
@@ -712,14 +728,14 @@ def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathR
             fast = np.zeros(n, dtype=bool)
             c = None
         else:
-            c = _Chunk(buf, n, rs)
+            c = _Chunk(buf, n, rs, fix=False)
             fast, fn_vs, fn_cnt = _walk_names(c)
             fast &= (c.base & REF_MASK) == 0  # extension records: per-record path
         fl_ = fast.tolist()
         for i in range(n):
             if not fl_[i]:
                 o = i * rs
-                _pass1_record(start + i, buf[o:o + rs], rs, single, res, extensions, ext_names)
+                _pass1_record(start + i, bytes(buf[o:o + rs]), rs, single, res, extensions, ext_names)
         if c is None or not fast.any():
             continue
         fi = np.nonzero(fast)[0]
@@ -1011,7 +1027,7 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
                 idx = start + i
                 o = i * rs
                 if not fast_l[i]:
-                    yield from _pass2_record(idx, idx * rs, buf[o:o + rs], rs, single, res, extensions, fh_ext,
+                    yield from _pass2_record(idx, idx * rs, bytes(buf[o:o + rs]), rs, single, res, extensions, fh_ext,
                                              include_short, source, pcache, warn)
                     continue
                 seq, fl, lsn, links, svs, svl, fvs, fve, fcnt, dk, dsz = info[i]
@@ -1363,10 +1379,90 @@ def _decode_names(flat: np.ndarray, c: _Chunk, starts: np.ndarray, lens: np.ndar
     return [_d16(fb[a:a + ln], "replace", True)[0] for a, ln in zip(starts.tolist(), lens.tolist(), strict=True)]
 
 
+class _Seg:
+    """A text column as UTF-8 bytes: row i is ``buf[start[i]:start[i] + size[i]]``. CSV-only batches take
+    names and extensions this way from the records' bytes, then make their ``str`` in one split."""
+
+    __slots__ = ("buf", "start", "size")
+
+    def __init__(self, buf: np.ndarray, start: np.ndarray, size: np.ndarray) -> None:
+        self.buf, self.start, self.size = buf, start, size
+
+    def take(self, idx: np.ndarray) -> _Seg:
+        return _Seg(self.buf, self.start[idx], self.size[idx])
+
+    def strs(self) -> list[str]:
+        """The cells as ``str``: gathered with a NUL after each, one decode, one split (no NUL in the bytes)."""
+        n = self.size.size
+        if not n:
+            return []
+        size = self.size
+        total = int(size.sum())
+        ar = np.arange(total)
+        out = np.zeros(total + n, dtype=np.uint8)
+        out[ar + np.repeat(np.arange(n), size)] = self.buf[np.repeat(self.start - (np.cumsum(size) - size), size) + ar]
+        return out[:-1].tobytes().decode("utf-8", "surrogatepass").split("\x00")
+
+
+_U8_LEN = np.ones(0x10000, dtype=np.int64)  # UTF-8 bytes of a UTF-16 code unit (surrogates excluded)
+_U8_LEN[0x80:] = 2
+_U8_LEN[0x800:] = 3
+
+
+def _utf8_names(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> _Seg | None:
+    """UTF-16LE names at flat offsets ``starts`` (``lens`` bytes each) as UTF-8 ``_Seg`` cells, the text
+    ``_decode_names`` gives; None when one needs that path (odd length, surrogate, NUL)."""
+    n = starts.size
+    total = int(lens.sum())
+    if (lens & 1).any():
+        return None
+    ends = np.cumsum(lens)
+    idx = np.repeat(starts - (ends - lens), lens) + np.arange(total)
+    raw = flat[idx]
+    lo, hi = raw[0::2], raw[1::2]
+    if not hi.any() and not (lo & 0x80).any():  # ASCII: the low bytes are the UTF-8 text
+        u8 = lo
+        b = (ends - lens) >> 1
+        size = lens >> 1
+    else:
+        if ((hi & 0xF8) == 0xD8).any():
+            return None
+        u8 = np.frombuffer(_d16(raw.tobytes(), "strict", True)[0].encode("utf-8"), np.uint8)
+        cl = np.zeros(total // 2 + 1, dtype=np.int64)
+        np.cumsum(_U8_LEN[raw.view("<u2")], out=cl[1:])
+        b = cl[(ends - lens) >> 1]
+        size = cl[ends >> 1] - b
+    if not u8.all():  # a NUL character: ``strs`` splits on NUL
+        return None
+    return _Seg(u8, b if n else np.zeros(0, np.int64), size)
+
+
+def _objs(cells: list[str]) -> np.ndarray:
+    a = np.empty(len(cells), dtype=object)
+    a[:] = cells
+    return a
+
+
+def _exts(names: list[str], is_dir: np.ndarray) -> list[str]:
+    return [_ext(nm) if not dd else "" for nm, dd in zip(names, is_dir.tolist(), strict=True)]
+
+
+def _ext_seg(names: _Seg, is_dir: np.ndarray) -> _Seg:
+    """``_ext`` of each name (empty for directories), as cells within the same bytes."""
+    buf = names.buf
+    dots = np.flatnonzero(buf == 46)
+    end = names.start + names.size
+    j = np.searchsorted(dots, end) - 1
+    d = dots[np.maximum(j, 0)] if dots.size else np.zeros(end.size, np.int64)
+    ok = (j >= 0) & (d >= names.start) & (d < end - 1) & ~is_dir
+    return _Seg(buf, np.where(ok, d, 0), np.where(ok, end - d, 0))
+
+
 def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray], res: PathResolver,
-                  include_short: bool, source: str, pcache: dict[int, str | None]) -> tuple[dict[str, Any], np.ndarray]:
+                  include_short: bool, source: str, pcache: dict[int, str | None],
+                  csv_only: bool = False) -> tuple[dict[str, Any], np.ndarray]:
     """The rows ``_fast_rows`` gives for the records ``fi`` of a chunk, by column; and each row's record index
-    within the chunk (rows come in record order)."""
+    within the chunk (rows come in record order). ``csv_only``: only the columns the CSV renderer reads."""
     rs, flat = c.rs, c.flat
     nr = fi.size
     row0 = fi * rs
@@ -1391,13 +1487,11 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     ns = flat[b + 65].astype(np.int64)
     nlen = flat[b + 64].astype(np.int64)
     nl = np.minimum(2 * nlen, row0[cr] + cve - (b + 66))
-    names = np.array(_decode_names(flat, c, b + 66, nl), dtype=object)
+    nseg = _utf8_names(flat, b + 66, nl) if csv_only else None
+    names = np.array(_decode_names(flat, c, b + 66, nl), dtype=object) if nseg is None else None
     is2 = ns == 2
     has_long = np.zeros(nr, dtype=bool)
     has_long[cr[~is2]] = True
-    short = np.full(nr, "", dtype=object)
-    for rr, nm in zip(cr[is2].tolist(), names[is2].tolist(), strict=True):
-        short[rr] = nm  # the last DOS name wins, as in _fast_rows
     first_real = np.zeros(nr, dtype=np.uint64)
     k0 = ck == 0
     first_real[cr[k0]] = _g(flat, b[k0] + 48, 8, "<u8")
@@ -1408,76 +1502,41 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     r = cr[order]  # record of each row
     rb = b[order]
     rns = ns[order]
-    rnames = names[order]
     pref = _g(flat, rb, 8, "<u8")
     pe = (pref & np.uint64(REF_MASK)).astype(np.int64)
     ps = (pref >> np.uint64(48)).astype(np.int64)
     fn = [_g(flat, rb + 8 + k * 8, 8, "<i8") for k in range(4)]
     fn_ok = [t > 0 for t in fn]
-    ffl = _g(flat, rb + 56, 4, "<u4").astype(np.int64)
     entry = (fi + start)[r]
     isdir_rec = (fl & 2) != 0
     is_dir = isdir_rec[r]
-    # paths: one resolver call per distinct parent reference
-    pp = np.empty(r.size, dtype=object)
-    cpp = np.empty(r.size, dtype=object)  # MFTECmd's ParentPath
-    full = np.empty(r.size, dtype=object)
     root = (entry == ROOT_ENTRY) & (pe == ROOT_ENTRY)
     selfp = (pe == entry) & ~root
     norm = ~(root | selfp)
-    if norm.any():
-        u, inv = np.unique(pref[norm], return_inverse=True)
-        upp = []
-        upf = []
-        for ref in u.tolist():
-            if ref in pcache:
-                p = pcache[ref]
-            else:
-                p = res.dir_path(ref & REF_MASK, ref >> 48)
-                if len(pcache) > 200_000:
-                    pcache.clear()
-                pcache[ref] = p
-            if p is None:
-                upp.append(ORPHAN)
-                upf.append(ORPHAN)
-            else:
-                upp.append(p)
-                upf.append("" if p == "/" else p)
-        pp[norm] = np.array(upp, dtype=object)[inv]
-        cpp[norm] = np.array([csv_parent_path(x) for x in upp], dtype=object)[inv]
-        full[norm] = np.array(upf, dtype=object)[inv] + "/" + rnames[norm]
-    if selfp.any():
-        pp[selfp] = ORPHAN
-        cpp[selfp] = csv_parent_path(ORPHAN)
-        full[selfp] = ORPHAN + "/" + rnames[selfp]
-    if root.any():
-        pp[root] = ""
-        cpp[root] = csv_parent_path("")
-        full[root] = "/"
-    nm_l = rnames.tolist()
-    isd_l = is_dir.tolist()
-    ext = [("" if (i := nm.rfind(".")) < 0 or i == len(nm) - 1 else nm[i:]) if not dd else ""
-           for nm, dd in zip(nm_l, isd_l, strict=True)]
+    # parent paths: one resolver call per distinct parent reference
+    u, inv = np.unique(pref[norm], return_inverse=True)
+    upp: list[str] = []
+    for ref in u.tolist():
+        if ref in pcache:
+            p = pcache[ref]
+        else:
+            p = res.dir_path(ref & REF_MASK, ref >> 48)
+            if len(pcache) > 200_000:
+                pcache.clear()
+            pcache[ref] = p
+        upp.append(ORPHAN if p is None else p)
     dk, dsz = w["d_kind"][fi], w["d_size"][fi]
     fsize = np.where(isdir_rec, np.uint64(0), np.where(dk >= 0, dsz, first_real))
     sc, sm = si[0], si[1]
     usec = (si_ok[0] & ((sc // 10000) % 1000 == 0)) | (si_ok[1] & ((sm // 10000) % 1000 == 0))
     copied = si_ok[0] & si_ok[1] & (sm < sc)
-    nt = np.array(list(NAME_TYPES) + [str(x) for x in range(4, 256)], dtype=object)
     n = r.size
     cols: dict[str, Any] = {
         "entry": entry, "sequence": seq[r].astype(np.int64), "parent_entry": pe, "parent_sequence": ps,
         "in_use": ((fl & 1) != 0)[r], "is_dir": is_dir, "has_ads": np.zeros(n, bool), "is_ads": np.zeros(n, bool),
-        "name": rnames, "extension": np.array(ext, dtype=object), "parent_path": pp, "full_path": full,
         "file_size": fsize[r], "reference_count": links[r].astype(np.int64),
-        "reparse_target": np.full(n, "", dtype=object), "name_type": nt[rns], "short_name": short[r],
         "si_lt_fn": (si_ok[0][r] & fn_ok[0] & (sc[r] < fn[0])), "usec_zeros": usec[r], "copied": copied[r],
-        "fn_flags": ffl, "logfile_seq": lsn[r], "object_id": np.full(n, "", dtype=object),
-        "logged_util_stream": np.full(n, "", dtype=object), "stream_name": np.full(n, "", dtype=object),
-        "zone_id_contents": np.full(n, "", dtype=object), "extension_entries": np.full(n, "", dtype=object),
-        "fixup_ok": np.ones(n, bool), "offset": (fi * rs + start * rs)[r].astype(np.int64),
-        "source_file": np.full(n, source, dtype=object),
-        "ns": rns, "csv_parent_path": cpp,  # for the CSV renderer
+        "logfile_seq": lsn[r], "ns": rns,
     }
     for k, key in enumerate(("si_created", "si_modified", "si_record_changed", "si_accessed")):
         cols[key] = (si[k][r], si_ok[k][r])
@@ -1486,8 +1545,54 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     cols["si_flags"] = (sflags[r], has_si[r])
     cols["usn"] = (usn[r], long_si[r])
     cols["security_id"] = (sec[r], long_si[r])
-    cols["resident_data_len"] = (dsz.astype(np.int64)[r], (dk == 1)[r])
-    cols["resident"] = ((dk == 1)[r], (dk >= 0)[r])
+    cpp = np.empty(n, dtype=object)  # MFTECmd's ParentPath
+    if norm.any():
+        cpp[norm] = np.array([csv_parent_path(x) for x in upp], dtype=object)[inv]
+    if selfp.any():
+        cpp[selfp] = csv_parent_path(ORPHAN)
+    if root.any():
+        cpp[root] = csv_parent_path("")
+    cols["csv_parent_path"] = cpp
+    if csv_only:
+        if nseg is not None:
+            rseg = nseg.take(order)
+            cols["name"], cols["extension"] = _objs(rseg.strs()), _objs(_ext_seg(rseg, is_dir).strs())
+        else:
+            assert names is not None
+            cols["name"] = names[order]
+            cols["extension"] = _objs(_exts(cols["name"].tolist(), is_dir))
+        empty = np.full(n, "", dtype=object)
+        for key in ("reparse_target", "object_id", "logged_util_stream", "zone_id_contents"):
+            cols[key] = empty
+        cols["source_file"] = np.full(n, source, dtype=object)
+        return cols, fi[r]
+    assert names is not None
+    short = np.full(nr, "", dtype=object)
+    for rr, nm in zip(cr[is2].tolist(), names[is2].tolist(), strict=True):
+        short[rr] = nm  # the last DOS name wins, as in _fast_rows
+    rnames = names[order]
+    pp = np.empty(n, dtype=object)
+    full = np.empty(n, dtype=object)
+    if norm.any():
+        pp[norm] = np.array(upp, dtype=object)[inv]
+        full[norm] = np.array(["" if x == "/" else x for x in upp], dtype=object)[inv] + "/" + rnames[norm]
+    if selfp.any():
+        pp[selfp] = ORPHAN
+        full[selfp] = ORPHAN + "/" + rnames[selfp]
+    if root.any():
+        pp[root] = ""
+        full[root] = "/"
+    nt = np.array(list(NAME_TYPES) + [str(x) for x in range(4, 256)], dtype=object)
+    cols.update({
+        "name": rnames, "extension": _objs(_exts(rnames.tolist(), is_dir)), "parent_path": pp, "full_path": full,
+        "reparse_target": np.full(n, "", dtype=object), "name_type": nt[rns], "short_name": short[r],
+        "fn_flags": _g(flat, rb + 56, 4, "<u4").astype(np.int64), "object_id": np.full(n, "", dtype=object),
+        "logged_util_stream": np.full(n, "", dtype=object), "stream_name": np.full(n, "", dtype=object),
+        "zone_id_contents": np.full(n, "", dtype=object), "extension_entries": np.full(n, "", dtype=object),
+        "fixup_ok": np.ones(n, bool), "offset": (fi * rs + start * rs)[r].astype(np.int64),
+        "source_file": np.full(n, source, dtype=object),
+        "resident_data_len": (dsz.astype(np.int64)[r], (dk == 1)[r]), "resident": ((dk == 1)[r], (dk >= 0)[r]),
+    })
     return cols, fi[r]
 
 
@@ -1518,6 +1623,7 @@ def _take(arrs: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
 
 
 def _concat(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The columns of ``a`` (all of them in ``b``) followed by ``b``'s."""
     out: dict[str, Any] = {}
     for k, v in a.items():
         w = b[k]
@@ -1652,7 +1758,7 @@ def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int,
                 idx = start + i
                 o = i * rs
                 j = 0
-                for rec in _pass2_record(idx, idx * rs, buf[o:o + rs], rs, False, res, extensions, fh_ext,
+                for rec in _pass2_record(idx, idx * rs, bytes(buf[o:o + rs]), rs, False, res, extensions, fh_ext,
                                          include_short, source, pcache, warn):
                     if rec.table == "mft":
                         slow_rows.append(rec.data)
@@ -1661,7 +1767,7 @@ def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int,
                     else:
                         zones.append(rec)
             if fi.size:
-                arrs, rec_of = _fast_columns(c, start, fi, w, res, include_short, source, pcache)
+                arrs, rec_of = _fast_columns(c, start, fi, w, res, include_short, source, pcache, csv_only)
                 if slow_rows:
                     # fast rows of a record come consecutively: key = record * 65536 + position within it
                     pos = np.arange(rec_of.size) - np.searchsorted(rec_of, rec_of)
@@ -1797,7 +1903,6 @@ def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
 def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str:
     """``MFTECmd_$MFT_Output.csv`` lines of a whole batch: the text ``CSV['mft'].row`` and ``csv.writer`` give
     row by row."""
-    from ..timeutil import tz_offset_ticks
 
     text = _csvpart.text_of(columns, tz)
     if text is not None:
