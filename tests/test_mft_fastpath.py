@@ -70,8 +70,9 @@ def test_fast_path_equals_per_record_decoder(td: TD, rel: str, tmp_path: Path, m
 @pytest.mark.parametrize("rel", ["mft/derived/ntfs20h1_MFT.bin", "mft/unicode.mft", "mft/orphan.mft"])
 def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """``parse mft --csv`` renders the second half of the records in a forked worker: same files, same row
-    count, same warnings in the same order (a damaged copy warns in both halves), in UTC and UTC+9."""
+    """``parse mft --csv`` runs pass 1 half in a forked worker, half here, and renders the worker's share of the
+    chunks there: same files, same row count, same warnings in the same order (a damaged copy warns in chunks of
+    both processes), in UTC and UTC+9."""
     from datetime import UTC
 
     from wintriage.pipeline import run_file
@@ -79,25 +80,26 @@ def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path
     from wintriage.timeutil import parse_tz
 
     monkeypatch.setattr(mft, "_SPLIT_MIN", 16)
-    monkeypatch.setattr(mft, "_CHUNK_BYTES", 32 * 1024)  # 32 records a chunk: the parts meet at record 192
+    monkeypatch.setattr(mft, "_CHUNK_BYTES", 32 * 1024)  # 32 records a chunk: 16 chunks
     data = td(rel).read_bytes() * 2  # 512 records, FILE records in both halves
     twice = tmp_path / "twice.mft"
     twice.write_bytes(data)
     b = bytearray(data)
     used = [i for i in range(len(data) // 1024) if data[i * 1024:i * 1024 + 4] == b"FILE"]
-    hit = [i for i in used if i < 192][-1:] + [i for i in used if i >= 192][-2:]  # one here, two in the worker
+    theirs = [i for i in used if mft._worker_chunk(i // 32)]
+    hit = [i for i in used if not mft._worker_chunk(i // 32)][-1:] + theirs[:1] + theirs[-1:]  # one here, two there
     for i in hit:
         b[i * 1024 + 510] ^= 0x5A  # a fixup mismatch: a warning from that record
     damaged = tmp_path / "damaged.mft"
     damaged.write_bytes(bytes(b))
-    calls: list[tuple[int, int | None]] = []
-    pass2 = mft._pass2_batches
+    calls: list[int] = []
+    chunk = mft._Pass2.chunk
 
-    def spy(*a: Any, **kw: Any) -> Any:
-        calls.append((a[5], a[6]) if len(a) > 5 else (0, None))
-        return pass2(*a, **kw)
+    def spy(self: Any, start: int, *a: Any) -> Any:
+        calls.append(start)
+        return chunk(self, start, *a)
 
-    monkeypatch.setattr(mft, "_pass2_batches", spy)
+    monkeypatch.setattr(mft._Pass2, "chunk", spy)
     for src in (twice, damaged):
         for tz in (UTC, parse_tz("+09:00")):
             out = []
@@ -111,7 +113,62 @@ def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path
                 files = {p.name: p.read_bytes() for p in sorted(d.iterdir())}
                 out.append((r.records, r.warnings, r.skipped, r.status, files,
                             [(w.offset, w.reason) for w in sink.warnings]))
-                assert calls == ([(0, 192)] if k else [(0, None)])  # the worker did the rest
+                here = [c * 32 for c in range(16) if not (k and mft._worker_chunk(c))]
+                assert calls == here and (len(here) < 12 if k else len(here) == 16)  # the worker did its share
             assert out[0] == out[1]
             assert out[0][0] > 50 and out[0][4]
     assert out[0][1] == len(hit) == 3  # the damaged copy warned, once per damaged record
+
+
+class _Quits:
+    """The worker's end of the pipe, closed after ``n`` messages (a worker that goes away half-way)."""
+
+    def __init__(self, conn: Any, n: int) -> None:
+        self.conn, self.n = conn, n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+    def send(self, obj: Any) -> None:
+        if self.n <= 0:
+            raise OSError("gone")
+        self.n -= 1
+        self.conn.send(obj)
+
+
+_REAL_PART = mft._csv_part
+
+
+def _part_quits_at_once(state: tuple[Any, ...], tz: Any, tmp: str) -> bool:
+    state[4].close()
+    return False
+
+
+def _part_quits_later(state: tuple[Any, ...], tz: Any, tmp: str) -> bool:
+    return _REAL_PART((*state[:4], _Quits(state[4], 2), *state[5:]), tz, tmp)
+
+
+@pytest.mark.parametrize("part", [_part_quits_at_once, _part_quits_later])
+def test_csv_split_survives_a_worker_that_goes_away(td: TD, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     part: Any) -> None:
+    """A worker gone before the pass-1 swap, or after two of its chunks: this process does the rest, same files."""
+    from datetime import UTC
+
+    from wintriage.pipeline import run_file
+    from wintriage.sinks import CsvSink
+
+    monkeypatch.setattr(mft, "_SPLIT_MIN", 16)
+    monkeypatch.setattr(mft, "_CHUNK_BYTES", 32 * 1024)
+    src = tmp_path / "twice.mft"
+    src.write_bytes(td("mft/derived/ntfs20h1_MFT.bin").read_bytes() * 2)
+    out = []
+    for k, opts in enumerate(({}, {"csv_workers": 2, "csv_tz": UTC})):
+        if k:
+            monkeypatch.setattr(mft, "_csv_part", part)
+        d = tmp_path / f"o{k}"
+        d.mkdir()
+        sink = CsvSink(d, UTC)
+        r = run_file(mft, src, sink, options=opts, hash_input=False)
+        sink.close()
+        out.append((r.records, r.warnings, r.status, {p.name: p.read_bytes() for p in sorted(d.iterdir())}))
+    assert out[0] == out[1] and out[0][0] > 50

@@ -20,7 +20,9 @@ number, or is free and has that sequence number + 1 (NTFS increments it when it 
 from __future__ import annotations
 
 import mmap
+import multiprocessing as mp
 import os
+import pickle
 import struct
 from array import array
 from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
@@ -712,18 +714,29 @@ def _walk_names(c: _Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _NS_RANK_ARR = np.array([1, 0, 3, 0] + [1] * 252, dtype=np.int64)  # _best_name's rank by namespace byte
 
 
+_ExtNames = dict[int, list[tuple[int, int, str]]]  # base record -> (namespace, parent ref, name) of its extensions
+
+
 def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathResolver, dict[int, list[int]]]:
-    size = os.path.getsize(path)
-    count = size // rs
-    res = PathResolver(count)
+    res = PathResolver(os.path.getsize(path) // rs)
+    extensions, ext_names = _pass1_range(path, rs, res, 0, res.count)
+    _pass1_finish(res, ext_names)
+    return res, extensions
+
+
+def _pass1_range(path: Path, rs: int, res: PathResolver, first: int,
+                 stop: int) -> tuple[dict[int, list[int]], _ExtNames]:
+    """Pass 1 over records ``first``..``stop - 1`` into ``res``: (extension records by base record, the names
+    they hold), in record order."""
+    count = res.count
     extensions: dict[int, list[int]] = {}
-    ext_names: dict[int, list[tuple[int, int, str]]] = {}
+    ext_names: _ExtNames = {}
     single = count == 1
     seq_np = np.frombuffer(res.seq, dtype=np.uint16) if count else None
     flags_np = np.frombuffer(res.flags, dtype=np.uint8) if count else None
     par_np = np.frombuffer(res.parent, dtype=np.uint64) if count else None
     names = res.names
-    for start, buf, n in _iter_chunks(path, rs, count):
+    for start, buf, n in _iter_chunks(path, rs, stop, first):
         if single:
             fast = np.zeros(n, dtype=bool)
             c = None
@@ -759,13 +772,46 @@ def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathR
         nm = _decode_names(c.flat, c, bstart + 66, np.where(named, 2 * nl, 0))
         for g, v in zip(gi.tolist(), nm, strict=True):
             names[g] = v
-    for b, fns in ext_names.items():  # names that overflowed into extension records
-        if 0 <= b < count and not names[b]:
+    return extensions, ext_names
+
+
+def _pass1_finish(res: PathResolver, ext_names: _ExtNames) -> None:
+    """Names that overflowed into extension records, for base records without a name of their own."""
+    names = res.names
+    for b, fns in ext_names.items():
+        if 0 <= b < res.count and not names[b]:
             best_ = _best_name(fns)
             if best_ is not None:
                 names[b] = best_[2]
                 res.parent[b] = best_[1]
-    return res, extensions
+
+
+def _pass1_pack(res: PathResolver, first: int, stop: int, extensions: dict[int, list[int]],
+                ext_names: _ExtNames) -> bytes:
+    """What pass 1 learnt of records ``first``..``stop - 1``, for the other process of a split run."""
+    return pickle.dumps((first, stop, res.seq[first:stop].tobytes(), bytes(res.flags[first:stop]),
+                         res.parent[first:stop].tobytes(), res.names[first:stop], extensions, ext_names), protocol=5)
+
+
+def _merge_lists(lo: dict[int, list[Any]], hi: dict[int, list[Any]]) -> dict[int, list[Any]]:
+    """Per key, the lower records' items then the higher ones' (record order, as one pass 1 would list them)."""
+    out = {k: list(v) for k, v in lo.items()}
+    for k, v in hi.items():
+        out.setdefault(k, []).extend(v)
+    return out
+
+
+def _pass1_unpack(res: PathResolver, data: bytes, mine: tuple[dict[int, list[int]], _ExtNames],
+                  mine_first: bool) -> tuple[dict[int, list[int]], _ExtNames]:
+    """The other process's part of pass 1 into ``res``, and both parts' extension lists, in record order."""
+    first, stop, seq, flags, parent, names, extensions, ext_names = pickle.loads(data)
+    res.seq[first:stop] = array("H", seq)
+    res.flags[first:stop] = flags
+    res.parent[first:stop] = array("Q", parent)
+    res.names[first:stop] = names
+    if mine_first:
+        return _merge_lists(mine[0], extensions), _merge_lists(mine[1], ext_names)
+    return _merge_lists(extensions, mine[0]), _merge_lists(ext_names, mine[1])
 
 
 def _pass1_record(idx: int, raw: bytes, rs: int, single: bool, res: PathResolver,
@@ -1670,119 +1716,187 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[RowBatch | Record]:
         rs = size
     if size % rs:
         ctx.warn(size - size % rs, f"{size % rs} trailing bytes after the last whole {rs}-byte record", skipped=False)
+    tz = ctx.options.get("csv_tz")
+    if (int(ctx.options.get("csv_workers") or 1) >= 2 and tz is not None and size // rs >= _SPLIT_MIN
+            and _csvpart.can_fork()):
+        yield from _split_csv(path, rs, size // rs, ctx, tz)
+        return
     res, extensions = _pass1(path, rs, ctx.warn)
     ctx.resources["mft"] = res
     if res.count == 1:
         yield from _pass2(path, rs, res, extensions, ctx)
         return
-    tz = ctx.options.get("csv_tz")
-    if (int(ctx.options.get("csv_workers") or 1) >= 2 and tz is not None and res.count >= _SPLIT_MIN
-            and _csvpart.can_fork()):
-        yield from _split_csv(path, rs, res, extensions, ctx, tz)
-        return
     yield from _pass2_batches(path, rs, res, extensions, ctx)
 
 
 # --- CSV-only runs on two cores ----------------------------------------------------------------------------
-# ``parse mft --csv`` without a case store sets ``csv_workers`` and ``csv_tz``: a forked worker renders the
-# CSV of the second half of the records into a temporary file while this process does the first half; its
-# text then follows as batches already rendered (``_Cols.text``), its warnings after ours, its zone rows last.
-# Only a CSV sink can take those batches (they have no column values).
+# ``parse mft --csv`` without a case store sets ``csv_workers`` and ``csv_tz``: a worker is forked first; each
+# process runs pass 1 on half of the records and they swap what they learnt (a pipe), so both hold the whole name
+# table. Then the chunks are shared out (``_WORKER_SHARE`` of them to the worker, spread evenly): the worker
+# renders the CSV text of its chunks into a temporary file and says, chunk by chunk, how many rows and bytes it
+# wrote, with its warnings and zone rows; this process renders its own chunks and, in file order between them,
+# passes on the worker's text as batches already rendered (``TextColumns``): the rows, warnings and zone rows come
+# in the order one process gives them. Only a CSV sink can take those batches (they have no column values).
 _SPLIT_MIN = 16384  # records; below this the worker costs more than it saves
+_WORKER_SHARE = 0.54  # of the chunks: this process also passes on the worker's text
 
 
-def _csv_part(state: tuple[Any, ...], first: int, stop: int, tz: timezone,
-              tmp: str) -> tuple[list[tuple[int, int]], _csvpart.Log, list[Record]]:
-    """Worker: the MFTECmd CSV lines of records ``first``..``stop - 1`` into ``tmp``; returns (rows, characters)
-    per batch, the warnings and the zone_identifier rows."""
-    path, rs, res, extensions, options, source = state
-    ctx = _csvpart.LogContext("mft", source, options)
-    parts: list[tuple[int, int]] = []
-    zones: list[Record] = []
-    with open(tmp, "w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
-        for item in _pass2_batches(path, rs, res, extensions, ctx, first, stop, csv_only=True):
-            if type(item) is RowBatch:
-                text = _csv_batch(item.columns, tz)
-                assert isinstance(text, str)
-                fh.write(text)
-                parts.append((len(item), len(text)))
-            else:
-                zones.append(item)  # type: ignore[arg-type]
-    return parts, ctx.log, zones
+def _worker_chunk(k: int) -> bool:
+    """Is chunk ``k`` (in file order) the worker's? ``_WORKER_SHARE`` of them, evenly spread."""
+    return int((k + 1) * _WORKER_SHARE) > int(k * _WORKER_SHARE)
 
 
-def _split_csv(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]], ctx: ParseContext,
-               tz: timezone) -> Iterator[RowBatch | Record]:
-    count = res.count
-    per = max(1, _CHUNK_BYTES // rs)
-    # this process also runs pass 1 and copies the worker's text: it takes ~40% of the records, the worker the rest
-    mid = max(per, (count * 2 // 5) // per * per)
-    worker = _csvpart.Forked(_csv_part, (path, rs, res, extensions, ctx.options, ctx.source), mid, count, tz)
+def _csv_part(state: tuple[Any, ...], tz: timezone, tmp: str) -> bool:
+    """Worker: pass 1 on records ``p1``..``count - 1`` (swapped with this process's part), then the MFTECmd CSV
+    lines of its chunks into ``tmp``, one message per chunk: (rows, bytes, warnings, zone rows)."""
+    path, rs, res, p1, conn, other, options, source = state
+    other.close()
     try:
-        yield from _pass2_batches(path, rs, res, extensions, ctx, 0, mid, csv_only=True)
-        got = worker.result()
-        if got is None:  # no worker: the second half here
-            yield from _pass2_batches(path, rs, res, extensions, ctx, mid, count, csv_only=True)
-            return
-        parts, log, zones = got
-        _csvpart.replay_warnings(ctx, log)
-        yield from _csvpart.text_batches(worker.tmp, parts, tz, "mft", "entry")
-        yield from zones
+        mine = _pass1_range(path, rs, res, p1, res.count)
+        conn.send_bytes(_pass1_pack(res, p1, res.count, *mine))
+        extensions, ext_names = _pass1_unpack(res, conn.recv_bytes(), mine, False)
+        _pass1_finish(res, ext_names)
+        ctx = _csvpart.LogContext("mft", source, options)
+        p2 = _Pass2(path, res, extensions, ctx, True)
+        with open(tmp, "wb") as fh:
+            for k, (start, buf, n) in enumerate(_iter_chunks(path, rs, res.count)):
+                if not _worker_chunk(k):
+                    continue
+                rows = size = 0
+                zones: list[Record] = []
+                for item in p2.chunk(start, buf, n, rs):
+                    if type(item) is RowBatch:
+                        text = _csv_batch(item.columns, tz)
+                        assert isinstance(text, str)
+                        data = text.encode("utf-8", "surrogatepass")
+                        fh.write(data)
+                        rows, size = len(item), len(data)
+                    else:
+                        zones.append(item)  # type: ignore[arg-type]
+                fh.flush()
+                conn.send((rows, size, ctx.log, zones))
+                ctx.log = []
+        p2.close()
+    except (OSError, EOFError):  # this process went away
+        return False
     finally:
+        conn.close()
+    return True
+
+
+def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone) -> Iterator[RowBatch | Record]:
+    per = max(1, _CHUNK_BYTES // rs)
+    p1 = max(per, count // 2 // per * per)  # pass 1: half each
+    res = PathResolver(count)
+    conn, theirs = mp.Pipe()
+    worker = _csvpart.Forked(_csv_part, (path, rs, res, p1, theirs, conn, ctx.options, ctx.source), tz)
+    theirs.close()  # the worker has its own copy: a worker gone is an EOF here
+    alive = True
+    try:
+        mine = _pass1_range(path, rs, res, 0, p1)
+        try:
+            extensions, ext_names = _pass1_unpack(res, conn.recv_bytes(), mine, True)
+            conn.send_bytes(_pass1_pack(res, 0, p1, *mine))
+        except (OSError, EOFError):  # no worker: its part of pass 1 here
+            alive = False
+            more = _pass1_range(path, rs, res, p1, count)
+            extensions, ext_names = _merge_lists(mine[0], more[0]), _merge_lists(mine[1], more[1])
+        _pass1_finish(res, ext_names)
+        ctx.resources["mft"] = res
+        p2 = _Pass2(path, res, extensions, ctx, True)
+        with open(worker.tmp, "rb") as text:
+            for k, (start, buf, n) in enumerate(_iter_chunks(path, rs, count)):
+                if alive and _worker_chunk(k):
+                    try:
+                        rows, size, log, zones = conn.recv()
+                    except (OSError, EOFError):  # the worker died: the rest here
+                        alive = False
+                    else:
+                        _csvpart.replay_warnings(ctx, log)
+                        if rows:
+                            cols = _csvpart.TextColumns({"entry": [None] * rows})
+                            cols.text = (tz, text.read(size).decode("utf-8", "surrogatepass"))
+                            yield RowBatch("mft", cols)
+                        yield from zones
+                        continue
+                yield from p2.chunk(start, buf, n, rs)
+        p2.close()
+    finally:
+        conn.close()  # (a worker still sending stops)
+        worker.result()
         worker.close()
 
 
 def _pass2_batches(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]],
                    ctx: ParseContext, first: int = 0, stop: int | None = None,
                    csv_only: bool = False) -> Iterator[RowBatch | Record]:
-    """Pass 2 of records ``first``..``stop - 1``. ``csv_only``: batches carry only their arrays (and one list
-    column for their length): for the CSV renderer of a CSV-only run, not for a store."""
-    warn = ctx.warn
-    include_short = bool(ctx.options.get("include_short") or ctx.options.get("sn"))
-    source = ctx.source
-    fh_ext = open(path, "rb") if extensions else None
-    pcache: dict[int, str | None] = {}
-    ext_np = np.fromiter(extensions, dtype=np.int64, count=len(extensions)) if extensions else None
+    """Pass 2 of records ``first``..``stop - 1``. ``csv_only``: batches carry only the arrays the CSV renderer
+    reads (and one list column for their length): for the CSV renderer of a CSV-only run, not for a store."""
+    p2 = _Pass2(path, res, extensions, ctx, csv_only)
     try:
         for start, buf, n in _iter_chunks(path, rs, res.count if stop is None else stop, first):
-            c = _Chunk(buf, n, rs)
-            fast = c.is_file & c.fix_ok & (c.used <= rs) & ((c.base & REF_MASK) == 0)
-            if ext_np is not None:
-                fast &= ~np.isin(np.arange(start, start + n), ext_np)
-            w = _walk_attrs(c, fast)
-            fi = np.nonzero(fast & (w["fn_cnt"] > 0))[0]
-            slow_rows: list[dict[str, Any]] = []
-            slow_key: list[int] = []
-            zones: list[Record] = []
-            for i in np.nonzero(~fast)[0].tolist():
-                idx = start + i
-                o = i * rs
-                j = 0
-                for rec in _pass2_record(idx, idx * rs, bytes(buf[o:o + rs]), rs, False, res, extensions, fh_ext,
-                                         include_short, source, pcache, warn):
-                    if rec.table == "mft":
-                        slow_rows.append(rec.data)
-                        slow_key.append(i * 65536 + j)
-                        j += 1
-                    else:
-                        zones.append(rec)
-            if fi.size:
-                arrs, rec_of = _fast_columns(c, start, fi, w, res, include_short, source, pcache, csv_only)
-                if slow_rows:
-                    # fast rows of a record come consecutively: key = record * 65536 + position within it
-                    pos = np.arange(rec_of.size) - np.searchsorted(rec_of, rec_of)
-                    keys = np.concatenate((rec_of.astype(np.int64) * 65536 + pos, np.array(slow_key, np.int64)))
-                    arrs = _take(_concat(arrs, _dict_arrays(slow_rows)), np.argsort(keys, kind="stable"))
-            elif slow_rows:
-                arrs = _dict_arrays(slow_rows)
-            else:
-                arrs = None
-            if arrs is not None:
-                yield _batch(arrs, csv_only)
-            yield from zones
+            yield from p2.chunk(start, buf, n, rs)
     finally:
-        if fh_ext is not None:
-            fh_ext.close()
+        p2.close()
+
+
+class _Pass2:
+    """Pass 2, chunk by chunk: the state the chunks of a run share (the file for extension records, the memo of
+    parent paths)."""
+
+    def __init__(self, path: Path, res: PathResolver, extensions: dict[int, list[int]], ctx: ParseContext,
+                 csv_only: bool) -> None:
+        self.res, self.extensions, self.csv_only = res, extensions, csv_only
+        self.warn = ctx.warn
+        self.include_short = bool(ctx.options.get("include_short") or ctx.options.get("sn"))
+        self.source = ctx.source
+        self.fh_ext = open(path, "rb") if extensions else None  # noqa: SIM115 - closed by close()
+        self.pcache: dict[int, str | None] = {}
+        self.ext_np = np.fromiter(extensions, dtype=np.int64, count=len(extensions)) if extensions else None
+
+    def close(self) -> None:
+        if self.fh_ext is not None:
+            self.fh_ext.close()
+
+    def chunk(self, start: int, buf: memoryview, n: int, rs: int) -> Iterator[RowBatch | Record]:
+        """The chunk's ``mft`` batch (if it has rows), then its zone_identifier rows."""
+        res, extensions, pcache, warn = self.res, self.extensions, self.pcache, self.warn
+        include_short, source = self.include_short, self.source
+        c = _Chunk(buf, n, rs)
+        fast = c.is_file & c.fix_ok & (c.used <= rs) & ((c.base & REF_MASK) == 0)
+        if self.ext_np is not None:
+            fast &= ~np.isin(np.arange(start, start + n), self.ext_np)
+        w = _walk_attrs(c, fast)
+        fi = np.nonzero(fast & (w["fn_cnt"] > 0))[0]
+        slow_rows: list[dict[str, Any]] = []
+        slow_key: list[int] = []
+        zones: list[Record] = []
+        for i in np.nonzero(~fast)[0].tolist():
+            idx = start + i
+            o = i * rs
+            j = 0
+            for rec in _pass2_record(idx, idx * rs, bytes(buf[o:o + rs]), rs, False, res, extensions, self.fh_ext,
+                                     include_short, source, pcache, warn):
+                if rec.table == "mft":
+                    slow_rows.append(rec.data)
+                    slow_key.append(i * 65536 + j)
+                    j += 1
+                else:
+                    zones.append(rec)
+        if fi.size:
+            arrs, rec_of = _fast_columns(c, start, fi, w, res, include_short, source, pcache, self.csv_only)
+            if slow_rows:
+                # fast rows of a record come consecutively: key = record * 65536 + position within it
+                pos = np.arange(rec_of.size) - np.searchsorted(rec_of, rec_of)
+                keys = np.concatenate((rec_of.astype(np.int64) * 65536 + pos, np.array(slow_key, np.int64)))
+                arrs = _take(_concat(arrs, _dict_arrays(slow_rows)), np.argsort(keys, kind="stable"))
+        elif slow_rows:
+            arrs = _dict_arrays(slow_rows)
+        else:
+            arrs = None
+        if arrs is not None:
+            yield _batch(arrs, self.csv_only)
+        yield from zones
 
 
 # --- CSV of a batch: whole columns at once ---------------------------------------------------------------
