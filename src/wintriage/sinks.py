@@ -67,6 +67,7 @@ class CsvSink:
         self.out_dir = Path(out_dir)
         self.tz = tz
         self.encoding = encoding
+        self._utf8 = encoding.lower().replace("_", "-") in ("utf-8-sig", "utf8-sig", "utf-8", "utf8")
         self._writers: dict[str, tuple[Any, Any, Any]] = {}
         self._row_ids: dict[str, int] = {}
         self._timeline = timeline
@@ -109,6 +110,12 @@ class CsvSink:
             cells = shape.batch(batch.columns, self.tz)
             if isinstance(cells, str):  # lines a worker process already rendered (parse mft --csv on 2 cores)
                 _fh.write(cells)
+            elif isinstance(cells, bytes):  # rendered lines as UTF-8 (parse usnjrnl --csv)
+                if self._utf8:
+                    _fh.flush()
+                    _fh.buffer.write(cells)
+                else:
+                    _fh.write(cells.decode("utf-8"))
             else:
                 cw.write_columns(cells)
         elif shape is not None:

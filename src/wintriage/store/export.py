@@ -170,6 +170,8 @@ def export_table(
             w.writerow(shape.headers(tz))
             while rows := cur.fetchmany(EXPORT_BATCH):
                 cells = shape.batch(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), tz)
+                if isinstance(cells, bytes):
+                    cells = cells.decode("utf-8")
                 if isinstance(cells, str):
                     fh.write(cells)
                 else:
