@@ -88,25 +88,34 @@ def replay_warnings(ctx: ParseContext, log: Log) -> None:
 
 
 class TextColumns(dict[str, list[Any]]):
-    """A batch already rendered as CSV text: ``text`` = (zone, lines); one placeholder column gives its length."""
+    """A batch already rendered as CSV text: ``text`` = (zone, lines as str, or as UTF-8 bytes); one placeholder
+    column gives its length."""
 
-    text: tuple[timezone, str]
+    text: tuple[timezone, str | bytes]
 
 
-def text_of(columns: Any, tz: timezone) -> str | None:
-    """The rendered text of a ``TextColumns`` batch (checked against the zone asked for), else None."""
+def rendered(columns: Any, tz: timezone) -> str | bytes | None:
+    """The rendered text of a ``TextColumns`` batch as it was made (checked against the zone asked for), else
+    None."""
     text = getattr(columns, "text", None)
     if text is None:
         return None
     if text[0] != tz:
         raise ValueError(f"CSV rendered for {text[0]}, not {tz}")
-    return str(text[1])
+    return text[1]
 
 
-def text_batches(tmp: str, parts: list[tuple[int, int]], tz: timezone, table: str,
-                 column: str) -> Iterator[RowBatch]:
-    """The worker's text back as batches: ``parts`` = (rows, characters) of each rendered batch, in order."""
-    with open(tmp, encoding="utf-8", errors="surrogatepass", newline="") as fh:
+def text_of(columns: Any, tz: timezone) -> str | None:
+    """``rendered`` as a str."""
+    text = rendered(columns, tz)
+    return text.decode("utf-8") if isinstance(text, bytes) else text
+
+
+def text_batches(tmp: str, parts: list[tuple[int, int]], tz: timezone, table: str, column: str,
+                 binary: bool = False) -> Iterator[RowBatch]:
+    """The worker's text back as batches: ``parts`` = (rows, characters) of each rendered batch, in order;
+    ``binary``: the worker wrote UTF-8 bytes and ``parts`` counts bytes (the batches carry them as they are)."""
+    with open(tmp, "rb") if binary else open(tmp, encoding="utf-8", errors="surrogatepass", newline="") as fh:
         for rows, chars in parts:
             cols = TextColumns({column: [None] * rows})
             cols.text = (tz, fh.read(chars))

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
 from ..store.export import quote_column
-from ..timecols import fmt_many
+from ..timecols import fmt_many, ticks_matrix
+from ..timeutil import FMT_MAX, fmt, tz_offset_ticks
 from . import _csvpart
 from .base import CsvShape, ParseContext, col, flatten, tcol
 from .mft import _csv_pp_cached, _ext, _fmt_utc, _sec_cache, si_flags_text
@@ -171,8 +172,8 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
             if (int(ctx.options.get("csv_workers") or 1) >= 2 and tz is not None and not ctx.options.get("carve")
                     and len(mm) >= _SPLIT_MIN and _csvpart.can_fork()):
                 yield from _split_csv(path, mm, ctx, tz)
-            else:
-                yield from _scan(mm, len(mm), ctx)
+            else:  # a CSV-only run (``csv_tz`` set) takes the batches as their CSV text
+                yield from _scan(mm, len(mm), ctx, csv_tz=tz)
         finally:
             if isinstance(mm, mmap.mmap):
                 mm.close()
@@ -189,14 +190,15 @@ _SPLIT_MIN = 32 << 20  # bytes; below this the worker costs more than it saves
 
 def _csv_part(state: tuple[Any, ...], start: int, tz: timezone,
               tmp: str) -> tuple[list[tuple[int, int]], _csvpart.Log]:
-    """Worker: the CSV text of the records from ``start`` on into ``tmp``; (rows, characters) per part, warnings."""
+    """Worker: the CSV lines (UTF-8) of the records from ``start`` on into ``tmp``; (rows, bytes) per part,
+    warnings."""
     from ..store.export import csv_line
 
     path, options, resources, source = state
     ctx = _csvpart.LogContext(NAME, source, options, resources)
     shape = CSV["usnjrnl"]
     parts: list[tuple[int, int]] = []
-    with open(path, "rb") as fb, open(tmp, "w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
+    with open(path, "rb") as fb, open(tmp, "wb") as fh:
         mm = mmap.mmap(fb.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             for item in _scan(mm, len(mm), ctx, start, csv_tz=tz):
@@ -206,8 +208,9 @@ def _csv_part(state: tuple[Any, ...], start: int, tz: timezone,
                 else:
                     text = csv_line(shape.row(item.data, tz)) + "\r\n"  # type: ignore[union-attr]
                     rows = 1
-                fh.write(text)
-                parts.append((rows, len(text)))
+                data = text if isinstance(text, bytes) else text.encode()
+                fh.write(data)
+                parts.append((rows, len(data)))
         finally:
             mm.close()
     return parts, ctx.log
@@ -227,7 +230,7 @@ def _split_csv(path: Path, mm: Any, ctx: ParseContext, tz: timezone) -> Iterator
             return
         parts, log = got
         _csvpart.replay_warnings(ctx, log)
-        yield from _csvpart.text_batches(worker.tmp, parts, tz, NAME, "usn")
+        yield from _csvpart.text_batches(worker.tmp, parts, tz, NAME, "usn", binary=True)
     finally:
         worker.close()
 
@@ -308,10 +311,11 @@ class _Bulk:
             h = self.hexes[ref] = f"{ref:032x}"
         return h
 
-    def _shown(self, offsets: list[int]) -> tuple[dict[str, list[Any]], tuple[Any, ...]]:
+    def _shown(self, offs: np.ndarray) -> tuple[dict[str, list[Any]], tuple[Any, ...]]:
         """The columns MFTECmd's $J CSV shows, and the gathered words (header, file and parent references,
-        reason/source and security/attribute words) the other columns come from."""
-        offs = np.array(offsets, dtype=np.int64)
+        reason/source and security/attribute words) the other columns come from (``offs``: the records'
+        offsets, int64)."""
+        offsets = offs.tolist()
         w = offs >> 3
         words = self.words
         w0, fref, pref, usn, w5, w6, w7 = (words[w + i] for i in (0, 1, 2, 3, 5, 6, 7))
@@ -325,18 +329,126 @@ class _Bulk:
             "entry": (fref & REF_MASK).tolist(), "sequence": (fref >> 48).tolist(),
             "parent_entry": (pref & REF_MASK).tolist(), "parent_sequence": (pref >> 48).tolist(),
             "parent_path": self._text(pref, self._parent), "reasons": self._text(w5 & 0xFFFFFFFF, reasons_text),
-            "attributes": self._text(w6 >> 32, attributes_text), "offset": offsets.copy(),
+            "attributes": self._text(w6 >> 32, attributes_text), "offset": offsets,
             "source_file": [self.source] * len(offsets),
         }
         return cols, (w0, fref, pref, w5, w6)
 
-    def batch(self, offsets: list[int], carved: bool) -> RowBatch:
-        cols, (w0, fref, pref, w5, w6) = self._shown(offsets)
-        n = len(offsets)
+    def csv_text(self, offs: np.ndarray, tz: timezone) -> bytes | None:
+        """``_j_csv_batch`` of the records at ``offs`` without a Python value per cell: every line laid out in
+        one byte matrix (each cell in its own slot, NUL-padded: names and extensions as UTF-8, integers as
+        digits, times by ``ticks_matrix``, parent and reason/attribute cells from small per-value tables), then
+        the NULs dropped; UTF-8. None when a name cannot be laid out (odd length or offset, a NUL in it) or a
+        text is not UTF-8 encodable: the caller renders that batch cell by cell."""
+        n = len(offs)
+        words = self.words
+        w = offs >> 3
+        w7 = words[w + 7]
+        nlen = (w7 & 0xFFFF).astype(np.int64)
+        noff = ((w7 >> 16) & 0xFFFF).astype(np.int64)
+        if not n or ((nlen | noff) & 1).any():
+            return None
+        # names: their UTF-16 units NUL-separated in one array; as UTF-8 bytes (ASCII: the units themselves)
+        start = (offs + noff) >> 1
+        step = (nlen >> 1) + 1
+        out0 = np.cumsum(step) - step
+        idx = np.repeat(start - out0, step) + np.arange(int(step.sum()), dtype=np.int64)
+        np.minimum(idx, len(self.units) - 1, out=idx)
+        text = self.units[idx]
+        nend = out0 + step - 1
+        text[nend] = 0
+        if np.count_nonzero((text - np.uint16(1)) >= 0x7F) == n:  # ASCII names, no NUL in them
+            blob = text.astype(np.uint8)
+            nstart = out0
+        else:
+            big = _d16(text.tobytes(), "replace", True)[0]
+            if big.count("\x00") != n:
+                return None
+            blob = np.frombuffer(big.encode("utf-8"), dtype=np.uint8)
+            nend = np.flatnonzero(blob == 0)
+            nstart = np.empty(n, dtype=np.int64)
+            nstart[0] = 0
+            nstart[1:] = nend[:-1] + 1
+        # the extension: from the last '.' of the name, unless that ends it (``_ext``)
+        dots = np.flatnonzero(blob == 46)
+        k = np.searchsorted(dots, nend) - 1
+        d = dots[np.maximum(k, 0)] if dots.size else nend
+        has = (k >= 0) & (d >= nstart) & (d < nend - 1)
+        estart = np.where(has, d, nend)
+        nlens = nend - nstart
+        elens = nend - estart
+        quote = np.flatnonzero(_QUOTE_BYTES[blob])
+        if quote.size:  # names (and so maybe extensions) that need quoting: those cells from Python
+            extra = bytearray()
+            base = blob.size
+            nstart = nstart.copy()
+            for i in np.unique(np.searchsorted(nend, quote)).tolist():
+                name = bytes(blob[nstart[i]:nend[i]]).decode("utf-8")
+                for cell, at, lens in ((name, nstart, nlens), (_ext(name), estart, elens)):
+                    q = quote_column([cell])[0].encode()
+                    at[i] = base + len(extra)
+                    lens[i] = len(q)
+                    extra += q
+            blob = np.concatenate((blob, np.frombuffer(bytes(extra), dtype=np.uint8)))
+        fref, pref, usn, w5, w6 = (words[w + i] for i in (1, 2, 3, 5, 6))
+        ts = words[w + 4].view(np.int64)
+        ptab, pinv = self._table(pref, self._parent_cells)
+        ratab, rainv = self._table(((w5 & 0xFFFFFFFF) << np.uint64(32)) | (w6 >> np.uint64(32)), _ra_cells)
+        if ptab is None or ratab is None:
+            return None
+        try:
+            src = f",{quote_column([self.source])[0]}\r\n".encode()
+        except UnicodeEncodeError:
+            return None
+        entry, seq, usn_w, off_w = fref & REF_MASK, fref >> np.uint64(48), usn, offs
+        widths = [int(nlens.max()), 1, int(elens.max()), 1, _ndigits(entry), 1, _ndigits(seq), 1, ptab.shape[1],
+                  _ndigits(usn_w), 1, 27, 1, ratab.shape[1], _ndigits(off_w), len(src)]
+        cols = np.cumsum([0] + widths)
+        m = np.zeros((n, int(cols[-1])), dtype=np.uint8)
+        _put_text(m, int(cols[0]), blob, nstart, nlens)
+        m[:, cols[1]] = 44
+        _put_text(m, int(cols[2]), blob, estart, elens)
+        m[:, cols[3]] = 44
+        _put_digits(m, int(cols[4]), widths[4], entry)
+        m[:, cols[5]] = 44
+        _put_digits(m, int(cols[6]), widths[6], seq)
+        m[:, cols[7]] = 44
+        m[:, cols[8]:cols[9]] = np.take(ptab, pinv, axis=0)
+        _put_digits(m, int(cols[9]), widths[9], usn_w)
+        m[:, cols[10]] = 44
+        _put_times(m, int(cols[11]), ts, tz)
+        m[:, cols[12]] = 44
+        m[:, cols[13]:cols[14]] = np.take(ratab, rainv, axis=0)
+        _put_digits(m, int(cols[14]), widths[14], off_w)
+        m[:, cols[15]:] = np.frombuffer(src, dtype=np.uint8)
+        return m[m != 0].tobytes()
+
+    def _parent_cells(self, pref: int) -> str:
+        return f"{pref & REF_MASK},{pref >> 48},{quote_column([_csv_parent(self._parent(pref))])[0]},"
+
+    @staticmethod
+    def _table(values: np.ndarray, cells: Any) -> tuple[np.ndarray | None, np.ndarray]:
+        """The UTF-8 text of each distinct value (``cells``) as rows of a NUL-padded byte table, and which row
+        each value takes (None when a text holds a NUL or is not UTF-8 encodable)."""
+        uniq, inv = np.unique(values, return_inverse=True)
+        try:
+            texts = [cells(v).encode() for v in uniq.tolist()]
+        except UnicodeEncodeError:
+            return None, inv
+        wid = max(map(len, texts))
+        joined = b"".join(t.ljust(wid, b"\x00") for t in texts)
+        if joined.count(0) != sum(wid - len(t) for t in texts):
+            return None, inv
+        return np.frombuffer(joined, dtype=np.uint8).reshape(len(texts), wid), inv.reshape(-1)
+
+    def batch(self, offs: np.ndarray, carved: bool) -> RowBatch:
+        n = len(offs)
         if self.csv_tz is not None:  # CSV-only runs: the batch as its CSV text, the other columns never built
             text = _csvpart.TextColumns(usn=[None] * n)
-            text.text = (self.csv_tz, _j_csv_batch(cols, self.csv_tz))
+            lines = self.csv_text(offs, self.csv_tz)
+            text.text = (self.csv_tz, _j_csv_batch(self._shown(offs)[0], self.csv_tz) if lines is None else lines)
             return RowBatch(NAME, text)
+        cols, (w0, fref, pref, w5, w6) = self._shown(offs)
         cols.update({
             "reason_flags": (w5 & 0xFFFFFFFF).tolist(), "attr_flags": (w6 >> 32).tolist(),
             "source_info": (w5 >> 32).tolist(), "security_id": (w6 & 0xFFFFFFFF).tolist(),
@@ -345,6 +457,54 @@ class _Bulk:
             "extents": [""] * n, "remaining_extents": [None] * n, "carved": [carved] * n,
         })
         return RowBatch(NAME, cols)
+
+
+_QUOTE_BYTES = np.zeros(256, dtype=bool)  # bytes that make csv.writer quote a cell
+_QUOTE_BYTES[[44, 34, 13, 10]] = True
+
+
+def _ra_cells(v: int) -> str:
+    return f"{reasons_text(v >> 32)},{attributes_text(v & 0xFFFFFFFF)},"
+
+
+def _ndigits(v: np.ndarray) -> int:
+    return len(str(int(v.max()))) if len(v) else 1
+
+
+def _put_digits(m: np.ndarray, col: int, width: int, v: np.ndarray) -> None:
+    """Decimal digits of ``v`` (unsigned) right-aligned in ``m[:, col:col + width]``, NUL before them."""
+    x = v.astype(np.int64) if not len(v) or int(v.max()) < 1 << 63 else v
+    q, r = np.divmod(x, 10)
+    m[:, col + width - 1] = r + 48
+    for i in range(col + width - 2, col - 1, -1):
+        nz = q != 0
+        q, r = np.divmod(q, 10)
+        m[:, i] = (r + 48) * nz
+
+
+def _put_text(m: np.ndarray, col: int, blob: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> None:
+    """``m[i, col:col + lens[i]] = blob[starts[i]:starts[i] + lens[i]]`` for every row ``i``."""
+    total = int(lens.sum())
+    if not total:
+        return
+    cum = np.cumsum(lens) - lens
+    k = np.arange(total, dtype=np.int64)
+    m.reshape(-1)[np.repeat(np.arange(len(lens), dtype=np.int64) * m.shape[1] + col - cum, lens) + k] = \
+        blob[np.repeat(starts - cum, lens) + k]
+
+
+def _put_times(m: np.ndarray, col: int, ts: np.ndarray, tz: timezone) -> None:
+    """``fmt(t, tz)`` of the shown times (> 0) in ``m[:, col:col + 27]``: ``ticks_matrix`` for those in range,
+    the raw value (as ``fmt``) for the others, nothing for times not shown."""
+    off = tz_offset_ticks(tz)
+    shown = ts > 0
+    inr = shown & (ts <= FMT_MAX - off) & (ts >= -off)
+    mat = ticks_matrix(np.where(inr, ts, -off) + off)
+    mat[~inr] = 0
+    m[:, col:col + 27] = mat
+    for i in np.flatnonzero(shown & ~inr).tolist():
+        raw = fmt(int(ts[i]), tz).encode("ascii")
+        m[i, col:col + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
 
 
 def _releaser(mm: Any) -> Any:
@@ -368,11 +528,67 @@ def _releaser(mm: Any) -> Any:
     return release
 
 
+PAGE = 4096  # Windows never lets a USN record cross a journal page
+_WINDOW = 4096  # pages looked at together by the vectorised walk (16 MiB)
+
+
+def _clean_pages(words: Any, base: int, npages: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ``npages`` whole pages from ``base``: which are clean, their records, where each page's records start
+    in that array, and for each page the first page at or after it that is not clean (``npages`` if none).
+
+    A page is clean when the chain of records from its start is all records the scalar walk takes on its fast
+    path (well-formed V2, inside the page), and the chain either ends exactly at the page end or is followed by
+    zeros only (an all-zero page is clean and empty). The walk arriving at the start of a clean page takes exactly
+    these records and then goes on, through the zeros, as it would from the start of the next page; so a run of
+    clean pages is taken at once. All pages' chains are stepped together: one gather per record in a page."""
+    nw = len(words)
+    starts = base + PAGE * np.arange(npages, dtype=np.int64)
+    cur = starts.copy()
+    alive = np.arange(npages, dtype=np.int64)
+    found: list[tuple[np.ndarray, np.ndarray]] = []  # per step: (pages, record offsets)
+    while alive.size:
+        c = cur[alive]
+        wi = c >> 3
+        w0 = words[wi]
+        w7 = words[np.minimum(wi + 7, nw - 1)]
+        ln = (w0 & 0xFFFFFFFF).astype(np.int64)
+        nlen = (w7 & 0xFFFF).astype(np.int64)
+        noff = ((w7 >> 16) & 0xFFFF).astype(np.int64)
+        nxt = c + ln
+        pend = starts[alive] + PAGE
+        ok = (((w0 >> 32) & 0xFFFF) == 2) & (ln >= 60) & ((ln & 7) == 0) & (nxt <= pend) & (noff >= 60) \
+            & (noff + nlen <= ln)
+        alive = alive[ok]
+        found.append((alive, c[ok]))
+        nxt = nxt[ok]
+        cur[alive] = nxt
+        alive = alive[nxt < pend[ok]]
+    counts = np.zeros(npages, dtype=np.int64)
+    for pages, _offs in found:
+        counts[pages] += 1
+    first = np.zeros(npages + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    recs = np.empty(int(first[-1]), dtype=np.int64)
+    for k, (pages, offs) in enumerate(found):
+        recs[first[pages] + k] = offs
+    # the rest of each page after its chain: zero? (word by word; chains end on 8-byte boundaries)
+    w = words[base >> 3:(base >> 3) + npages * (PAGE // 8)].reshape(npages, PAGE // 8)
+    nz = w != 0
+    last = np.where(nz.any(axis=1), PAGE // 8 - 1 - np.argmax(nz[:, ::-1], axis=1), -1)
+    clean = (last + 1) * 8 <= cur - starts
+    unclean = np.append(np.flatnonzero(~clean), npages)
+    run_end = unclean[np.searchsorted(unclean, np.arange(npages))]
+    return clean, recs, first, run_end
+
+
 def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None = None,
           stopped: list[int] | None = None, csv_tz: timezone | None = None) -> Iterator[Record | RowBatch]:
     """The walk, from ``start`` until the first record position at or past ``stop`` (appended to ``stopped``;
     ``end`` when the data ran out). Outside ``--carve`` the walk is a function of the position alone, so a walk
-    that stops exactly at ``m`` joins one started at ``m`` into the sequential result."""
+    that stops exactly at ``m`` joins one started at ``m`` into the sequential result.
+
+    Outside ``--carve``, the walk arriving at the start of a page takes a run of clean pages (``_clean_pages``)
+    at once; everything else is walked record by record."""
     carve = bool(ctx.options.get("carve"))
     stop = end if stop is None else min(stop, end)
     res = ctx.resources.get("mft")
@@ -383,13 +599,51 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
     nonzero = _NONZERO.search
     bulk = _Bulk(mm, end, ctx, csv_tz)
     release = _releaser(mm)
-    offs: list[int] = []  # well-formed V2 records not yet decoded (all with the same ``carved`` flag)
+    # well-formed V2 records not yet decoded (all with the same ``carved`` flag): whole clean pages' records in
+    # ``chunks``, then the ones walked one by one since in ``offs``
+    chunks: list[np.ndarray] = []
+    offs: list[int] = []
     add = offs.append
+
+    def pending() -> np.ndarray:
+        if offs:
+            chunks.append(np.array(offs, dtype=np.int64))
+            offs.clear()
+        out = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+        chunks.clear()
+        return out
+
     room = BATCH
     pos = start & ~7
     carved = False  # inside a region reached by resynchronisation
+    limit = 0 if carve else stop  # pages taken at once end by here
+    win_lo = win_hi = 0  # the pages [win_lo, win_hi) looked at
+    clean = recs = first = run_end = np.zeros(0, dtype=np.int64)
     try:
         while pos < stop and pos + 8 <= end:
+            if not pos & (PAGE - 1) and pos + PAGE <= limit:
+                if not win_lo <= pos < win_hi:
+                    npages = min(_WINDOW, (limit - pos) // PAGE)
+                    clean, recs, first, run_end = _clean_pages(bulk.words, pos, npages)
+                    win_lo, win_hi = pos, pos + npages * PAGE
+                a = (pos - win_lo) // PAGE
+                if clean[a]:
+                    b = int(run_end[a])
+                    seg = recs[first[a]:first[b]]
+                    pos = win_lo + b * PAGE
+                    while seg.size:
+                        if offs:
+                            chunks.append(np.array(offs, dtype=np.int64))
+                            offs.clear()
+                        chunks.append(seg[:room])
+                        room -= len(chunks[-1])
+                        seg = seg[len(chunks[-1]):]
+                        if not room:
+                            last = int(chunks[-1][-1])
+                            yield bulk.batch(pending(), carved)
+                            room = BATCH
+                            release(last)
+                    continue
             if pos + 60 <= end:
                 ln, major, nlen, noff = walk(mm, pos)
                 # the common case: a V2 record that fits, its name inside it
@@ -399,8 +653,7 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
                     pos += ln
                     room -= 1
                     if not room:
-                        yield bulk.batch(offs, carved)
-                        offs.clear()
+                        yield bulk.batch(pending(), carved)
                         room = BATCH
                         release(pos)
                     continue
@@ -413,16 +666,14 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
                 nxt = m.start() & ~7
                 if nxt > pos:
                     pos = nxt
-                    if carved and offs:
-                        yield bulk.batch(offs, carved)
-                        offs.clear()
+                    if carved and (offs or chunks):
+                        yield bulk.batch(pending(), carved)
                         room = BATCH
                     carved = False
                     continue
                 # length 0 but a non-zero version: not padding, not a record -> handled as a bad record below
-            if offs:
-                yield bulk.batch(offs, carved)
-                offs.clear()
+            if offs or chunks:
+                yield bulk.batch(pending(), carved)
                 room = BATCH
             problem = check_header(mm, pos, end, False)
             if not problem:
@@ -449,8 +700,8 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
             else:
                 ctx.skipped += 1
             carved = carve
-        if offs:
-            yield bulk.batch(offs, carved)
+        if offs or chunks:
+            yield bulk.batch(pending(), carved)
         if stopped is not None:
             stopped.append(pos if pos >= stop and stop < end else end)
     finally:
@@ -545,10 +796,10 @@ class _JCsvShape(CsvShape):
 _J_LINE = "%s,%s,%d,%d,%d,%d,%s,%d,%s,%s,%s,%d,%s\r\n"
 
 
-def _j_csv_batch(c: Any, tz: timezone) -> str:
+def _j_csv_batch(c: Any, tz: timezone) -> str | bytes:
     """``_JCsvShape.row`` for a whole batch: the CSV text of its lines (integers formatted by ``%d`` in C; only
     the columns that can hold a delimiter or quote are scanned, once each)."""
-    text = _csvpart.text_of(c, tz)
+    text = _csvpart.rendered(c, tz)
     if text is not None:
         return text
     pmap = {p: _csv_parent(p) for p in set(c["parent_path"])}
