@@ -1902,20 +1902,6 @@ class _Pass2:
 # --- CSV of a batch: whole columns at once ---------------------------------------------------------------
 
 
-def _split_cells(mat: np.ndarray, keep: np.ndarray | None) -> list[str]:
-    """Rows of an ASCII byte matrix as strs (only the ``keep`` bytes of each row): one decode and one split."""
-    n, w = mat.shape
-    m2 = np.zeros((n, w + 1), dtype=np.uint8)  # the last column: the separator
-    m2[:, :w] = mat
-    if keep is None:
-        b = m2.tobytes()
-    else:
-        k2 = np.ones((n, w + 1), dtype=bool)
-        k2[:, :w] = keep
-        b = m2[k2].tobytes()
-    return b[:-1].decode("ascii").split("\x00")
-
-
 # A CSV line is rendered as a few "blocks" of adjacent cells that never need quoting (numbers, booleans, times,
 # flags), each block a byte matrix with a keep mask (digits, commas), plus the text cells; one join per line.
 _Field = tuple[np.ndarray, np.ndarray | None]  # (n x w ASCII bytes, which bytes of each row to keep)
@@ -1976,7 +1962,10 @@ def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> tuple[np.ndarray, 
     inr = show & (t <= FMT_MAX + 10**13)  # a zone moves a time by less than a day: no overflow below
     tt = np.where(inr, t, 0) + off
     inr &= (tt >= 0) & (tt <= FMT_MAX)
-    mat = ticks_matrix(np.where(inr, tt, 0))
+    mat = np.empty((n, 27), dtype=np.uint8)  # rows not shown are never read (their keep is False)
+    if inr.any():  # each distinct time once (a record's SI times are often equal)
+        u, inv = np.unique(tt[inr], return_inverse=True)
+        mat[inr] = ticks_matrix(u)[inv.reshape(-1)]
     keep = np.zeros((n, 27), dtype=bool)
     keep[inr] = True
     raw = show & ~inr
@@ -1989,7 +1978,8 @@ def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> tuple[np.ndarray, 
 
 
 def _block(fields: list[_Field]) -> list[str]:
-    """Adjacent cells joined by commas, one str per row."""
+    """Adjacent cells joined by commas, one str per row: the kept bytes of one matrix (a NUL after each row),
+    one decode, one split."""
     n = fields[0][0].shape[0]
     comma = np.full((n, 1), 44, dtype=np.uint8)
     ones = np.ones((n, 1), dtype=bool)
@@ -2001,7 +1991,26 @@ def _block(fields: list[_Field]) -> list[str]:
             keeps.append(ones)
         mats.append(m)
         keeps.append(np.ones(m.shape, dtype=bool) if k is None else k)
-    return _split_cells(np.concatenate(mats, axis=1), np.concatenate(keeps, axis=1))
+    mats.append(np.zeros((n, 1), dtype=np.uint8))
+    keeps.append(ones)
+    out = np.concatenate(mats, axis=1)[np.concatenate(keeps, axis=1)].tobytes().decode("utf-8").split("\x00")
+    del out[-1]
+    return out
+
+
+def _text_cells(v: np.ndarray) -> list[str] | _Field:
+    """A text column's CSV cells; as a field of the line's blocks when it is one text for every row (mostly
+    empty: reparse target, object id... of the vectorised rows; the source file)."""
+    first = v[0]
+    if not np.count_nonzero(v) or (v == first).all():
+        cell = quote_column([first])[0]
+        if "\x00" not in cell:
+            try:
+                e = np.frombuffer(cell.encode("utf-8"), dtype=np.uint8)
+            except UnicodeEncodeError:
+                return quote_column(v.tolist())
+            return np.broadcast_to(e, (v.size, e.size)), None
+    return quote_column(v.tolist())
 
 
 def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
@@ -2040,24 +2049,32 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
     sec, sec_ok = a["security_id"]
     fu, finv = np.unique(np.where(fl_ok, flags, -1), return_inverse=True)
     ftexts = tuple(si_flags_text(x) if x >= 0 else "" for x in fu.tolist())
-    pp = a["csv_parent_path"].tolist()
 
-    def txt(k: str) -> list[str]:
-        return quote_column(a[k].tolist())
+    def txt(k: str) -> list[str] | _Field:
+        return _text_cells(a[k])
 
-    cols = [
-        _block([_num_field(a["entry"]), _num_field(a["sequence"]), _bool_field(a["in_use"]),
-                _num_field(a["parent_entry"]), _num_field(a["parent_sequence"])]),
-        quote_column(pp), txt("name"), txt("extension"),
-        _block([_num_field(a["file_size"]), _num_field(a["reference_count"])]),
-        txt("reparse_target"),
-        _block([_bool_field(a["is_dir"]), _bool_field(a["has_ads"]), _bool_field(a["is_ads"]),
-                _bool_field(a["si_lt_fn"]), _bool_field(a["usec_zeros"]), _bool_field(a["copied"]),
-                _text_field(ftexts, finv.reshape(-1)), _text_field(_NT_TEXTS, a["ns"])]),
-        _block([*times, _num_field(np.where(usn_ok, usn, np.uint64(0))), _num_field(a["logfile_seq"]),
-                _num_field(np.where(sec_ok, sec, 0))]),
+    cells = [
+        _num_field(a["entry"]), _num_field(a["sequence"]), _bool_field(a["in_use"]), _num_field(a["parent_entry"]),
+        _num_field(a["parent_sequence"]), txt("csv_parent_path"), txt("name"), txt("extension"),
+        _num_field(a["file_size"]), _num_field(a["reference_count"]), txt("reparse_target"),
+        _bool_field(a["is_dir"]), _bool_field(a["has_ads"]), _bool_field(a["is_ads"]), _bool_field(a["si_lt_fn"]),
+        _bool_field(a["usec_zeros"]), _bool_field(a["copied"]), _text_field(ftexts, finv.reshape(-1)),
+        _text_field(_NT_TEXTS, a["ns"]), *times, _num_field(np.where(usn_ok, usn, np.uint64(0))),
+        _num_field(a["logfile_seq"]), _num_field(np.where(sec_ok, sec, 0)),
         txt("object_id"), txt("logged_util_stream"), txt("zone_id_contents"), txt("source_file"),
     ]
+    cols: list[list[str]] = []  # runs of adjacent fields as one block each, text columns as they are
+    run: list[_Field] = []
+    for c in cells:
+        if type(c) is list:
+            if run:
+                cols.append(_block(run))
+                run = []
+            cols.append(c)
+        else:
+            run.append(c)  # type: ignore[arg-type]
+    if run:
+        cols.append(_block(run))
     out = list(map(",".join, zip(*cols, strict=True)))
     out.append("")
     return "\r\n".join(out)
