@@ -770,8 +770,8 @@ def _pass1_range(path: Path, rs: int, res: PathResolver, first: int,
         par_np[gi] = np.where(named, pref, 0)
         nl = c.flat[np.where(named, bstart + 64, 0)].astype(np.int64)
         nm = _decode_names(c.flat, c, bstart + 66, np.where(named, 2 * nl, 0))
-        for g, v in zip(gi.tolist(), nm, strict=True):
-            names[g] = v
+        for _ in map(names.__setitem__, gi.tolist(), nm):
+            pass
     return extensions, ext_names
 
 
@@ -1417,6 +1417,13 @@ def _decode_names(flat: np.ndarray, c: _Chunk, starts: np.ndarray, lens: np.ndar
         idx = np.repeat(starts - (ends - lens), lens) + np.arange(total)
         raw = flat[idx]
         if not ((raw[1::2] & 0xF8) == 0xD8).any():
+            u16 = raw.view("<u2")
+            if u16.all():  # no NUL character: a NUL after each name, one decode, one split
+                sep = np.zeros(n + total // 2, dtype="<u2")
+                sep[np.arange(total // 2) + np.repeat(np.arange(n), lens >> 1)] = u16
+                out = _d16(sep.tobytes(), "strict", True)[0].split("\x00")
+                del out[-1]
+                return out
             s = _d16(raw.tobytes(), "strict", True)[0]
             e = (ends >> 1).tolist()
             b = ((ends - lens) >> 1).tolist()
