@@ -45,7 +45,7 @@ import numpy as np
 from ..model import Record, RowBatch, TimelineEvent
 from ..timeutil import MAX_SANE, MIN_SANE, fmt
 from .base import CsvColumn, CsvShape, ParseContext, col, flatten, tcol, to_json
-from .logfile_lfs import LogFile, LogRecord
+from .logfile_lfs import LogFile, LogRecord, RecordTable
 from .logfile_ntfs import (
     ATTR_TYPES,
     INDEX_ALLOC_OPS,
@@ -433,24 +433,19 @@ class _Heads:
     """Every record's NTFS header (the first 32 bytes of its client data, and the first LCN after them) decoded
     at once: the selections and most record-table cells come from here."""
 
-    def __init__(self, recs: list[LogRecord]) -> None:
-        self.n = n = len(recs)
-        self.datas: list[bytes] = list(map(_DATA, recs))
-        self.lens = lens = np.fromiter(map(len, self.datas), np.int64, n)
-        self.rtype = rtype = np.fromiter(map(_RTYPE, recs), np.int64, n)
-        heads = b"".join([d[:40] for d in self.datas])
-        if len(heads) != 40 * n:  # some client data shorter than 40 bytes: zero-padded (never read past its length)
-            heads = b"".join([d[:40] if len(d) >= 40 else (d + _Z40)[:40] for d in self.datas])
+    def __init__(self, t: RecordTable) -> None:
+        self.t = t
+        self.n = len(t)
+        self.lens = lens = t.lens
+        self.rtype = rtype = t.rtype
         # valid where ``lens >= 32`` (the first LCN where ``lens >= 40``); the selections below check
-        self.hdr = np.frombuffer(heads, _HDR_DT)
+        self.hdr = t.heads(40).view(_HDR_DT).reshape(-1)
         self.has_hdr = (rtype != 2) & (lens >= 32)
 
     def take(self, idx: np.ndarray, rel: np.ndarray, width: int) -> np.ndarray:
         """``width`` bytes at ``rel`` (per record) in the client data of records ``idx``, as a (k, width) array;
         every range lies inside its record's data (the callers check)."""
-        datas = self.datas
-        got = b"".join([datas[i][o:o + width] for i, o in zip(idx.tolist(), rel.tolist(), strict=True)])
-        return np.frombuffer(got, np.uint8).reshape(len(idx), width)
+        return self.t.take(idx, rel, width)
 
     def prescan_index(self) -> list[int]:
         """Client restarts and the operations 0x1C..0x1E (what ``_Builder.prescan`` reads)."""
@@ -678,14 +673,15 @@ class _Builder:
         return (f"MFT record {entry}", entry,
                 '{"runs":[' + jruns + f'],"runs_known":"{how}","offset":{attr_off}}}')
 
-    def columns(self, recs: list[LogRecord], h: _Heads) -> dict[str, list[Any]]:
+    def columns(self, t: RecordTable, h: _Heads) -> dict[str, list[Any]]:
         """The ``logfile_records`` table by column: the same cells ``row()`` gives record by record, with the
         header cells, the quiet operations, the bitmap and the SetNewAttributeSizes rows (two in three records
         of a busy log) decoded in bulk; the other operations go through ``rest()`` in LSN order, as before."""
         n = h.n
-        cols: dict[int, list[Any]] = {k: list(map(itemgetter(k), recs)) for k in (0, 1, 2, 5, 7, 9, 10)}
+        cols: dict[int, list[Any]] = {0: t.lsn.tolist(), 1: t.prev.tolist(), 2: t.undo.tolist(),
+                                      5: t.client.tolist(), 7: t.tid.tolist(), 9: t.offset.tolist(), 10: t.kinds}
         cur = self.current_lsn
-        lsn_u = np.fromiter(cols[0], np.uint64, n)
+        lsn_u = t.lsn
         stale = (lsn_u > np.uint64(cur)).astype(np.int64) if cur > 0 else np.zeros(n, np.int64)
         hdr = h.hdr
         has = h.has_hdr
@@ -717,13 +713,13 @@ class _Builder:
         if len(one):
             uniq, inv = np.unique(hdr["lcn0"][one], return_inverse=True)  # each distinct LCN formatted once
             lcns_c[one] = _objects(list(map(str, uniq.tolist())))[inv.reshape(-1)]
-        datas = h.datas
+        data = t.data
         for i in np.flatnonzero(lcn_ok & (nl > 1)).tolist():
             k = int(nl[i])
-            lcns_c[i] = ",".join(map(str, struct.unpack_from(f"<{k}q", datas[i], 32)))
+            lcns_c[i] = ",".join(map(str, struct.unpack_from(f"<{k}q", data(i), 32)))
         # client restarts
         for i in np.flatnonzero(h.rtype == 2).tolist():
-            ra = parse_ntfs_restart(datas[i])
+            ra = parse_ntfs_restart(data(i))
             redo_l[i] = "ClientRestart"
             detail_c[i] = to_json(ra) if ra else None
         ro = hdr["ro"]
@@ -770,12 +766,11 @@ class _Builder:
         slow = np.flatnonzero(short | (has & ~quiet & ~bitmap & ~sizes)).tolist()
         got: list[tuple[str | None, int | None, str | None]] = []
         done: list[int] = []
-        for i in slow:
+        for i, r in zip(slow, t.records(slow), strict=True):
             if flush_at <= i:
                 while flush_at <= i:
                     flush(flush_at)
                     flush_at += 64
-            r = recs[i]
             data = r[11]
             if len(data) < 32:
                 warn(r[9], f"log record LSN {r[0]:#x}: {len(data)} bytes of client data, need 32 for the NTFS header")
@@ -1258,21 +1253,22 @@ def _parse(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
                                 for c in rp.clients]),
             "empty": 0,
         })
-    recs = list(lf.records(include_unused=True, workers=int(ctx.options.get("logfile_workers", 1))))
+    recs = lf.record_table(include_unused=True, workers=int(ctx.options.get("logfile_workers", 1)))
     b = _Builder(ctx, lf)
     heads = _Heads(recs)
-    b.prescan([recs[i] for i in heads.prescan_index()])
+    b.prescan(recs.records(heads.prescan_index()))
     if ctx.options.get("logfile_records", True):
         cols = b.columns(recs, heads)
-        if recs:
+        if len(recs):
             yield RowBatch("logfile_records", cols)
     else:  # events only (NLT's view): decode just the operations that make events or carry USN records
         flush_at = 0  # pending index entries are flushed before every 64th record, as in the full pass
-        for i in heads.event_index():
+        idx = heads.event_index()
+        for i, r in zip(idx, recs.records(idx), strict=True):
             while flush_at <= i:
                 b._flush_pending(flush_at)
                 flush_at += 64
-            b.feed(recs[i], i)
+            b.feed(r, i)
         while flush_at < len(recs):
             b._flush_pending(flush_at)
             flush_at += 64

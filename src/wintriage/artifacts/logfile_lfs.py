@@ -25,9 +25,11 @@ import multiprocessing as mp
 import pickle
 import struct
 import zlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -181,6 +183,42 @@ for _i, _f in enumerate(_FIELDS):
     setattr(LogRecord, _f, property(itemgetter(_i), doc=_f))
 
 
+class _Chains:
+    """``LogFile._find_chains``: for each fixed row (``rows``: page -> row) its valid headers
+    ``bounds[row]:bounds[row + 1]`` (in-page positions ``pos``), for each header the index where
+    ``_read_page_records``' loop takes over (``upto``), and every header's fields as arrays (``cols``: the nine
+    header fields; ``at``: file offset; ``dstart``: where its client data starts in ``fixed``'s bytes)."""
+
+    def __init__(self, base: int, rows: np.ndarray, bounds: list[int], pos: list[int], upto: list[int],
+                 cols: tuple[np.ndarray, ...], at: np.ndarray, dstart: np.ndarray, fixed: np.ndarray) -> None:
+        self.base = base  # file offset of the first page of ``rows``
+        self.rows, self.bounds, self.pos, self.upto = rows, bounds, pos, upto
+        self.cols, self.at, self.dstart = cols, at, dstart
+        self.flat = fixed.reshape(-1)
+        self._blob: bytes | None = None
+        self._lists: list[list[int]] | None = None
+
+    @property
+    def blob(self) -> bytes:
+        if self._blob is None:
+            self._blob = self.flat.tobytes()
+        return self._blob
+
+    def datas(self, idx: list[int]) -> list[bytes]:
+        blob = self.blob
+        ds = self.dstart
+        dl = self.cols[3]
+        return [blob[a:a + n] for a, n in zip(ds[idx].tolist(), dl[idx].tolist(), strict=True)]
+
+    def make(self, i: int, j: int) -> list[LogRecord]:
+        """Records ``i:j`` as ``LogRecord``s."""
+        if self._lists is None:
+            self._lists = [c.tolist() for c in self.cols] + [self.at.tolist()]
+        ls = self._lists
+        return list(map(_new, repeat(LogRecord), zip(
+            *(x[i:j] for x in ls), repeat("log"), self.datas(list(range(i, j))), repeat(False), repeat(-1))))
+
+
 def _record(h: tuple[int, ...], offset: int, kind: str, data: bytes, truncated: bool = False,
             continues_to: int = -1) -> LogRecord:
     return tuple.__new__(LogRecord, (*h, offset, kind, data, truncated, continues_to))
@@ -237,6 +275,9 @@ class LogFile:
         self.empty = False
         self._pages: dict[int, bytes] = {}
         self._bulk: tuple[int, np.ndarray, np.ndarray] | None = None  # (first offset, page -> row, fixed pages)
+        self._chains: _Chains | None = None  # the record pages' chains, found in bulk (``_find_chains``)
+        self._chained = False  # ``_chains`` was looked for
+        self._lazy = False  # the walk gives the indices of ``_chains`` records instead of building them
         self._read_restart()
         self._settle()
 
@@ -426,6 +467,63 @@ class LogFile:
                 return q
         return -1
 
+    def _find_chains(self) -> _Chains | None:
+        """Every circular-area page of the bulk fixed-up set at once: each valid record header (the positions
+        ``_valid_header`` accepts, from the data offset to the last header slot) and, for each, the first
+        header at or after it where ``_read_page_records``' loop must take over (a page's last header, a record
+        whose data runs past the page, a record that overlaps the next header found); the records before that
+        are built here in bulk, exactly as the loop builds them."""
+        base, rows, fixed = self._bulk if self._bulk is not None else self._fixup_all()
+        self._bulk = (base, rows, fixed)
+        ps, dofs, mask = self.page_size, self.data_offset, self._mask
+        last = ps - RECORD_HEADER
+        if not mask or not len(fixed) or dofs % 8 or dofs > last or ps % 8:
+            return None
+        pages = np.flatnonzero(rows >= 0)  # page number of each fixed row (rows are numbered in page order)
+        offs = base + pages * ps
+        first_log = int(np.searchsorted(offs, self.log_start))
+        lo_w, hi_w = dofs // 8, last // 8 + 1
+        slot = np.arange(lo_w, hi_w, dtype=np.uint64)
+        words = fixed.view("<u8")
+        found_r: list[np.ndarray] = []
+        found_w: list[np.ndarray] = []
+        for a in range(first_log, len(fixed), 2048):  # bounded temporaries
+            b = min(a + 2048, len(fixed))
+            w = words[a:b, lo_w:hi_w]
+            want = (offs[a:b].astype(np.uint64) >> np.uint64(3))[:, None] + slot[None, :]
+            r, j = np.nonzero(((w & np.uint64(mask)) == want) & (w != np.uint64(_U64_MAX)))
+            found_r.append(r + a)
+            found_w.append(j + lo_w)
+        if not found_r:
+            return None
+        r = np.concatenate(found_r)
+        pos = np.concatenate(found_w).astype(np.int64) * 8
+        flat = words.reshape(-1)
+        g = r * ps + pos  # the header in the fixed pages, as one flat array of bytes
+        w3 = flat[(g >> 3) + 3]  # client data length, client sequence and index
+        w4 = flat[(g >> 3) + 4]  # record type, transaction id
+        dlen = (w3 & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        rtype = w4 & np.uint64(0xFFFFFFFF)
+        ok = ((rtype == 1) | (rtype == 2)) & (dlen <= MAX_CLIENT_DATA)
+        r, pos, g, dlen, w3, w4 = r[ok], pos[ok], g[ok], dlen[ok], w3[ok], w4[ok]
+        n = len(r)
+        if not n:
+            return None
+        gw = g >> 3
+        step = (RECORD_HEADER + dlen + 7) & ~7
+        stop = np.ones(n, bool)  # a page's last header, a record running past its page, an overlap
+        same = r[1:] == r[:-1]
+        stop[:-1] = ~same | (pos[:-1] + step[:-1] > pos[1:])
+        stop |= pos + RECORD_HEADER + dlen > ps
+        stops = np.flatnonzero(stop)
+        upto = stops[np.searchsorted(stops, np.arange(n))]
+        bounds = np.searchsorted(r, np.arange(len(fixed) + 1))
+        cols = (flat[gw], flat[gw + 1], flat[gw + 2], dlen, ((w3 >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64),
+                (w3 >> np.uint64(48)).astype(np.int64), (w4 & np.uint64(0xFFFFFFFF)).astype(np.int64),
+                (w4 >> np.uint64(32)).astype(np.int64), (flat[gw + 5] & np.uint64(0xFFFF)).astype(np.int64))
+        return _Chains(base, rows, bounds.tolist(), pos.tolist(), upto.tolist(), cols, offs[r] + pos,
+                       g + RECORD_HEADER, fixed)
+
     def _read_page_records(self, off: int, kind: str, start: int | None) -> tuple[list[LogRecord], int | None]:
         """Records whose header lies in the page at ``off``; returns them and the next chained position
         in the following page (or None when the chain ends in this page)."""
@@ -441,7 +539,27 @@ class LogFile:
         out: list[LogRecord] = []
         append = out.append
         pos = start if start is not None and start >= dofs else dofs
-        if not (pos <= last and self._valid_header(page, pos, logical)):
+        if not self._chained:
+            self._chains, self._chained = self._find_chains(), True
+        chains = self._chains
+        row = -1
+        if chains is not None and kind == "log":
+            k, rem = divmod(off - chains.base, ps)
+            if not rem and 0 <= k < len(chains.rows):
+                row = int(chains.rows[k])
+        if chains is not None and row >= 0:  # the page's headers are known: records up to the loop's take-over
+            lo, hi = chains.bounds[row], chains.bounds[row + 1]
+            if lo == hi:
+                pos = -1
+            else:
+                i = bisect_left(chains.pos, pos, lo, hi)
+                if i == hi or chains.pos[i] != pos:
+                    i = lo
+                j = chains.upto[i]
+                if i < j:
+                    out.extend(range(i, j) if self._lazy else chains.make(i, j))  # type: ignore[arg-type]
+                pos = chains.pos[j]
+        elif not (pos <= last and self._valid_header(page, pos, logical)):
             pos = self._scan(page, dofs, logical)
         carry: int | None = None
         while 0 <= pos <= last:
@@ -507,7 +625,7 @@ class LogFile:
             recs, nxt = read(off, "log", carry)
             extend(recs)
             carry = nxt
-            if recs and recs[-1][13] >= 0 and recs[-1][13] > off:
+            if recs and type(recs[-1]) is not int and recs[-1][13] >= 0 and recs[-1][13] > off:
                 # records that start inside the continuation page: read it with the carried position
                 off = recs[-1][13]
                 continue
@@ -605,6 +723,186 @@ class LogFile:
                 found.extend(extra)
                 found.sort(key=_lsn)
         yield from found
+
+
+    def record_table(self, include_unused: bool = True, workers: int = 1) -> RecordTable:
+        """``records()`` as a ``RecordTable``: the same records in the same order, with the header fields as
+        arrays and a record built only when asked for (most records of a busy log never need one)."""
+        if workers >= 2 or self.empty or self.seq_bits == 0:
+            return RecordTable.of_records(list(self.records(include_unused, workers)))
+        start = self.log_start
+        size = len(self.data)
+        found: list[Any] = []  # indices of ``_chains`` records, and records built by the loop
+        self._lazy = True
+        try:
+            self._walk(start, None, size, found)
+        finally:
+            self._lazy = False
+        chains = self._chains
+        ids, objs = _split_found(found)
+        lsn = np.empty(len(ids), np.uint64)
+        isf = ids >= 0
+        if chains is not None:
+            lsn[isf] = chains.cols[0][ids[isf]]
+        lsn[~isf] = np.fromiter(map(_lsn, objs), np.uint64, len(objs))
+        extra = self._tail_records(np.sort(lsn)) if include_unused else []
+        return RecordTable.of(ids, objs, lsn, chains, extra)
+
+    def _tail_records(self, lsns: np.ndarray) -> list[LogRecord]:
+        """The tail/buffer pages' records whose LSN is not among ``lsns`` (sorted; the circular area's), the
+        first found of each LSN."""
+        ps = self.page_size
+        size = len(self.data)
+        known: set[int] = set()
+        extra: list[LogRecord] = []
+        off = (self.current.system_page_size if self.current else 4096) * 2
+        while off + ps <= min(self.log_start, size):
+            recs, _ = self._read_page_records(off, "tail", None)
+            if recs:
+                rl = np.fromiter(map(_lsn, recs), np.uint64, len(recs))
+                where = np.searchsorted(lsns, rl)
+                taken = (where < len(lsns)) & (lsns[np.minimum(where, len(lsns) - 1)] == rl) if len(lsns) \
+                    else np.zeros(len(recs), bool)
+                for r, t in zip(recs, taken.tolist(), strict=True):
+                    if not t and r[0] not in known:
+                        known.add(r[0])
+                        extra.append(r)
+            off += ps
+        return extra
+
+
+def _split_found(found: list[Any]) -> tuple[np.ndarray, list[LogRecord]]:
+    """A lazy walk's output as row ids (``_chains`` indices, or -1 - index into the built records) and the
+    records the loop built."""
+    ids = np.fromiter((x if type(x) is int else -1 for x in found), np.int64, len(found))
+    objs = [x for x in found if type(x) is not int]
+    ids[ids < 0] = -1 - np.arange(len(objs), dtype=np.int64)
+    return ids, objs
+
+
+class RecordTable:
+    """Log records in LSN order (repeated LSNs dropped, the first found kept), by column: ``lsn prev undo``
+    (uint64), ``client rtype tid offset lens`` (int64), ``kinds`` (page kind texts); ``record(s)`` builds
+    ``LogRecord``s, ``data(i)`` one record's client data, ``heads(width)`` the first bytes of every record's data."""
+
+    def __init__(self, chains: _Chains | None, fast: np.ndarray, objs: list[LogRecord]) -> None:
+        self.chains = chains
+        self.fast = fast  # per row: index into ``chains`` (>= 0), or -1 - index into ``objs``
+        self.objs = objs
+        self.n = n = len(fast)
+        isf = fast >= 0
+        fi = fast[isf]
+        oi = (-1 - fast[~isf]).tolist()
+        self._isf, self._fi, self._oi = isf, fi, oi
+
+        def col(k: int, dtype: Any) -> np.ndarray:
+            out = np.empty(n, dtype)
+            if chains is not None and len(fi):
+                out[isf] = (chains.at if k == 9 else chains.cols[k])[fi]
+            out[~isf] = np.fromiter((objs[i][k] for i in oi), dtype, len(oi))
+            return out
+
+        self.lsn, self.prev, self.undo = (col(k, np.uint64) for k in (0, 1, 2))
+        self.client, self.rtype, self.tid, self.offset = (col(k, np.int64) for k in (5, 6, 7, 9))
+        lens = np.empty(n, np.int64)
+        if chains is not None and len(fi):
+            lens[isf] = chains.cols[3][fi]
+        lens[~isf] = np.fromiter((len(objs[i][11]) for i in oi), np.int64, len(oi))
+        self.lens = lens
+        self.kinds = ["log"] * n
+        for i, o in zip(np.flatnonzero(~isf).tolist(), oi, strict=True):
+            self.kinds[i] = objs[o][10]
+
+    @classmethod
+    def of(cls, ids: np.ndarray, objs: list[LogRecord], lsn: np.ndarray, chains: _Chains | None = None,
+           extra: list[LogRecord] | None = None) -> RecordTable:
+        """Rows ``ids`` (with LSNs ``lsn``) in LSN order, repeats dropped (the first kept), then the ``extra``
+        records (LSNs not among them) merged in by LSN."""
+        order = np.argsort(lsn, kind="stable")
+        lsn = lsn[order]
+        keep = np.ones(len(lsn), bool)
+        keep[1:] = lsn[1:] != lsn[:-1]
+        rows = ids[order][keep]
+        if extra:
+            base = len(objs)
+            objs = objs + extra
+            rows = np.concatenate([rows, -1 - np.arange(base, base + len(extra), dtype=np.int64)])
+            lsn = np.concatenate([lsn[keep], np.fromiter(map(_lsn, extra), np.uint64, len(extra))])
+            rows = rows[np.argsort(lsn, kind="stable")]
+        return cls(chains, rows, objs)
+
+    @classmethod
+    def of_records(cls, recs: list[LogRecord]) -> RecordTable:
+        """A table of built records, already in order."""
+        return cls(None, -1 - np.arange(len(recs), dtype=np.int64), recs)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def data(self, i: int) -> bytes:
+        f = int(self.fast[i])
+        if f < 0:
+            return self.objs[-1 - f][11]
+        ch = self.chains
+        assert ch is not None
+        at = int(ch.dstart[f])
+        return ch.blob[at:at + int(ch.cols[3][f])]
+
+    def records(self, idx: list[int]) -> list[LogRecord]:
+        """The records at rows ``idx``, built."""
+        fast = self.fast[idx] if idx else np.zeros(0, np.int64)
+        out: list[Any] = [None] * len(idx)
+        isf = fast >= 0
+        where = np.flatnonzero(isf).tolist()
+        if where:
+            assert self.chains is not None
+            ch = self.chains
+            fi = fast[isf]
+            built = map(_new, repeat(LogRecord), zip(
+                *(c[fi].tolist() for c in ch.cols), ch.at[fi].tolist(), repeat("log"), ch.datas(fi.tolist()),
+                repeat(False), repeat(-1)))
+            for k, r in zip(where, built, strict=True):
+                out[k] = r
+        objs = self.objs
+        for k in np.flatnonzero(~isf).tolist():
+            out[k] = objs[-1 - int(fast[k])]
+        return out
+
+    def heads(self, width: int) -> np.ndarray:
+        """The first ``width`` bytes of every record's client data, zero-padded, as an (n, width) array."""
+        out = np.zeros((self.n, width), np.uint8)
+        ch = self.chains
+        if ch is not None and len(self._fi):
+            fi = self._fi
+            ds = ch.dstart[fi]
+            rel = np.arange(width)
+            at = np.minimum(ds[:, None] + rel, len(ch.flat) - 1)
+            got = ch.flat[at]
+            got[rel[None, :] >= ch.cols[3][fi][:, None]] = 0
+            out[self._isf] = got
+        oi = self._oi
+        if oi:
+            pad = bytes(width)
+            objs = self.objs
+            buf = b"".join([(objs[i][11][:width] + pad)[:width] for i in oi])
+            out[~self._isf] = np.frombuffer(buf, np.uint8).reshape(len(oi), width)
+        return out
+
+    def take(self, idx: np.ndarray, rel: np.ndarray, width: int) -> np.ndarray:
+        """``width`` bytes at ``rel`` (per row) in the client data of rows ``idx`` (ranges inside the data)."""
+        fast = self.fast[idx]
+        out = np.empty((len(idx), width), np.uint8)
+        isf = fast >= 0
+        ch = self.chains
+        if isf.any():
+            assert ch is not None
+            at = ch.dstart[fast[isf]] + rel[isf]
+            out[isf] = ch.flat[at[:, None] + np.arange(width)]
+        objs = self.objs
+        for k in np.flatnonzero(~isf).tolist():
+            o = int(rel[k])
+            out[k] = np.frombuffer(objs[-1 - int(fast[k])][11][o:o + width], np.uint8)
+        return out
 
 
 PARALLEL_MIN_PAGES = 2048  # record pages (8 MiB of 4 KiB pages): below this a second process costs more than it saves
