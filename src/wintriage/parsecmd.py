@@ -82,7 +82,7 @@ def run_parse(
         for f in files if not results else ():
             results.append(
                 run_file(module, f, sink, label=str(f), user=user_from_path(str(f)), options=options,
-                         resources=resources)
+                         resources=resources, hash_input=store is not None)  # a CSV keeps no input hash
             )
     if csv_sink:
         csv_sink.close()
