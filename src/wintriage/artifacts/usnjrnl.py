@@ -348,11 +348,12 @@ class _Bulk:
         noff = ((w7 >> 16) & 0xFFFF).astype(np.int64)
         if not n or ((nlen | noff) & 1).any():
             return None
-        # names: their UTF-16 units NUL-separated in one array; as UTF-8 bytes (ASCII: the units themselves)
+        # names: their UTF-16 units NUL-separated in one array (``blob``: as UTF-8; ASCII: the units themselves)
         start = (offs + noff) >> 1
         step = (nlen >> 1) + 1
         out0 = np.cumsum(step) - step
-        idx = np.repeat(start - out0, step) + np.arange(int(step.sum()), dtype=np.int64)
+        ar = np.arange(int(step.sum()), dtype=np.int64)
+        idx = np.repeat(start - out0, step) + ar
         np.minimum(idx, len(self.units) - 1, out=idx)
         text = self.units[idx]
         nend = out0 + step - 1
@@ -364,11 +365,13 @@ class _Bulk:
             big = _d16(text.tobytes(), "replace", True)[0]
             if big.count("\x00") != n:
                 return None
-            blob = np.frombuffer(big.encode("utf-8"), dtype=np.uint8)
+            blob = np.frombuffer(big.encode(), dtype=np.uint8)
             nend = np.flatnonzero(blob == 0)
             nstart = np.empty(n, dtype=np.int64)
             nstart[0] = 0
             nstart[1:] = nend[:-1] + 1
+            ar = np.arange(len(blob), dtype=np.int64)
+            step = nend - nstart + 1
         # the extension: from the last '.' of the name, unless that ends it (``_ext``)
         dots = np.flatnonzero(blob == 46)
         k = np.searchsorted(dots, nend) - 1
@@ -377,19 +380,12 @@ class _Bulk:
         estart = np.where(has, d, nend)
         nlens = nend - nstart
         elens = nend - estart
-        quote = np.flatnonzero(_QUOTE_BYTES[blob])
-        if quote.size:  # names (and so maybe extensions) that need quoting: those cells from Python
-            extra = bytearray()
-            base = blob.size
-            nstart = nstart.copy()
-            for i in np.unique(np.searchsorted(nend, quote)).tolist():
-                name = bytes(blob[nstart[i]:nend[i]]).decode("utf-8")
-                for cell, at, lens in ((name, nstart, nlens), (_ext(name), estart, elens)):
-                    q = quote_column([cell])[0].encode()
-                    at[i] = base + len(extra)
-                    lens[i] = len(q)
-                    extra += q
-            blob = np.concatenate((blob, np.frombuffer(bytes(extra), dtype=np.uint8)))
+        quoted: list[tuple[int, bytes, bytes]] = []  # names (and so maybe extensions) that need quoting
+        raw = blob.tobytes()
+        if b"," in raw or b'"' in raw or b"\r" in raw or b"\n" in raw:
+            for i in np.unique(np.searchsorted(nend, np.flatnonzero(_QUOTE_BYTES[blob]))).tolist():
+                name = raw[nstart[i]:nend[i]].decode()
+                quoted.append((i, quote_column([name])[0].encode(), quote_column([_ext(name)])[0].encode()))
         fref, pref, usn, w5, w6 = (words[w + i] for i in (1, 2, 3, 5, 6))
         ts = words[w + 4].view(np.int64)
         ptab, pinv = self._table(pref, self._parent_cells)
@@ -400,26 +396,34 @@ class _Bulk:
             src = f",{quote_column([self.source])[0]}\r\n".encode()
         except UnicodeEncodeError:
             return None
-        entry, seq, usn_w, off_w = fref & REF_MASK, fref >> np.uint64(48), usn, offs
-        widths = [int(nlens.max()), 1, int(elens.max()), 1, _ndigits(entry), 1, _ndigits(seq), 1, ptab.shape[1],
-                  _ndigits(usn_w), 1, 27, 1, ratab.shape[1], _ndigits(off_w), len(src)]
-        cols = np.cumsum([0] + widths)
-        m = np.zeros((n, int(cols[-1])), dtype=np.uint8)
-        _put_text(m, int(cols[0]), blob, nstart, nlens)
+        entry, seq = fref & REF_MASK, fref >> np.uint64(48)
+        wn = max([int(nlens.max()) + 1] + [len(q) + 1 for _i, q, _e in quoted])  # + the NUL after each name
+        we = max([int(elens.max())] + [len(e) for _i, _q, e in quoted])
+        widths = [wn, 1, we, 1, _ndigits(entry), 1, _ndigits(seq), 1, ptab.shape[1], _ndigits(usn), 1, 27, 1,
+                  ratab.shape[1], _ndigits(offs), len(src)]
+        cols = np.cumsum([0] + widths).tolist()
+        m = np.zeros((n, cols[-1]), dtype=np.uint8)
+        # the names with the NUL after each: blob position p of row i goes to m[i, p - nstart[i]]
+        m.reshape(-1)[np.repeat(np.arange(n, dtype=np.int64) * cols[-1] - nstart, step) + ar] = blob
         m[:, cols[1]] = 44
-        _put_text(m, int(cols[2]), blob, estart, elens)
+        _put_text(m, cols[2], blob, estart, elens)
+        for i, q, e in quoted:
+            m[i, :wn] = 0
+            m[i, :len(q)] = np.frombuffer(q, dtype=np.uint8)
+            m[i, cols[2]:cols[3]] = 0
+            m[i, cols[2]:cols[2] + len(e)] = np.frombuffer(e, dtype=np.uint8)
         m[:, cols[3]] = 44
-        _put_digits(m, int(cols[4]), widths[4], entry)
+        _put_digits(m, cols[4], widths[4], entry)
         m[:, cols[5]] = 44
-        _put_digits(m, int(cols[6]), widths[6], seq)
+        _put_digits(m, cols[6], widths[6], seq)
         m[:, cols[7]] = 44
         m[:, cols[8]:cols[9]] = np.take(ptab, pinv, axis=0)
-        _put_digits(m, int(cols[9]), widths[9], usn_w)
+        _put_digits(m, cols[9], widths[9], usn)
         m[:, cols[10]] = 44
-        _put_times(m, int(cols[11]), ts, tz)
+        _put_times(m, cols[11], ts, tz)
         m[:, cols[12]] = 44
         m[:, cols[13]:cols[14]] = np.take(ratab, rainv, axis=0)
-        _put_digits(m, int(cols[14]), widths[14], off_w)
+        _put_digits(m, cols[14], widths[14], offs)
         m[:, cols[15]:] = np.frombuffer(src, dtype=np.uint8)
         return m[m != 0].tobytes()
 
@@ -472,14 +476,27 @@ def _ndigits(v: np.ndarray) -> int:
 
 
 def _put_digits(m: np.ndarray, col: int, width: int, v: np.ndarray) -> None:
-    """Decimal digits of ``v`` (unsigned) right-aligned in ``m[:, col:col + width]``, NUL before them."""
-    x = v.astype(np.int64) if not len(v) or int(v.max()) < 1 << 63 else v
-    q, r = np.divmod(x, 10)
-    m[:, col + width - 1] = r + 48
-    for i in range(col + width - 2, col - 1, -1):
-        nz = q != 0
-        q, r = np.divmod(q, 10)
-        m[:, i] = (r + 48) * nz
+    """Decimal digits of ``v`` (unsigned) right-aligned in ``m[:, col:col + width]``, NUL before them: nine
+    digits at a time in 32-bit arithmetic."""
+    x = v.astype(np.uint64)
+    end = col + width
+    while True:
+        if end - col > 9:
+            hi = x // np.uint64(10**9)
+            lo = (x - hi * np.uint64(10**9)).astype(np.uint32)
+        else:
+            hi, lo = None, x.astype(np.uint32)
+        for i in range(end - 1, max(col, end - 9) - 1, -1):
+            q = lo // np.uint32(10)
+            digit = (lo - q * np.uint32(10)).astype(np.uint8) + np.uint8(48)
+            if i < col + width - 1:  # a leading zero shows as nothing
+                digit *= (lo != 0) if hi is None else ((lo != 0) | (hi != 0))
+            m[:, i] = digit
+            lo = q
+        if hi is None:
+            return
+        x = hi
+        end -= 9
 
 
 def _put_text(m: np.ndarray, col: int, blob: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> None:
@@ -540,42 +557,41 @@ def _clean_pages(words: Any, base: int, npages: int) -> tuple[np.ndarray, np.nda
     path (well-formed V2, inside the page), and the chain either ends exactly at the page end or is followed by
     zeros only (an all-zero page is clean and empty). The walk arriving at the start of a clean page takes exactly
     these records and then goes on, through the zeros, as it would from the start of the next page; so a run of
-    clean pages is taken at once. All pages' chains are stepped together: one gather per record in a page."""
-    nw = len(words)
+    clean pages is taken at once. All pages' chains are stepped together: two gathers per record in a page."""
+    w64 = words.view(np.int64)
+    last_word = len(w64) - 1
     starts = base + PAGE * np.arange(npages, dtype=np.int64)
-    cur = starts.copy()
-    alive = np.arange(npages, dtype=np.int64)
+    pages = np.arange(npages, dtype=np.int64)
+    c = starts.copy()
+    pend = starts + PAGE
+    ends = starts.copy()  # where each page's chain ends
     found: list[tuple[np.ndarray, np.ndarray]] = []  # per step: (pages, record offsets)
-    while alive.size:
-        c = cur[alive]
+    while pages.size:
         wi = c >> 3
-        w0 = words[wi]
-        w7 = words[np.minimum(wi + 7, nw - 1)]
-        ln = (w0 & 0xFFFFFFFF).astype(np.int64)
-        nlen = (w7 & 0xFFFF).astype(np.int64)
-        noff = ((w7 >> 16) & 0xFFFF).astype(np.int64)
+        w0 = w64[wi]
+        w7 = w64[np.minimum(wi + 7, last_word)]
+        ln = w0 & 0xFFFFFFFF
+        noff = (w7 >> 16) & 0xFFFF
         nxt = c + ln
-        pend = starts[alive] + PAGE
         ok = (((w0 >> 32) & 0xFFFF) == 2) & (ln >= 60) & ((ln & 7) == 0) & (nxt <= pend) & (noff >= 60) \
-            & (noff + nlen <= ln)
-        alive = alive[ok]
-        found.append((alive, c[ok]))
-        nxt = nxt[ok]
-        cur[alive] = nxt
-        alive = alive[nxt < pend[ok]]
+            & (noff + (w7 & 0xFFFF) <= ln)
+        pages, c, nxt, pend = pages[ok], c[ok], nxt[ok], pend[ok]
+        found.append((pages, c))
+        ends[pages] = nxt
+        more = nxt < pend
+        pages, c, pend = pages[more], nxt[more], pend[more]
     counts = np.zeros(npages, dtype=np.int64)
-    for pages, _offs in found:
-        counts[pages] += 1
+    for pg, _offs in found:
+        counts[pg] += 1
     first = np.zeros(npages + 1, dtype=np.int64)
     np.cumsum(counts, out=first[1:])
     recs = np.empty(int(first[-1]), dtype=np.int64)
-    for k, (pages, offs) in enumerate(found):
-        recs[first[pages] + k] = offs
+    for k, (pg, offs) in enumerate(found):
+        recs[first[pg] + k] = offs
     # the rest of each page after its chain: zero? (word by word; chains end on 8-byte boundaries)
-    w = words[base >> 3:(base >> 3) + npages * (PAGE // 8)].reshape(npages, PAGE // 8)
-    nz = w != 0
+    nz = words[base >> 3:(base >> 3) + npages * (PAGE // 8)].reshape(npages, PAGE // 8) != 0
     last = np.where(nz.any(axis=1), PAGE // 8 - 1 - np.argmax(nz[:, ::-1], axis=1), -1)
-    clean = (last + 1) * 8 <= cur - starts
+    clean = (last + 1) * 8 <= ends - starts
     unclean = np.append(np.flatnonzero(~clean), npages)
     run_end = unclean[np.searchsorted(unclean, np.arange(npages))]
     return clean, recs, first, run_end
