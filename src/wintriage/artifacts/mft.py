@@ -1773,9 +1773,8 @@ def _csv_part(state: tuple[Any, ...], tz: timezone, tmp: str) -> bool:
                 zones: list[Record] = []
                 for item in p2.chunk(start, buf, n, rs):
                     if type(item) is RowBatch:
-                        text = _csv_batch(item.columns, tz)
-                        assert isinstance(text, str)
-                        data = text.encode("utf-8", "surrogatepass")
+                        data = _csv_batch(item.columns, tz)
+                        assert isinstance(data, bytes)
                         fh.write(data)
                         rows, size = len(item), len(data)
                     else:
@@ -1822,7 +1821,7 @@ def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone)
                         _csvpart.replay_warnings(ctx, log)
                         if rows:
                             cols = _csvpart.TextColumns({"entry": [None] * rows})
-                            cols.text = (tz, text.read(size).decode("utf-8", "surrogatepass"))
+                            cols.text = (tz, text.read(size))
                             yield RowBatch("mft", cols)
                         yield from zones
                         continue
@@ -1984,9 +1983,9 @@ def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> tuple[np.ndarray, 
     return mat, keep
 
 
-def _block(fields: list[_Field]) -> list[str]:
-    """Adjacent cells joined by commas, one str per row: the kept bytes of one matrix (a NUL after each row),
-    one decode, one split."""
+def _block(fields: list[_Field]) -> list[bytes]:
+    """Adjacent cells joined by commas, as UTF-8 bytes, one per row: the kept bytes of one matrix (a NUL after
+    each row), one split."""
     n = fields[0][0].shape[0]
     comma = np.full((n, 1), 44, dtype=np.uint8)
     ones = np.ones((n, 1), dtype=bool)
@@ -2000,24 +1999,25 @@ def _block(fields: list[_Field]) -> list[str]:
         keeps.append(np.ones(m.shape, dtype=bool) if k is None else k)
     mats.append(np.zeros((n, 1), dtype=np.uint8))
     keeps.append(ones)
-    out = np.concatenate(mats, axis=1)[np.concatenate(keeps, axis=1)].tobytes().decode("utf-8").split("\x00")
+    out = np.concatenate(mats, axis=1)[np.concatenate(keeps, axis=1)].tobytes().split(b"\x00")
     del out[-1]
     return out
 
 
-def _text_cells(v: np.ndarray) -> list[str] | _Field:
-    """A text column's CSV cells; as a field of the line's blocks when it is one text for every row (mostly
-    empty: reparse target, object id... of the vectorised rows; the source file)."""
+def _text_cells(v: np.ndarray) -> list[bytes] | _Field:
+    """A text column's CSV cells as UTF-8; as a field of the line's blocks when it is one text for every row
+    (mostly empty: reparse target, object id... of the vectorised rows; the source file)."""
     first = v[0]
     if not np.count_nonzero(v) or (v == first).all():
         cell = quote_column([first])[0]
         if "\x00" not in cell:
-            try:
-                e = np.frombuffer(cell.encode("utf-8"), dtype=np.uint8)
-            except UnicodeEncodeError:
-                return quote_column(v.tolist())
+            e = np.frombuffer(cell.encode("utf-8"), dtype=np.uint8)
             return np.broadcast_to(e, (v.size, e.size)), None
-    return quote_column(v.tolist())
+    cells = quote_column(v.tolist())
+    joined = "\x00".join(cells)
+    if joined.count("\x00") == len(cells) - 1:  # no NUL in a cell: one encode, one split
+        return joined.encode("utf-8").split(b"\x00")
+    return [x.encode("utf-8") for x in cells]
 
 
 def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
@@ -2030,17 +2030,17 @@ def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
                          for i in range(n)])
 
 
-def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str:
-    """``MFTECmd_$MFT_Output.csv`` lines of a whole batch: the text ``CSV['mft'].row`` and ``csv.writer`` give
-    row by row."""
+def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str | bytes:
+    """``MFTECmd_$MFT_Output.csv`` lines of a whole batch, as UTF-8: the text ``CSV['mft'].row`` and
+    ``csv.writer`` give row by row."""
 
-    text = _csvpart.text_of(columns, tz)
+    text = _csvpart.rendered(columns, tz)
     if text is not None:
         return text
     a = _arrays_of(columns)
     n = a["entry"].size
     if not n:
-        return ""
+        return b""
     off = tz_offset_ticks(tz) if tz is not UTC else 0
     tv, ts = [], []
     for si_key, fn_key in (("si_created", "fn_created"), ("si_modified", "fn_modified"),
@@ -2057,7 +2057,7 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
     fu, finv = np.unique(np.where(fl_ok, flags, -1), return_inverse=True)
     ftexts = tuple(si_flags_text(x) if x >= 0 else "" for x in fu.tolist())
 
-    def txt(k: str) -> list[str] | _Field:
+    def txt(k: str) -> list[bytes] | _Field:
         return _text_cells(a[k])
 
     cells = [
@@ -2070,7 +2070,7 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
         _num_field(a["logfile_seq"]), _num_field(np.where(sec_ok, sec, 0)),
         txt("object_id"), txt("logged_util_stream"), txt("zone_id_contents"), txt("source_file"),
     ]
-    cols: list[list[str]] = []  # runs of adjacent fields as one block each, text columns as they are
+    cols: list[list[bytes]] = []  # runs of adjacent fields as one block each, text columns as they are
     run: list[_Field] = []
     for c in cells:
         if type(c) is list:
@@ -2082,9 +2082,9 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
             run.append(c)  # type: ignore[arg-type]
     if run:
         cols.append(_block(run))
-    out = list(map(",".join, zip(*cols, strict=True)))
-    out.append("")
-    return "\r\n".join(out)
+    out = list(map(b",".join, zip(*cols, strict=True)))
+    out.append(b"")
+    return b"\r\n".join(out)
 
 
 # --- timeline --------------------------------------------------------------------------------------------
