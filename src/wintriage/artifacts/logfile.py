@@ -34,8 +34,9 @@ from __future__ import annotations
 import bisect
 import gc
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timezone
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -457,6 +458,11 @@ class _Heads:
         return np.flatnonzero((self.rtype == 1) & (self.lens >= 32) & np.isin(self.hdr["ro"], _EVENT_ARR)).tolist()
 
 
+def _open_attributes(buf: bytes, major: int | None) -> list[tuple[int, dict[str, Any]]]:
+    """The entries of an open attribute table dump: (table offset, entry)."""
+    return [(o, i) for o, e in parse_restart_table(buf)[1] if (i := parse_open_attribute_entry(e, major)) is not None]
+
+
 class _Builder:
     def __init__(self, ctx: ParseContext, lf: LogFile) -> None:
         self.ctx = ctx
@@ -475,6 +481,19 @@ class _Builder:
         self.usn: list[dict[str, Any]] = []
         self._desc_cache: dict[int, tuple[int, int, str]] = {}
         self._runs_memo: dict[bytes, tuple[str, str]] = {}
+        # checkpoints dump the same tables again and again: each distinct dump is decoded once
+        self._dump_memo: dict[tuple[Any, bytes], Any] = {}
+
+    def _dump(self, kind: Any, buf: bytes, fn: Callable[[bytes], Any]) -> Any:
+        """``fn(buf)`` for a table dump (``kind``: its operation), memoised by content; callers copy what
+        they change."""
+        key = (kind, buf)
+        got = self._dump_memo.get(key)
+        if got is None:
+            if len(self._dump_memo) >= 1024:
+                self._dump_memo.clear()
+            got = self._dump_memo[key] = fn(buf)
+        return got
 
     # --- pass 1: open attribute table, cluster size -------------------------------------------------
     def prescan(self, recs: list[LogRecord]) -> None:
@@ -508,17 +527,15 @@ class _Builder:
                 op = parse_op(r.data)
                 if op is None:
                     continue
-                hdr, entries = parse_restart_table(op.redo)
-                for off, e in entries:
-                    info = parse_open_attribute_entry(e, self.restart_major)
-                    if info:
-                        self.oat.add(off, r.lsn, info)
+                major = self.restart_major
+                for off, info in self._dump((0x1D, major), op.redo, partial(_open_attributes, major=major)):
+                    self.oat.add(off, r.lsn, dict(info))
             elif redo_op == 0x1E:
                 op = parse_op(r.data)
                 if op is not None:
                     names.append((r.lsn, op.redo))
         for lsn, buf in names:
-            for idx, nm in parse_attribute_names(buf).items():
+            for idx, nm in self._dump(0x1E, buf, parse_attribute_names).items():
                 self.oat.name(idx, lsn, nm)
 
     # --- pass 2 ---------------------------------------------------------------------------------
@@ -1123,9 +1140,10 @@ class _Builder:
             return {"_json": f'{{"open_attribute_table":{{"entry_size":{esize},"entries":{count},'
                              f'"allocated":{allocated},"first_free":{first_free},"last_free":{last_free}}}}}'}
         elif ro == 0x1E:
-            d["attribute_names"] = {str(k): v for k, v in parse_attribute_names(op.redo).items()}
+            return {"_json": self._dump("names json", op.redo, lambda b: to_json(
+                {"attribute_names": {str(k): v for k, v in self._dump(0x1E, b, parse_attribute_names).items()}}))}
         elif ro == 0x1F:
-            return {"_json": f'{{"dirty_pages":{_count_dirty_pages(op.redo)}}}'}
+            return {"_json": self._dump(0x1F, op.redo, lambda b: f'{{"dirty_pages":{_count_dirty_pages(b)}}}')}
         elif ro == 0x20:
             d["transactions"] = parse_transactions(op.redo)
         elif ro in (0x13, 0x14) and len(op.redo) >= 32:  # UpdateFileName*: the four times, as to_json() writes them

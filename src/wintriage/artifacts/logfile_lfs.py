@@ -874,11 +874,14 @@ class RecordTable:
         ch = self.chains
         if ch is not None and len(self._fi):
             fi = self._fi
-            ds = ch.dstart[fi]
-            rel = np.arange(width)
-            at = np.minimum(ds[:, None] + rel, len(ch.flat) - 1)
-            got = ch.flat[at]
-            got[rel[None, :] >= ch.cols[3][fi][:, None]] = 0
+            words = ch.flat.view("<u8")  # client data starts 8-aligned (headers are)
+            nw = (width + 7) // 8
+            at = np.minimum((ch.dstart[fi] >> 3)[:, None] + np.arange(nw), len(words) - 1)
+            got = words[at].view(np.uint8).reshape(len(fi), 8 * nw)[:, :width]
+            dl = ch.cols[3][fi]
+            short = np.flatnonzero(dl < width)
+            if len(short):  # past a record's data: zeros, as the padding of the built records
+                got[short[:, None], np.arange(width)[None, :]] *= np.arange(width)[None, :] < dl[short][:, None]
             out[self._isf] = got
         oi = self._oi
         if oi:
