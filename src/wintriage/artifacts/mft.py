@@ -23,6 +23,7 @@ import mmap
 import multiprocessing as mp
 import os
 import pickle
+import re
 import struct
 from array import array
 from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
@@ -1434,7 +1435,7 @@ def _decode_names(flat: np.ndarray, c: _Chunk, starts: np.ndarray, lens: np.ndar
 
 class _Seg:
     """A text column as UTF-8 bytes: row i is ``buf[start[i]:start[i] + size[i]]``. CSV-only batches take
-    names and extensions this way from the records' bytes, then make their ``str`` in one split."""
+    names and extensions this way from the records' bytes, then make their cells in one split."""
 
     __slots__ = ("buf", "start", "size")
 
@@ -1444,8 +1445,8 @@ class _Seg:
     def take(self, idx: np.ndarray) -> _Seg:
         return _Seg(self.buf, self.start[idx], self.size[idx])
 
-    def strs(self) -> list[str]:
-        """The cells as ``str``: gathered with a NUL after each, one decode, one split (no NUL in the bytes)."""
+    def cells(self) -> list[bytes]:
+        """The cells as ``bytes``: gathered with a NUL after each, one split (no NUL in the bytes)."""
         n = self.size.size
         if not n:
             return []
@@ -1454,7 +1455,7 @@ class _Seg:
         ar = np.arange(total)
         out = np.zeros(total + n, dtype=np.uint8)
         out[ar + np.repeat(np.arange(n), size)] = self.buf[np.repeat(self.start - (np.cumsum(size) - size), size) + ar]
-        return out[:-1].tobytes().decode("utf-8", "surrogatepass").split("\x00")
+        return out[:-1].tobytes().split(b"\x00")
 
 
 _U8_LEN = np.ones(0x10000, dtype=np.int64)  # UTF-8 bytes of a UTF-16 code unit (surrogates excluded)
@@ -1464,7 +1465,7 @@ _U8_LEN[0x800:] = 3
 
 def _utf8_names(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> _Seg | None:
     """UTF-16LE names at flat offsets ``starts`` (``lens`` bytes each) as UTF-8 ``_Seg`` cells, the text
-    ``_decode_names`` gives; None when one needs that path (odd length, surrogate, NUL)."""
+    ``_decode_names`` gives, encoded; None when one needs that path (odd length, surrogate, NUL)."""
     n = starts.size
     total = int(lens.sum())
     if (lens & 1).any():
@@ -1485,12 +1486,16 @@ def _utf8_names(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> _Seg 
         np.cumsum(_U8_LEN[raw.view("<u2")], out=cl[1:])
         b = cl[(ends - lens) >> 1]
         size = cl[ends >> 1] - b
-    if not u8.all():  # a NUL character: ``strs`` splits on NUL
+    if not u8.all():  # a NUL character: ``cells`` splits on NUL
         return None
     return _Seg(u8, b if n else np.zeros(0, np.int64), size)
 
 
-def _objs(cells: list[str]) -> np.ndarray:
+def _enc(text: str, utf8: bool) -> str | bytes:
+    return text.encode("utf-8") if utf8 else text
+
+
+def _objs(cells: list[Any]) -> np.ndarray:
     a = np.empty(len(cells), dtype=object)
     a[:] = cells
     return a
@@ -1598,26 +1603,28 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     cols["si_flags"] = (sflags[r], has_si[r])
     cols["usn"] = (usn[r], long_si[r])
     cols["security_id"] = (sec[r], long_si[r])
-    cpp = np.empty(n, dtype=object)  # MFTECmd's ParentPath
+    cpp = np.empty(n, dtype=object)  # MFTECmd's ParentPath (UTF-8 in CSV-only batches)
     if norm.any():
-        cpp[norm] = np.array([csv_parent_path(x) for x in upp], dtype=object)[inv]
+        ucpp = [csv_parent_path(x) for x in upp]
+        cpp[norm] = np.array([x.encode("utf-8") for x in ucpp] if csv_only else ucpp, dtype=object)[inv]
     if selfp.any():
-        cpp[selfp] = csv_parent_path(ORPHAN)
+        cpp[selfp] = _enc(csv_parent_path(ORPHAN), csv_only)
     if root.any():
-        cpp[root] = csv_parent_path("")
+        cpp[root] = _enc(csv_parent_path(""), csv_only)
     cols["csv_parent_path"] = cpp
-    if csv_only:
+    if csv_only:  # text columns as UTF-8 cells
         if nseg is not None:
             rseg = nseg.take(order)
-            cols["name"], cols["extension"] = _objs(rseg.strs()), _objs(_ext_seg(rseg, is_dir).strs())
+            cols["name"], cols["extension"] = _objs(rseg.cells()), _objs(_ext_seg(rseg, is_dir).cells())
         else:
             assert names is not None
-            cols["name"] = names[order]
-            cols["extension"] = _objs(_exts(cols["name"].tolist(), is_dir))
-        empty = np.full(n, "", dtype=object)
+            nm_l = names[order].tolist()
+            cols["name"] = _objs([x.encode("utf-8") for x in nm_l])
+            cols["extension"] = _objs([x.encode("utf-8") for x in _exts(nm_l, is_dir)])
+        empty = np.full(n, b"", dtype=object)
         for key in ("reparse_target", "object_id", "logged_util_stream", "zone_id_contents"):
             cols[key] = empty
-        cols["source_file"] = np.full(n, source, dtype=object)
+        cols["source_file"] = np.full(n, source.encode("utf-8"), dtype=object)
         return cols, fi[r]
     assert names is not None
     short = np.full(nr, "", dtype=object)
@@ -1649,21 +1656,18 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     return cols, fi[r]
 
 
-def _dict_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rows of the per-record decoder as the same typed columns as ``_fast_columns``."""
+def _dict_arrays(rows: list[dict[str, Any]], csv_only: bool = False) -> dict[str, Any]:
+    """Rows of the per-record decoder as the same typed columns as ``_fast_columns`` (``csv_only``: its text
+    columns as UTF-8, as the CSV-only batches carry them)."""
     out: dict[str, Any] = {}
     for k in _INTS:
         out[k] = np.array([d[k] for d in rows], dtype=np.uint64 if k in ("file_size", "logfile_seq") else np.int64)
     for k in _BOOLS:
         out[k] = np.array([bool(d[k]) for d in rows], dtype=bool)
     for k in _STRS:
-        a = np.empty(len(rows), dtype=object)
-        a[:] = [d.get(k, "") for d in rows]
-        out[k] = a
+        out[k] = _objs([_enc(d.get(k, ""), csv_only) for d in rows])
     out["ns"] = np.array([_NT_CODE[d["name_type"]] for d in rows], dtype=np.int64)
-    cpp = np.empty(len(rows), dtype=object)
-    cpp[:] = [csv_parent_path(d.get("parent_path") or "") for d in rows]
-    out["csv_parent_path"] = cpp
+    out["csv_parent_path"] = _objs([_enc(csv_parent_path(d.get("parent_path") or ""), csv_only) for d in rows])
     for k in _NULLABLE:
         vals = [d[k] for d in rows]
         dt = bool if k == "resident" else (np.uint64 if k == "usn" else np.int64)
@@ -1895,9 +1899,9 @@ class _Pass2:
                 # fast rows of a record come consecutively: key = record * 65536 + position within it
                 pos = np.arange(rec_of.size) - np.searchsorted(rec_of, rec_of)
                 keys = np.concatenate((rec_of.astype(np.int64) * 65536 + pos, np.array(slow_key, np.int64)))
-                arrs = _take(_concat(arrs, _dict_arrays(slow_rows)), np.argsort(keys, kind="stable"))
+                arrs = _take(_concat(arrs, _dict_arrays(slow_rows, self.csv_only)), np.argsort(keys, kind="stable"))
         elif slow_rows:
-            arrs = _dict_arrays(slow_rows)
+            arrs = _dict_arrays(slow_rows, self.csv_only)
         else:
             arrs = None
         if arrs is not None:
@@ -2005,19 +2009,40 @@ def _block(fields: list[_Field]) -> list[bytes]:
 
 
 def _text_cells(v: np.ndarray) -> list[bytes] | _Field:
-    """A text column's CSV cells as UTF-8; as a field of the line's blocks when it is one text for every row
-    (mostly empty: reparse target, object id... of the vectorised rows; the source file)."""
+    """A text column's CSV cells as UTF-8 (``v`` holds str, or UTF-8 bytes in CSV-only batches); as a field of
+    the line's blocks when it is one text for every row (mostly empty: reparse target, object id... of the
+    vectorised rows; the source file). Quoted as ``quote_column`` quotes."""
     first = v[0]
-    if not np.count_nonzero(v) or (v == first).all():
-        cell = quote_column([first])[0]
-        if "\x00" not in cell:
-            e = np.frombuffer(cell.encode("utf-8"), dtype=np.uint8)
+    nz = np.count_nonzero(v)
+    if not nz or (nz == v.size and (v == first).all()):
+        cell = _quote_utf8([first])[0]
+        if b"\x00" not in cell:
+            e = np.frombuffer(cell, dtype=np.uint8)
             return np.broadcast_to(e, (v.size, e.size)), None
-    cells = quote_column(v.tolist())
-    joined = "\x00".join(cells)
-    if joined.count("\x00") == len(cells) - 1:  # no NUL in a cell: one encode, one split
-        return joined.encode("utf-8").split(b"\x00")
-    return [x.encode("utf-8") for x in cells]
+    if nz < v.size // 8:  # mostly empty (zone contents...): the others only
+        out = [b""] * v.size
+        at = np.flatnonzero(v)
+        for i, x in zip(at.tolist(), _quote_utf8(v[at].tolist()), strict=True):
+            out[i] = x
+        return out
+    return _quote_utf8(v.tolist())
+
+
+def _quote_utf8(cells: list[Any]) -> list[bytes]:
+    """``quote_column`` of str cells, encoded; UTF-8 cells as they are, quoted the same way."""
+    if cells and type(cells[0]) is bytes:
+        joined = b"\x00".join(cells)
+        if b"," in joined or b'"' in joined or b"\n" in joined or b"\r" in joined:
+            return [b'"' + x.replace(b'"', b'""') + b'"' if _NEEDS_QUOTES_B(x) else x for x in cells]
+        return cells
+    q = quote_column(cells)
+    s = "\x00".join(q)
+    if s.count("\x00") == len(q) - 1:  # no NUL in a cell: one encode, one split
+        return s.encode("utf-8").split(b"\x00")
+    return [x.encode("utf-8") for x in q]
+
+
+_NEEDS_QUOTES_B = re.compile(b'[,"\r\n]').search
 
 
 def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
