@@ -306,7 +306,7 @@ def _journal(records: list[bytes], copies: int, paged: bool, damage: tuple[int, 
 def test_csv_split_over_two_processes_is_the_sequential_csv(td: TD, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              paged: bool) -> None:
     """``parse usnjrnl --csv`` walks the second half in a forked worker: same CSV bytes and warnings as one walk,
-    whether the walks join at the page boundary (paged journal) or not (the worker's half is dropped)."""
+    whether the walks join at the page boundary (paged journal) or at the first record after it."""
     from wintriage.parsecmd import run_parse
     from wintriage.pipeline import run_file
     from wintriage.sinks import CsvSink
@@ -327,9 +327,9 @@ def test_csv_split_over_two_processes_is_the_sequential_csv(td: TD, tmp_path: Pa
     scan = usnjrnl._scan
 
     def spy(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None = None,
-            stopped: list[int] | None = None, csv_tz: Any = None) -> Any:
+            stopped: list[int] | None = None, csv_tz: Any = None, head: int = 0) -> Any:
         calls.append((start, stop))
-        return scan(mm, end, ctx, start, stop, stopped, csv_tz)
+        return scan(mm, end, ctx, start, stop, stopped, csv_tz, head)
 
     monkeypatch.setattr(usnjrnl, "_SPLIT_MIN", 0)
     monkeypatch.setattr(usnjrnl, "_scan", spy)
@@ -339,4 +339,6 @@ def test_csv_split_over_two_processes_is_the_sequential_csv(td: TD, tmp_path: Pa
     assert (out["records"], out["warnings"], out["skipped"]) == (res.records, res.warnings, res.skipped)
     mid = (size // 2) & ~4095
     assert calls[0] == (0, mid)
-    assert len(calls) == (1 if paged else 2)  # joined: the worker's half is used; else walked on here
+    # joined: the worker's half is used (records back to back: the worker starts inside one, resynchronises on
+    # the next, which is where this process's walk stopped, so the worker's output from there on is used)
+    assert len(calls) == 1

@@ -92,6 +92,7 @@ class TextColumns(dict[str, list[Any]]):
     column gives its length."""
 
     text: tuple[timezone, str | bytes]
+    pos: int  # where the batch's first record starts in its input (set by parsers whose worker output may join)
 
 
 def rendered(columns: Any, tz: timezone) -> str | bytes | None:
@@ -112,10 +113,13 @@ def text_of(columns: Any, tz: timezone) -> str | None:
 
 
 def text_batches(tmp: str, parts: list[tuple[int, int]], tz: timezone, table: str, column: str,
-                 binary: bool = False) -> Iterator[RowBatch]:
+                 binary: bool = False, skip: int = 0) -> Iterator[RowBatch]:
     """The worker's text back as batches: ``parts`` = (rows, characters) of each rendered batch, in order;
-    ``binary``: the worker wrote UTF-8 bytes and ``parts`` counts bytes (the batches carry them as they are)."""
+    ``binary``: the worker wrote UTF-8 bytes and ``parts`` counts bytes (the batches carry them as they are);
+    ``skip``: bytes at the start of a binary file that are not wanted."""
     with open(tmp, "rb") if binary else open(tmp, encoding="utf-8", errors="surrogatepass", newline="") as fh:
+        if skip:
+            fh.seek(skip)
         for rows, chars in parts:
             cols = TextColumns({column: [None] * rows})
             cols.text = (tz, fh.read(chars))

@@ -189,28 +189,30 @@ _SPLIT_MIN = 32 << 20  # bytes; below this the worker costs more than it saves
 
 
 def _csv_part(state: tuple[Any, ...], start: int, tz: timezone,
-              tmp: str) -> tuple[list[tuple[int, int]], _csvpart.Log]:
-    """Worker: the CSV lines (UTF-8) of the records from ``start`` on into ``tmp``; (rows, bytes) per part,
-    warnings."""
+              tmp: str) -> tuple[list[tuple[int, int, int]], _csvpart.Log]:
+    """Worker: the CSV lines (UTF-8) of the records from ``start`` on into ``tmp``; (rows, bytes, offset of the
+    first) per part (the first ``_HEAD_PARTS`` records a part each), warnings."""
     from ..store.export import csv_line
 
     path, options, resources, source = state
     ctx = _csvpart.LogContext(NAME, source, options, resources)
     shape = CSV["usnjrnl"]
-    parts: list[tuple[int, int]] = []
+    parts: list[tuple[int, int, int]] = []
     with open(path, "rb") as fb, open(tmp, "wb") as fh:
         mm = mmap.mmap(fb.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            for item in _scan(mm, len(mm), ctx, start, csv_tz=tz):
+            for item in _scan(mm, len(mm), ctx, start, csv_tz=tz, head=_HEAD_PARTS):
                 if type(item) is RowBatch:
                     text = _j_csv_batch(item.columns, tz)
                     rows = len(item)
+                    at = item.columns.pos  # type: ignore[attr-defined]
                 else:
                     text = csv_line(shape.row(item.data, tz)) + "\r\n"  # type: ignore[union-attr]
                     rows = 1
+                    at = item.data["offset"]  # type: ignore[union-attr]
                 data = text if isinstance(text, bytes) else text.encode()
                 fh.write(data)
-                parts.append((rows, len(data)))
+                parts.append((rows, len(data), at))
         finally:
             mm.close()
     return parts, ctx.log
@@ -224,15 +226,36 @@ def _split_csv(path: Path, mm: Any, ctx: ParseContext, tz: timezone) -> Iterator
         stopped: list[int] = []
         yield from _scan(mm, end, ctx, 0, mid if worker.fut is not None else end, stopped, tz)
         got = worker.result()
-        if got is None or stopped[0] != mid:  # no worker, or the walks do not join: the rest here
+        joined = None if got is None else _join(stopped[0], mid, *got)
+        if got is None or joined is None:  # no worker, or the walks do not join: the rest here
             if stopped[0] < end:
                 yield from _scan(mm, end, ctx, stopped[0], csv_tz=tz)
             return
-        parts, log = got
+        skip, parts, log = joined
         _csvpart.replay_warnings(ctx, log)
-        yield from _csvpart.text_batches(worker.tmp, parts, tz, NAME, "usn", binary=True)
+        yield from _csvpart.text_batches(worker.tmp, parts, tz, NAME, "usn", binary=True, skip=skip)
     finally:
         worker.close()
+
+
+_HEAD_PARTS = 64  # the worker's first records come a part each: this process's walk may join at any of them
+
+
+def _join(at: int, mid: int, parts: list[tuple[int, int, int]],
+          log: _csvpart.Log) -> tuple[int, list[tuple[int, int]], _csvpart.Log] | None:
+    """Where this process's walk, stopped at ``at``, joins the worker's (started at ``mid``): the bytes of the
+    worker's parts before that to skip, its parts and warnings from there on; None when the walks do not join.
+    The walk is a function of the position, so the worker's output from the first item it made at ``at`` on is
+    the sequential result (its first position is ``mid`` itself)."""
+    j = next((i for i, p in enumerate(parts) if p[2] >= at), len(parts))
+    k = next((i for i, w in enumerate(log) if w[0] is None or w[0] >= at), len(log))
+    firsts = [parts[j][2]] if j < len(parts) else []
+    off = log[k][0] if k < len(log) else None
+    if off is not None:
+        firsts.append(off)
+    if at != mid and min(firsts, default=None) != at:
+        return None
+    return sum(p[1] for p in parts[:j]), [(r, b) for r, b, _at in parts[j:]], log[k:]
 
 
 BATCH = 32768
@@ -449,6 +472,7 @@ class _Bulk:
         n = len(offs)
         if self.csv_tz is not None:  # CSV-only runs: the batch as its CSV text, the other columns never built
             text = _csvpart.TextColumns(usn=[None] * n)
+            text.pos = int(offs[0])
             lines = self.csv_text(offs, self.csv_tz)
             text.text = (self.csv_tz, _j_csv_batch(self._shown(offs)[0], self.csv_tz) if lines is None else lines)
             return RowBatch(NAME, text)
@@ -598,19 +622,20 @@ def _clean_pages(words: Any, base: int, npages: int) -> tuple[np.ndarray, np.nda
 
 
 def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None = None,
-          stopped: list[int] | None = None, csv_tz: timezone | None = None) -> Iterator[Record | RowBatch]:
+          stopped: list[int] | None = None, csv_tz: timezone | None = None,
+          head: int = 0) -> Iterator[Record | RowBatch]:
     """The walk, from ``start`` until the first record position at or past ``stop`` (appended to ``stopped``;
     ``end`` when the data ran out). Outside ``--carve`` the walk is a function of the position alone, so a walk
     that stops exactly at ``m`` joins one started at ``m`` into the sequential result.
 
     Outside ``--carve``, the walk arriving at the start of a page takes a run of clean pages (``_clean_pages``)
-    at once; everything else is walked record by record."""
+    at once; everything else is walked record by record. The first ``head`` V2 records come a batch each."""
     carve = bool(ctx.options.get("carve"))
     stop = end if stop is None else min(stop, end)
     res = ctx.resources.get("mft")
     warn = ctx.warn
     ppath_cache: dict[int, str] = {}
-    head = _HEAD.unpack_from
+    header = _HEAD.unpack_from
     walk = _V2_WALK.unpack_from
     nonzero = _NONZERO.search
     bulk = _Bulk(mm, end, ctx, csv_tz)
@@ -629,7 +654,7 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
         chunks.clear()
         return out
 
-    room = BATCH
+    room = 1 if head > 0 else BATCH
     pos = start & ~7
     carved = False  # inside a region reached by resynchronisation
     limit = 0 if carve else stop  # pages taken at once end by here
@@ -657,7 +682,8 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
                         if not room:
                             last = int(chunks[-1][-1])
                             yield bulk.batch(pending(), carved)
-                            room = BATCH
+                            head -= 1
+                            room = 1 if head > 0 else BATCH
                             release(last)
                     continue
             if pos + 60 <= end:
@@ -670,11 +696,12 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
                     room -= 1
                     if not room:
                         yield bulk.batch(pending(), carved)
-                        room = BATCH
+                        head -= 1
+                        room = 1 if head > 0 else BATCH
                         release(pos)
                     continue
             else:
-                ln, major, _minor = head(mm, pos)
+                ln, major, _minor = header(mm, pos)
             if ln == 0:
                 m = nonzero(mm, pos)
                 if m is None:
@@ -684,13 +711,13 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
                     pos = nxt
                     if carved and (offs or chunks):
                         yield bulk.batch(pending(), carved)
-                        room = BATCH
+                        room = 1 if head > 0 else BATCH
                     carved = False
                     continue
                 # length 0 but a non-zero version: not padding, not a record -> handled as a bad record below
             if offs or chunks:
                 yield bulk.batch(pending(), carved)
-                room = BATCH
+                room = 1 if head > 0 else BATCH
             problem = check_header(mm, pos, end, False)
             if not problem:
                 try:
