@@ -172,3 +172,37 @@ def test_csv_split_survives_a_worker_that_goes_away(td: TD, tmp_path: Path, monk
         sink.close()
         out.append((r.records, r.warnings, r.status, {p.name: p.read_bytes() for p in sorted(d.iterdir())}))
     assert out[0] == out[1] and out[0][0] > 50
+
+
+def test_csv_quotes_names_on_every_path(td: TD, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names with a comma, a quote and a non-ASCII letter: quoted alike by the CSV-only renderer (UTF-8 cells, both
+    processes), the batch renderer of full rows and the row-by-row shape."""
+    from datetime import UTC
+
+    from wintriage.pipeline import run_file
+    from wintriage.sinks import CsvSink
+    from wintriage.store.export import CsvWriter
+
+    monkeypatch.setattr(mft, "_SPLIT_MIN", 16)
+    monkeypatch.setattr(mft, "_CHUNK_BYTES", 32 * 1024)
+    data = td("mft/derived/ntfs20h1_MFT.bin").read_bytes()
+    for old, new in (("file_1.txt", 'fi"e,1.txt'), ("file_11.txt", "fíle,11.txt"), ("test_dir", "tes,_dir")):
+        data = data.replace(old.encode("utf-16-le"), new.encode("utf-16-le"))
+    src = tmp_path / "names.mft"
+    src.write_bytes(data * 2)
+    out = []
+    for k, opts in enumerate(({}, {"csv_workers": 2, "csv_tz": UTC})):
+        d = tmp_path / f"o{k}"
+        d.mkdir()
+        sink = CsvSink(d, UTC)
+        run_file(mft, src, sink, options=opts, hash_input=False)
+        sink.close()
+        out.append((d / mft.CSV["mft"].filename).read_bytes())
+    rows = [r.data | {"source_file": str(src)} for r in mft.parse(src, ParseContext("mft", str(src)))
+            if r.table == "mft"]
+    lines: list[str] = []
+    CsvWriter(type("F", (), {"write": lines.append})()).writerows(mft.CSV["mft"].row(r) for r in rows)
+    body = out[0].split(b"\r\n", 1)[1]
+    assert out[0] == out[1] and body == "".join(lines).encode("utf-8")
+    assert b'"fi""e,1.txt"' in body and '"fíle,11.txt"'.encode() in body and b'.,"tes,_dir",' in body
+    assert b'".\\tes,_dir","fi""e,1.txt",.txt,' in body
