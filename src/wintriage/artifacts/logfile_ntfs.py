@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..timeutil import from_filetime
+from .mft import decode_runs as _mft_runs
 
 OPS: dict[int, str] = {
     0x00: "Noop",
@@ -244,25 +245,9 @@ def parse_file_record(buf: bytes) -> dict[str, Any] | None:
 
 
 def decode_runs(buf: bytes, limit: int = 256) -> list[tuple[int, int | None]]:
-    """Mapping pairs -> [(length in clusters, LCN or None for sparse)], stopping at the terminator."""
-    runs: list[tuple[int, int | None]] = []
-    pos = 0
-    lcn = 0
-    while pos < len(buf) and len(runs) < limit:
-        hdr = buf[pos]
-        if hdr == 0:
-            break
-        ln, lo = hdr & 0x0F, hdr >> 4
-        if ln == 0 or ln > 8 or lo > 8 or pos + 1 + ln + lo > len(buf):
-            break
-        length = int.from_bytes(buf[pos + 1:pos + 1 + ln], "little")
-        if lo:
-            lcn += int.from_bytes(buf[pos + 1 + ln:pos + 1 + ln + lo], "little", signed=True)
-            runs.append((length, lcn))
-        else:
-            runs.append((length, None))
-        pos += 1 + ln + lo
-    return runs
+    """Mapping pairs -> [(length in clusters, LCN or None for sparse)], stopping at the terminator: the runs of
+    ``mft.decode_runs`` the other way round, at most ``limit``."""
+    return [(n, lcn) for lcn, n in _mft_runs(buf)[:limit]]
 
 
 _V2 = b"\x02\x00\x00\x00"  # USN record major 2, minor 0
