@@ -18,7 +18,7 @@ offset = USN minus the size of the sparse head) while every other file is its fu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -528,19 +528,23 @@ class NtfsFS:
         if skip_sparse:
             yield from self._read_allocated(r, total, info.path, chunk)
             return
-        pos = 0
-        while pos < total:
-            n = min(chunk, total - pos)
+        yield from self._read_range(r, 0, total, info.path, chunk)
+
+    def _read_range(self, r: Any, pos: int, end: int, label: str, chunk: int) -> Generator[bytes, None, bool]:
+        """Bytes ``pos:end`` of a stream in chunks; False (after a warning) when a read failed or came up short."""
+        while pos < end:
+            n = min(chunk, end - pos)
             try:
                 data = r.read_buffer_at_offset(n, pos)
             except OSError as e:
-                self.warn(f"{info.path}: read of {n} bytes at offset {pos} failed: {e}")
-                return
+                self.warn(f"{label}: read of {n} bytes at offset {pos} failed: {e}")
+                return False
             if not data:
-                self.warn(f"{info.path}: short read at offset {pos}: {total - pos} bytes missing")
-                return
+                self.warn(f"{label}: short read at offset {pos}: {end - pos} bytes missing")
+                return False
             yield data
             pos += len(data)
+        return True
 
     def _read_allocated(self, r: Any, total: int, label: str, chunk: int) -> Iterator[bytes]:
         try:
@@ -554,20 +558,8 @@ class NtfsFS:
         pos = 0
         for _off, size, flags in extents:
             end = min(pos + size, total)
-            if not flags & _EXTENT_SPARSE:
-                p = pos
-                while p < end:
-                    k = min(chunk, end - p)
-                    try:
-                        data = r.read_buffer_at_offset(k, p)
-                    except OSError as e:
-                        self.warn(f"{label}: read of {k} bytes at offset {p} failed: {e}")
-                        return
-                    if not data:
-                        self.warn(f"{label}: short read at offset {p}")
-                        return
-                    yield data
-                    p += len(data)
+            if not flags & _EXTENT_SPARSE and not (yield from self._read_range(r, pos, end, label, chunk)):
+                return
             pos += size
             if pos >= total:
                 break
