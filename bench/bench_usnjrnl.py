@@ -1,16 +1,19 @@
 """$J -> CSV records/s on a synthetic >= 1M-record journal made from real records, now vs a baseline revision.
 
-Usage: python bench/bench_usnjrnl.py [J] [--records N] [--baseline REV]
-       (default: /tmp/pub.J, 1,048,576 records; baseline c6f4291 = before column batches)
+Usage: python bench/bench_usnjrnl.py [J] [--records N] [--baseline REV] [--store]
+       (default: /tmp/pub.J, 1,048,576 records; baseline f9e32da = before the vectorised walk and the
+       byte-matrix CSV; --store adds the slow case-store rows)
 
 Export the scenario journal first (``wintriage cat scenario/public-1.E01 '/$Extend/$UsnJrnl:$J' > /tmp/pub.J``).
 The synthetic file keeps a 1 MiB sparse-like zero head, then repeats the real records packed into 4 KiB pages
 with zero padding at each page's end, as Windows writes them (no record crosses a page), each record's USN
-patched to its new offset, until N records. There is no peer $J parser in Python to run side by side (the `mft`
-wheel does not read $J); the table gives parse-only rates, CSV through ``parse_batches`` in one process, the
-``wintriage parse usnjrnl --csv`` path (second half in a forked worker; CPU includes the worker), and rows into a
-case store with the timeline (the ``analyze`` path, before indexes), each measured in its own child process
-(peak RSS is that measurement's own largest process).
+patched to its new offset, until N records; a second file packs the same records back to back (records cross
+pages: the record-by-record walk). There is no peer $J parser in Python to run side by side (the `mft` wheel does
+not read $J); the table gives, for both files, the whole ``wintriage parse usnjrnl J --csv OUT`` command
+(interpreter start included; its forked worker's CPU included) of this checkout and of the baseline revision
+(``git archive`` of its ``src`` into a temporary folder), CSV through ``parse_batches`` in one process, parse-only
+rates, and with --store rows into a case store with the timeline (the ``analyze`` path, before indexes), each
+measured in its own child process (peak RSS is that measurement's own largest process).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def real_records(src: Path) -> list[bytes]:
     return [data[r.data["offset"]:r.data["offset"] + r.data["record_length"]] for r in usnjrnl.parse(src, ctx)]
 
 
-def synth(src: Path, dst: Path, n: int) -> Path:
+def synth(src: Path, dst: Path, n: int, paged: bool = True) -> Path:
     recs = real_records(src)
     head = 1 << 20
     with open(dst, "wb") as fo:
@@ -44,7 +47,7 @@ def synth(src: Path, dst: Path, n: int) -> Path:
         page = bytearray()
         for i in range(n):
             r = bytearray(recs[i % len(recs)])
-            if len(page) + len(r) > 4096:
+            if paged and len(page) + len(r) > 4096:
                 buf += page.ljust(4096, b"\x00")
                 pos += 4096
                 page.clear()
@@ -53,9 +56,27 @@ def synth(src: Path, dst: Path, n: int) -> Path:
             if len(buf) > 1 << 22:
                 fo.write(buf)
                 buf.clear()
-        buf += page.ljust(4096, b"\x00")
+        buf += page.ljust(4096, b"\x00") if paged else page
         fo.write(buf)
     return dst
+
+
+def cli(path: Path, src: Path) -> dict[str, float]:
+    """``wintriage parse usnjrnl path --csv`` with the package in ``src``, timed from outside (CPU of the child and
+    its worker, peak RSS of the largest)."""
+    import os
+    import resource
+
+    with tempfile.TemporaryDirectory() as d:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "wintriage.cli", "parse", "usnjrnl", str(path), "--csv", d,
+                              "--json"], check=True, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(src)}).stdout
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall": wall, "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+            "rows": json.loads(out)["records"], "rss": after.ru_maxrss / 1024}
 
 
 def one(tool: str, path: Path, rev: str) -> dict[str, float]:
@@ -79,29 +100,27 @@ def one(tool: str, path: Path, rev: str) -> dict[str, float]:
             store = CaseWriter(Path(d) / "case.sqlite")
             rows = run_file(mod, path, StoreSink(store), hash_input=False).records
             store.close(index=False)
-    elif kind == "cli":
-        from wintriage.parsecmd import run_parse
+    else:  # CSV only, one process (``csv_tz`` as ``parse --csv`` sets it, no worker)
+        from datetime import UTC
 
         with tempfile.TemporaryDirectory() as d:
-            rows = run_parse("usnjrnl", [path], csv_dir=Path(d), db=None, options={}, quiet=True)["records"]
-    else:
-        with tempfile.TemporaryDirectory() as d:
             sink = CsvSink(Path(d))
-            rows = run_file(mod, path, sink, hash_input=False).records
+            rows = run_file(mod, path, sink, options={"csv_tz": UTC}, hash_input=False).records
             sink.close()
     return {"wall": time.perf_counter() - t0, "cpu": cpu_seconds() - c0, "rows": rows, "rss": peak_rss_mb()}
 
 
-TOOLS = (("rows:base", "@baseline parse() (rows)"), ("rows:new", "parse() (rows)"),
-         ("csv:base", "@baseline -> CSV"), ("csv:new", "-> CSV, 1 process"),
-         ("cli:new", "parse usnjrnl --csv (2 proc)"),
-         ("store:base", "@baseline -> case store"), ("store:new", "-> case store"))
+TOOLS = (("cli:base", "@baseline parse usnjrnl --csv"), ("cli:new", "parse usnjrnl --csv (2 proc)"),
+         ("csv:base", "@baseline -> CSV, 1 process"), ("csv:new", "-> CSV, 1 process"),
+         ("rows:base", "@baseline parse() (rows)"), ("rows:new", "parse() (rows)"))
+STORE = (("store:base", "@baseline -> case store"), ("store:new", "-> case store"))
 
 
 def main() -> None:
     argv = sys.argv[1:]
     n = 1 << 20
-    rev = "c6f4291"
+    rev = "f9e32da"
+    tools: tuple[tuple[str, str], ...] = TOOLS
     if "--records" in argv:
         i = argv.index("--records")
         n = int(argv[i + 1])
@@ -110,25 +129,40 @@ def main() -> None:
         i = argv.index("--baseline")
         rev = argv[i + 1]
         del argv[i:i + 2]
+    if "--store" in argv:
+        argv.remove("--store")
+        tools = TOOLS + STORE
     if argv and argv[0] == "--one":
         print(json.dumps(one(argv[1], Path(argv[2]), rev)))
         return
     src = Path(argv[0]) if argv else Path("/tmp/pub.J")
-    dst = synth(src, Path(f"/tmp/paged_{n}.J"), n)
-    print(f"synthetic $J: {dst} ({dst.stat().st_size:,} bytes, {n:,} records from {src.name}); baseline = git {rev}")
-    print(f"load average before: {open('/proc/loadavg').read().split()[:3]}")
-    print(f"{'step':30} {'records':>10} {'wall s':>8} {'cpu s':>8} {'rec/s wall':>10} {'rec/s cpu':>10} {'RSS MB':>7} "
-          f"{'cpu vs base':>11}")
-    got = {}
-    for tool, _label in TOOLS:
-        out = subprocess.run([sys.executable, __file__, "--baseline", rev, "--one", tool, str(dst)],
-                             check=True, capture_output=True, text=True).stdout
-        got[tool] = json.loads(out.strip().splitlines()[-1])
-    for tool, label in TOOLS:
-        r = got[tool]
-        base = got[{"cli": "csv"}.get(tool.split(":")[0], tool.split(":")[0]) + ":base"]
-        print(f"{label:30} {int(r['rows']):10,d} {r['wall']:8.2f} {r['cpu']:8.2f} {r['rows'] / r['wall']:10,.0f} "
-              f"{r['rows'] / r['cpu']:10,.0f} {r['rss']:7.0f} {base['cpu'] / r['cpu']:10.2f}x")
+    files = {"paged": synth(src, Path(f"/tmp/paged_{n}.J"), n),
+             "crossing": synth(src, Path(f"/tmp/crossing_{n}.J"), n, paged=False)}
+    for kind, dst in files.items():
+        print(f"{kind} $J: {dst} ({dst.stat().st_size:,} bytes, {n:,} records from {src.name})")
+    print(f"baseline = git {rev}; load average before: {open('/proc/loadavg').read().split()[:3]}")
+    print(f"{'input':9} {'step':32} {'records':>10} {'wall s':>7} {'cpu s':>7} {'rec/s wall':>10} {'rec/s cpu':>10} "
+          f"{'RSS MB':>7} {'cpu vs base':>11}")
+    with tempfile.TemporaryDirectory() as d:
+        base_src = Path(d)
+        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "src"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(base_src)], input=archive, check=True)
+        for kind, dst in files.items():
+            got = {}
+            for tool, _label in tools:
+                if tool.startswith("cli:"):
+                    got[tool] = cli(dst, base_src / "src" if tool == "cli:base" else HERE.parent / "src")
+                    continue
+                out = subprocess.run([sys.executable, __file__, "--baseline", rev, "--one", tool, str(dst)],
+                                     check=True, capture_output=True, text=True).stdout
+                got[tool] = json.loads(out.strip().splitlines()[-1])
+            for tool, label in tools:
+                r = got[tool]
+                base = got[tool.split(":")[0] + ":base"]
+                print(f"{kind:9} {label:32} {int(r['rows']):10,d} {r['wall']:7.2f} {r['cpu']:7.2f} "
+                      f"{r['rows'] / r['wall']:10,.0f} {r['rows'] / r['cpu']:10,.0f} {r['rss']:7.0f} "
+                      f"{base['cpu'] / r['cpu']:10.2f}x")
     print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
 
 

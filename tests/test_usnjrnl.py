@@ -337,7 +337,7 @@ def test_csv_split_over_two_processes_is_the_sequential_csv(td: TD, tmp_path: Pa
     name = "MFTECmd_$J_Output.csv"
     assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "seq" / name).read_bytes()
     assert (out["records"], out["warnings"], out["skipped"]) == (res.records, res.warnings, res.skipped)
-    mid = (size // 2) & ~4095
+    mid = (size * usnjrnl._PARENT_SHARE // 100) & ~4095
     assert calls[0] == (0, mid)
     # joined: the worker's half is used (records back to back: the worker starts inside one, resynchronises on
     # the next, which is where this process's walk stopped, so the worker's output from there on is used)

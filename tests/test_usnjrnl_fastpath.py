@@ -301,7 +301,7 @@ def test_split_csv_with_damage_around_the_middle(v2: list[bytes], tmp_path: Path
 
     recs = [patched(v2[i % len(v2)], usn=i) for i in range(3000)]
     data = bytearray(bytes(PAGE) + (b"".join(pages_of(recs)) if paged else b"".join(recs)))
-    mid = (len(data) // 2) & ~4095
+    mid = (len(data) * usnjrnl._PARENT_SHARE // 100) & ~4095
     data[mid + damage_at:mid + damage_at + 4] = b"\xff\xff\x00\x07"
     j = tmp_path / "J"
     j.write_bytes(bytes(data))

@@ -186,6 +186,7 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
 # the worker started, the worker's text is the sequential result; otherwise (a record spans the boundary) the
 # worker's work is dropped and this process walks on from where it stopped.
 _SPLIT_MIN = 32 << 20  # bytes; below this the worker costs more than it saves
+_PARENT_SHARE = 46  # % of the file this process walks (it also copies the worker's text into the CSV)
 
 
 def _csv_part(state: tuple[Any, ...], start: int, tz: timezone,
@@ -220,7 +221,7 @@ def _csv_part(state: tuple[Any, ...], start: int, tz: timezone,
 
 def _split_csv(path: Path, mm: Any, ctx: ParseContext, tz: timezone) -> Iterator[Record | RowBatch]:
     end = len(mm)
-    mid = (end // 2) & ~4095
+    mid = (end * _PARENT_SHARE // 100) & ~4095
     worker = _csvpart.Forked(_csv_part, (path, ctx.options, ctx.resources, ctx.source), mid, tz)
     try:
         stopped: list[int] = []
@@ -277,6 +278,7 @@ class _Bulk:
         self.ppath: dict[int, str] = {}
         self.hexes: dict[int, str] = {}
         self.exts: dict[str, str] = {}
+        self.ar = np.arange(0, dtype=np.int64)
 
     def close(self) -> None:  # the mmap cannot close while numpy views of it exist
         del self.words, self.units
@@ -375,25 +377,22 @@ class _Bulk:
         start = (offs + noff) >> 1
         step = (nlen >> 1) + 1
         out0 = np.cumsum(step) - step
-        ar = np.arange(int(step.sum()), dtype=np.int64)
-        idx = np.repeat(start - out0, step) + ar
+        idx = np.repeat(start - out0, step) + self._arange(int(step.sum()))
         np.minimum(idx, len(self.units) - 1, out=idx)
         text = self.units[idx]
         nend = out0 + step - 1
         text[nend] = 0
-        if np.count_nonzero((text - np.uint16(1)) >= 0x7F) == n:  # ASCII names, no NUL in them
-            blob = text.astype(np.uint8)
-            nstart = out0
-        else:
-            big = _d16(text.tobytes(), "replace", True)[0]
-            if big.count("\x00") != n:
-                return None
-            blob = np.frombuffer(big.encode(), dtype=np.uint8)
+        big = _d16(text.tobytes(), "replace", True)[0]
+        if big.count("\x00") != n:
+            return None
+        raw = big.encode()
+        blob = np.frombuffer(raw, dtype=np.uint8)
+        nstart = out0
+        if len(raw) != len(text):  # not all ASCII: the names' bounds in the UTF-8 bytes
             nend = np.flatnonzero(blob == 0)
             nstart = np.empty(n, dtype=np.int64)
             nstart[0] = 0
             nstart[1:] = nend[:-1] + 1
-            ar = np.arange(len(blob), dtype=np.int64)
             step = nend - nstart + 1
         # the extension: from the last '.' of the name, unless that ends it (``_ext``)
         dots = np.flatnonzero(blob == 46)
@@ -404,7 +403,6 @@ class _Bulk:
         nlens = nend - nstart
         elens = nend - estart
         quoted: list[tuple[int, bytes, bytes]] = []  # names (and so maybe extensions) that need quoting
-        raw = blob.tobytes()
         if b"," in raw or b'"' in raw or b"\r" in raw or b"\n" in raw:
             for i in np.unique(np.searchsorted(nend, np.flatnonzero(_QUOTE_BYTES[blob]))).tolist():
                 name = raw[nstart[i]:nend[i]].decode()
@@ -427,7 +425,7 @@ class _Bulk:
         cols = np.cumsum([0] + widths).tolist()
         m = np.zeros((n, cols[-1]), dtype=np.uint8)
         # the names with the NUL after each: blob position p of row i goes to m[i, p - nstart[i]]
-        m.reshape(-1)[np.repeat(np.arange(n, dtype=np.int64) * cols[-1] - nstart, step) + ar] = blob
+        m.reshape(-1)[np.repeat(self._arange(n) * cols[-1] - nstart, step) + self._arange(len(blob))] = blob
         m[:, cols[1]] = 44
         _put_text(m, cols[2], blob, estart, elens)
         for i, q, e in quoted:
@@ -449,6 +447,12 @@ class _Bulk:
         _put_digits(m, cols[14], widths[14], offs)
         m[:, cols[15]:] = np.frombuffer(src, dtype=np.uint8)
         return m[m != 0].tobytes()
+
+    def _arange(self, n: int) -> np.ndarray:
+        """``np.arange(n)`` (int64), a view of one kept array (grown as needed)."""
+        if len(self.ar) < n:
+            self.ar = np.arange(max(n, 2 * len(self.ar)), dtype=np.int64)
+        return self.ar[:n]
 
     def _parent_cells(self, pref: int) -> str:
         return f"{pref & REF_MASK},{pref >> 48},{quote_column([_csv_parent(self._parent(pref))])[0]},"
@@ -540,6 +544,9 @@ def _put_times(m: np.ndarray, col: int, ts: np.ndarray, tz: timezone) -> None:
     off = tz_offset_ticks(tz)
     shown = ts > 0
     inr = shown & (ts <= FMT_MAX - off) & (ts >= -off)
+    if inr.all():
+        m[:, col:col + 27] = ticks_matrix(ts + off if off else ts)
+        return
     mat = ticks_matrix(np.where(inr, ts, -off) + off)
     mat[~inr] = 0
     m[:, col:col + 27] = mat
