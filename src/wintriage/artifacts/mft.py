@@ -37,7 +37,7 @@ import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
 from ..store.export import quote_column
-from ..timecols import ticks_matrix
+from ..timecols import _T2, ticks_matrix
 from ..timeutil import FMT_MAX, fmt, tz_offset_ticks
 from . import _csvpart
 from .base import CsvShape, ParseContext, bool_str, col, flatten, tcol
@@ -1918,20 +1918,23 @@ _Field = tuple[np.ndarray, np.ndarray | None]  # (n x w ASCII bytes, which bytes
 
 
 def _num_field(v: np.ndarray) -> _Field:
-    """``str()`` of non-negative integers, right-aligned digits with the leading zeros masked out."""
+    """``str()`` of non-negative integers: right-aligned digits (two at a time from a table), the leading zeros
+    masked out."""
     n = v.size
     x = v.astype(np.uint64)
     w = len(str(int(x.max()))) if n else 1
-    mat = np.empty((n, w), dtype=np.uint8)
-    for i in range(w - 1, -1, -1):
-        x, dig = np.divmod(x, np.uint64(10))
-        mat[:, i] = dig
-    mat += 48
     if w == 1:
-        return mat, None
-    lead = np.argmax(mat != 48, axis=1)
-    lead[(mat == 48).all(axis=1)] = w - 1  # zero: one digit
-    return mat, np.arange(w)[None, :] >= lead[:, None]
+        return (x.astype(np.uint8) + 48).reshape(n, 1), None
+    h = (w + 1) // 2
+    o = np.empty((n, h), dtype="<u2")
+    for i in range(h - 1, -1, -1):
+        x, r = np.divmod(x, np.uint64(100))
+        o[:, i] = _T2[r]
+    x = v.astype(np.uint64)
+    digits = np.ones(n, dtype=np.int64)
+    for k in range(1, w):
+        digits += x >= np.uint64(10 ** k)
+    return o.view(np.uint8)[:, 2 * h - w:], np.arange(w)[None, :] >= (w - digits)[:, None]
 
 
 def _text_table(texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -1958,6 +1961,7 @@ def _text_field(texts: tuple[str, ...], inv: np.ndarray) -> _Field:
 
 
 _TF_TEXTS = ("False", "True")
+_TF6_TEXTS = tuple(",".join(_TF_TEXTS[c >> i & 1] for i in range(6)) for c in range(64))  # six flags at once
 _NT_TEXTS = (*NAME_TYPES, *(str(i) for i in range(4, 256)))  # NameType by namespace byte
 _NT_CODE = {t: i for i, t in enumerate(_NT_TEXTS)}
 
@@ -2089,8 +2093,9 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
         _num_field(a["entry"]), _num_field(a["sequence"]), _bool_field(a["in_use"]), _num_field(a["parent_entry"]),
         _num_field(a["parent_sequence"]), txt("csv_parent_path"), txt("name"), txt("extension"),
         _num_field(a["file_size"]), _num_field(a["reference_count"]), txt("reparse_target"),
-        _bool_field(a["is_dir"]), _bool_field(a["has_ads"]), _bool_field(a["is_ads"]), _bool_field(a["si_lt_fn"]),
-        _bool_field(a["usec_zeros"]), _bool_field(a["copied"]), _text_field(ftexts, finv.reshape(-1)),
+        _text_field(_TF6_TEXTS, a["is_dir"] | a["has_ads"] << 1 | a["is_ads"] << 2 | a["si_lt_fn"] << 3
+                    | a["usec_zeros"] << 4 | a["copied"] << 5),
+        _text_field(ftexts, finv.reshape(-1)),
         _text_field(_NT_TEXTS, a["ns"]), *times, _num_field(np.where(usn_ok, usn, np.uint64(0))),
         _num_field(a["logfile_seq"]), _num_field(np.where(sec_ok, sec, 0)),
         txt("object_id"), txt("logged_util_stream"), txt("zone_id_contents"), txt("source_file"),
