@@ -1,16 +1,22 @@
-"""$MFT -> CSV: wintriage's decoder (now and at a baseline git revision) vs the `mft` wheel, in one run.
+"""$MFT -> CSV: wintriage (this checkout and a baseline git revision) vs the `mft` wheel, in one run.
 
-Usage: python bench/bench_mft.py [--baseline REV] [--no-baseline] [MFT ...]
-       (default: /tmp/pub.mft and a synthetic 131,072-entry MFT; baseline 744a600 = before RowBatch/TIMELINE_SQL)
+Usage: python bench/bench_mft.py [--baseline REV] [--no-baseline] [--rows] [MFT ...]
+       (default: /tmp/pub.mft and a synthetic 131,072-entry MFT; baseline f9e32da = before the session-3 work)
 
 Export the scenario $MFT first, e.g. ``wintriage cat scenario/public-1.E01 '/$MFT' > /tmp/pub.mft``.
 The synthetic MFT replicates the real records of the first input until it holds 131,072 entries, patching
 the record number (header offset 0x2C) of each copy; parent references keep pointing into the first copy, so
 paths resolve like the real ones. Every measurement runs in its own child process: wall seconds, CPU seconds
 (user+sys of the process and of the worker it forks), peak RSS (the larger of the process and its worker).
+Two kinds of figures:
+- end to end (``cmd``): the whole command as a user runs it, timed from outside, from process start to exit
+  (interpreter start, imports, the input's SHA-256, both passes, the CSV files): ``wintriage parse mft X --csv D``
+  of this checkout and of the baseline (``git archive`` of its ``src``), and ``python -c`` of the wheel writing
+  ``entries_csv()`` to a file;
+- steady state (``csv``): inside the process, from the parser's start to the last CSV byte (no imports, no hash):
+  ``run_file`` with the CSV sink as ``parse --csv`` runs it (two processes), and the wheel's ``entries_csv()``.
 Rates are MFT records (file slots: file size / 1024) per wall second and per CPU second; ``vs wheel`` is the
-wheel's time over ours (>1: we are faster), by wall and by CPU. ``-> CSV, 2 processes`` is what
-``wintriage parse mft X --csv DIR`` does (a forked worker renders the second half of the records).
+wheel's time over ours in the same kind of figure (>1: we are faster), by wall and by CPU.
 """
 
 from __future__ import annotations
@@ -39,30 +45,64 @@ def synth(src: Path, dst: Path, entries: int = 131072) -> Path:
     return dst
 
 
-def one(tool: str, path: Path, rev: str) -> dict[str, float]:
-    """Run one measurement in this (child) process."""
-    sys.path.insert(0, str(HERE))
-    from _baseline import artifact, cpu_seconds, peak_rss_mb
+WHEEL_CSV = """
+import sys
+import mft
+with open(sys.argv[2], "wb") as fo:
+    for line in mft.PyMftParser(sys.argv[1]).entries_csv():
+        if isinstance(line, bytes):
+            fo.write(line)
+"""
 
-    from wintriage.artifacts.base import ParseContext
-    from wintriage.pipeline import run_file
-    from wintriage.sinks import CsvSink
+
+def cmd(path: Path, src: Path | None) -> dict[str, float]:
+    """The whole command, timed from outside: ``wintriage parse mft`` with the package in ``src``, or the wheel's
+    CSV (``src`` None). CPU of the child and its worker, peak RSS of the largest."""
+    import resource
+
+    with tempfile.TemporaryDirectory() as d:
+        if src is None:
+            argv = [sys.executable, "-c", WHEEL_CSV, str(path), str(Path(d) / "w.csv")]
+            env = dict(os.environ)
+        else:
+            argv = [sys.executable, "-m", "wintriage.cli", "parse", "mft", str(path), "--csv", d, "--json"]
+            env = {**os.environ, "PYTHONPATH": str(src)}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rows = json.loads(out)["records"] if src is not None else sum(1 for _ in open(Path(d) / "w.csv", "rb")) - 1
+    return {"wall": wall, "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+            "rows": rows, "rss": after.ru_maxrss / 1024}
+
+
+def one(tool: str, path: Path) -> dict[str, float]:
+    """Run one measurement in this (child) process (a baseline's child imports the baseline's package)."""
+    sys.path.insert(0, str(HERE))
+    from _baseline import cpu_seconds, peak_rss_mb
 
     kind, _, which = tool.partition(":")
-    mod = None if which == "wheel" else artifact("mft", which, rev)
+    if kind == "cmd":
+        return cmd(path, None if which == "wheel" else (Path(os.environ["BENCH_BASE_SRC"]) if which == "base"
+                                                        else HERE.parent / "src"))
     from datetime import UTC
 
     import mft as mft_wheel
 
+    from wintriage.artifacts import mft as mod
+    from wintriage.artifacts.base import ParseContext
+    from wintriage.pipeline import run_file
+    from wintriage.sinks import CsvSink
+
     t0, c0 = time.perf_counter(), cpu_seconds()  # the forked CSV worker counts once joined
     rows = 0
-    if kind == "rows" and mod is not None:
+    if kind == "rows" and which != "wheel":
         rows = sum(1 for _ in mod.parse(path, ParseContext("mft", str(path))))
-    elif kind in ("csv", "csv2") and mod is not None:
-        opts = {"csv_workers": 2, "csv_tz": UTC} if kind == "csv2" else {}
+    elif kind == "csv" and which != "wheel":
         with tempfile.TemporaryDirectory() as d:
             sink = CsvSink(Path(d))
-            rows = run_file(mod, path, sink, hash_input=False, options=opts).records
+            rows = run_file(mod, path, sink, hash_input=False, options={"csv_workers": 2, "csv_tz": UTC}).records
             sink.close()
     elif kind == "rows":
         for e in mft_wheel.PyMftParser(str(path)).entries():
@@ -79,50 +119,65 @@ def one(tool: str, path: Path, rev: str) -> dict[str, float]:
 
 
 TOOLS = (
-    ("rows:base", "wintriage @baseline parse() (rows)"),
-    ("rows:new", "wintriage parse() (rows)"),
+    ("cmd:base", "end to end: @baseline parse mft --csv"),
+    ("cmd:new", "end to end: parse mft --csv"),
+    ("cmd:wheel", "end to end: mft wheel -> CSV"),
+    ("csv:base", "steady: @baseline -> CSV, 2 proc"),
+    ("csv:new", "steady: -> CSV, 2 processes"),
+    ("csv:wheel", "steady: mft wheel entries_csv()"),
+)
+ROWS = (
+    ("rows:base", "@baseline parse() (rows)"),
+    ("rows:new", "parse() (rows)"),
     ("rows:wheel", "mft wheel entries()+full_path"),
-    ("csv:base", "wintriage @baseline -> CSV"),
-    ("csv:new", "wintriage -> CSV, 1 process"),
-    ("csv2:new", "wintriage -> CSV, 2 processes"),
-    ("csv:wheel", "mft wheel entries_csv()"),
 )
 
 
 def main() -> None:
     argv = sys.argv[1:]
-    rev = "744a600"
+    rev = "f9e32da"
     tools = TOOLS
+    if "--rows" in argv:
+        argv.remove("--rows")
+        tools = TOOLS + ROWS
     if "--no-baseline" in argv:
         argv.remove("--no-baseline")
-        tools = tuple(t for t in TOOLS if not t[0].endswith(":base"))
+        tools = tuple(t for t in tools if not t[0].endswith(":base"))
     if "--baseline" in argv:
         i = argv.index("--baseline")
         rev = argv[i + 1]
         del argv[i:i + 2]
     if argv and argv[0] == "--one":
-        print(json.dumps(one(argv[1], Path(argv[2]), rev)))
+        print(json.dumps(one(argv[1], Path(argv[2]))))
         return
     inputs = [Path(a) for a in argv] or [Path("/tmp/pub.mft")]
     if not argv:
         inputs.append(synth(inputs[0], Path("/tmp/synth_131072.mft")))
     print(f"baseline = git {rev}; {os.cpu_count()} CPUs; load average at start "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'input':20} {'records':>8} {'tool':34} {'wall s':>7} {'cpu s':>7} {'rec/s wall':>10} {'rec/s cpu':>10} "
+    print(f"{'input':20} {'records':>8} {'tool':40} {'wall s':>7} {'cpu s':>7} {'rec/s wall':>10} {'rec/s cpu':>10} "
           f"{'rows':>7} {'RSS MB':>7} {'vs wheel wall':>13} {'cpu':>6}")
-    for p in inputs:
-        records = os.path.getsize(p) // 1024
-        got = {}
-        for tool, _label in tools:
-            out = subprocess.run([sys.executable, __file__, "--baseline", rev, "--one", tool, str(p)],
-                                 check=True, capture_output=True, text=True).stdout
-            got[tool] = json.loads(out.strip().splitlines()[-1])
-        for tool, label in tools:
-            r = got[tool]
-            peer = got[("rows" if tool.startswith("rows") else "csv") + ":wheel"]
-            print(f"{p.name:20} {records:8d} {label:34} {r['wall']:7.2f} {r['cpu']:7.2f} {records / r['wall']:10,.0f} "
-                  f"{records / r['cpu']:10,.0f} {int(r['rows']):7d} {r['rss']:7.0f} {peer['wall'] / r['wall']:12.2f}x "
-                  f"{peer['cpu'] / r['cpu']:5.2f}x")
+    with tempfile.TemporaryDirectory() as tmp:
+        base_src = Path(tmp) / "src"
+        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "src"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        for p in inputs:
+            records = os.path.getsize(p) // 1024
+            got = {}
+            for tool, _label in tools:
+                env = {**os.environ, "BENCH_BASE_SRC": str(base_src)}
+                if tool.endswith(":base"):  # the baseline's whole package, in the child
+                    env["PYTHONPATH"] = str(base_src)
+                out = subprocess.run([sys.executable, __file__, "--one", tool, str(p)],
+                                     check=True, capture_output=True, text=True, env=env).stdout
+                got[tool] = json.loads(out.strip().splitlines()[-1])
+            for tool, label in tools:
+                r = got[tool]
+                peer = got[tool.split(":")[0] + ":wheel"]
+                print(f"{p.name:20} {records:8d} {label:40} {r['wall']:7.2f} {r['cpu']:7.2f} "
+                      f"{records / r['wall']:10,.0f} {records / r['cpu']:10,.0f} {int(r['rows']):7d} {r['rss']:7.0f} "
+                      f"{peer['wall'] / r['wall']:12.2f}x {peer['cpu'] / r['cpu']:5.2f}x")
     print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
