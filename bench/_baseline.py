@@ -54,3 +54,32 @@ def peak_rss_mb() -> float:
 
     return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Run a command to its end, timed from outside: (wall s, CPU s of it and its finished children, peak RSS MB
+    of the largest, stdout)."""
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, after.ru_maxrss / 1024, out)
+
+
+def one_child(script: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
+    """A bench's ``--one`` measurement run in its own child process: the JSON of its last output line."""
+    import json
+
+    out = subprocess.run([sys.executable, script, *args], check=True, capture_output=True, text=True, env=env).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def git_src(rev: str, into: Path) -> Path:
+    """The ``src`` folder of the checkout at ``rev`` (``git archive``), extracted below ``into``."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return Path(into) / "src"
