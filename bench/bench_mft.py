@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,23 +57,19 @@ with open(sys.argv[2], "wb") as fo:
 def cmd(path: Path, src: Path | None) -> dict[str, float]:
     """The whole command, timed from outside: ``wintriage parse mft`` with the package in ``src``, or the wheel's
     CSV (``src`` None). CPU of the child and its worker, peak RSS of the largest."""
-    import resource
+    from _baseline import timed
 
     with tempfile.TemporaryDirectory() as d:
         if src is None:
-            argv = [sys.executable, "-c", WHEEL_CSV, str(path), str(Path(d) / "w.csv")]
-            env = dict(os.environ)
+            wall, cpu, rss, _ = timed([sys.executable, "-c", WHEEL_CSV, str(path), str(Path(d) / "w.csv")])
+            with open(Path(d) / "w.csv", "rb") as fh:
+                rows = sum(1 for _ in fh) - 1
         else:
-            argv = [sys.executable, "-m", "wintriage.cli", "parse", "mft", str(path), "--csv", d, "--json"]
-            env = {**os.environ, "PYTHONPATH": str(src)}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        rows = json.loads(out)["records"] if src is not None else sum(1 for _ in open(Path(d) / "w.csv", "rb")) - 1
-    return {"wall": wall, "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
-            "rows": rows, "rss": after.ru_maxrss / 1024}
+            wall, cpu, rss, out = timed(
+                [sys.executable, "-m", "wintriage.cli", "parse", "mft", str(path), "--csv", d, "--json"],
+                {**os.environ, "PYTHONPATH": str(src)})
+            rows = json.loads(out)["records"]
+    return {"wall": wall, "cpu": cpu, "rows": rows, "rss": rss}
 
 
 def one(tool: str, path: Path) -> dict[str, float]:
@@ -157,11 +152,11 @@ def main() -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'input':20} {'records':>8} {'tool':40} {'wall s':>7} {'cpu s':>7} {'rec/s wall':>10} {'rec/s cpu':>10} "
           f"{'rows':>7} {'RSS MB':>7} {'vs wheel wall':>13} {'cpu':>6}")
+    sys.path.insert(0, str(HERE))
+    from _baseline import git_src, one_child
+
     with tempfile.TemporaryDirectory() as tmp:
-        base_src = Path(tmp) / "src"
-        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "src"], check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        base_src = git_src(rev, Path(tmp))
         for p in inputs:
             records = os.path.getsize(p) // 1024
             got = {}
@@ -169,9 +164,7 @@ def main() -> None:
                 env = {**os.environ, "BENCH_BASE_SRC": str(base_src)}
                 if tool.endswith(":base"):  # the baseline's whole package, in the child
                     env["PYTHONPATH"] = str(base_src)
-                out = subprocess.run([sys.executable, __file__, "--one", tool, str(p)],
-                                     check=True, capture_output=True, text=True, env=env).stdout
-                got[tool] = json.loads(out.strip().splitlines()[-1])
+                got[tool] = one_child(__file__, ["--one", tool, str(p)], env)
             for tool, label in tools:
                 r = got[tool]
                 peer = got[tool.split(":")[0] + ":wheel"]
