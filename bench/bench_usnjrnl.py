@@ -19,6 +19,7 @@ measured in its own child process (peak RSS is that measurement's own largest pr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,6 @@ def synth(src: Path, dst: Path, n: int, paged: bool = True) -> Path:
 def cli(path: Path, src: Path) -> dict[str, float]:
     """``wintriage parse usnjrnl path --csv`` with the package in ``src``, timed from outside (CPU of the child and
     its worker, peak RSS of the largest)."""
-    import os
     import resource
 
     with tempfile.TemporaryDirectory() as d:
@@ -88,6 +88,8 @@ def one(tool: str, path: Path, rev: str) -> dict[str, float]:
     from wintriage.sinks import CsvSink
 
     kind, _, which = tool.partition(":")
+    if kind == "cli":  # the command as a user runs it, of this checkout or of the baseline's extracted src
+        return cli(path, Path(os.environ["BENCH_BASE_SRC"]) if which == "base" else HERE.parent / "src")
     mod = artifact("usnjrnl", which, rev)
     t0, c0 = time.perf_counter(), cpu_seconds()
     if kind == "rows":
@@ -151,11 +153,9 @@ def main() -> None:
         for kind, dst in files.items():
             got = {}
             for tool, _label in tools:
-                if tool.startswith("cli:"):
-                    got[tool] = cli(dst, base_src / "src" if tool == "cli:base" else HERE.parent / "src")
-                    continue
                 out = subprocess.run([sys.executable, __file__, "--baseline", rev, "--one", tool, str(dst)],
-                                     check=True, capture_output=True, text=True).stdout
+                                     check=True, capture_output=True, text=True,
+                                     env={**os.environ, "BENCH_BASE_SRC": str(base_src / "src")}).stdout
                 got[tool] = json.loads(out.strip().splitlines()[-1])
             for tool, label in tools:
                 r = got[tool]

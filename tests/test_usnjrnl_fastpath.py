@@ -241,7 +241,7 @@ def test_csv_matrix_is_the_per_cell_csv(v2: list[bytes], tmp_path: Path, tz: tim
     recs = []
     for i in range(600):
         fields = dict(specials[i % len(specials)]) if i % 3 == 0 else {}
-        recs.append(patched(v2[i % len(v2)], name=names[i % len(names)] if i % 2 else None, **fields))
+        recs.append(patched(v2[i % len(v2)], name=names[i // 2 % len(names)] if i % 2 else None, **fields))
     j = tmp_path / "J"
     data = b"".join(pages_of(recs))
     j.write_bytes(data)
@@ -250,6 +250,9 @@ def test_csv_matrix_is_the_per_cell_csv(v2: list[bytes], tmp_path: Path, tz: tim
     assert len(offs) == 600
     fast, slow = _csv_both(offs, j, tz)
     assert fast == slow
+    rows = [r.data for r in usnjrnl.parse(j, ParseContext("usnjrnl", str(j)))]
+    assert [r["extension"] for r in rows] == [usnjrnl._ext(r["name"]) for r in rows]  # bulk extensions
+    assert {r["extension"] for r in rows} >= {".txt", '.d"oc', ".hwp", ".png", "", ".hidden", ".a,b", ".ÿ"}
     for part in (offs[:1], offs[1:2], offs[5:9], offs[::7]):  # single rows, small batches
         fast, slow = _csv_both(part, j, tz)
         assert fast == slow

@@ -283,23 +283,33 @@ class _Bulk:
     def close(self) -> None:  # the mmap cannot close while numpy views of it exist
         del self.words, self.units
 
-    def _names(self, offs: Any, nlen: Any, noff: Any) -> list[str]:
+    def _names(self, offs: Any, nlen: Any, noff: Any) -> tuple[list[str], list[str]]:
+        """The records' names and their extensions (``_ext``; from the last '.' among each name's UTF-16 units
+        when every unit is a character)."""
         if not ((nlen | noff) & 1).any():
             start = (offs + noff) >> 1
             ln = (nlen >> 1).astype(np.int64)
             step = ln + 1  # every name, then a U+0000 separator (NTFS names never hold one; checked below)
             out0 = np.cumsum(step) - step
-            idx = np.repeat(start - out0, step) + np.arange(int(step.sum()), dtype=np.int64)
+            idx = np.repeat(start - out0, step) + self._arange(int(step.sum()))
             np.minimum(idx, len(self.units) - 1, out=idx)
             text = self.units[idx]
-            text[out0 + ln] = 0
+            end = out0 + ln
+            text[end] = 0
             names = _d16(text.tobytes(), "replace", True)[0].split("\x00")
             names.pop()
             if len(names) == len(offs):
-                return names
+                if ((text & 0xF800) == 0xD800).any():  # surrogates: units are not characters
+                    return names, self._exts(names)
+                dots = np.flatnonzero(text == 46)
+                k = np.searchsorted(dots, end) - 1
+                d = dots[np.maximum(k, 0)] if dots.size else end
+                at = np.where((k >= 0) & (d >= out0) & (d < end - 1), d - out0, -1).tolist()
+                return names, [nm[i:] if i >= 0 else "" for nm, i in zip(names, at, strict=True)]
         mm = self.mm
-        return [_d16(mm[o + f:o + f + n], "replace", True)[0]
-                for o, f, n in zip(offs.tolist(), noff.tolist(), nlen.tolist(), strict=True)]
+        names = [_d16(mm[o + f:o + f + n], "replace", True)[0]
+                 for o, f, n in zip(offs.tolist(), noff.tolist(), nlen.tolist(), strict=True)]
+        return names, self._exts(names)
 
     def _exts(self, names: list[str]) -> list[str]:
         """``_ext`` of every name, once per distinct name (a journal names the same files again and again)."""
@@ -345,12 +355,12 @@ class _Bulk:
         words = self.words
         w0, fref, pref, usn, w5, w6, w7 = (words[w + i] for i in (0, 1, 2, 3, 5, 6, 7))
         ts = words[w + 4].view(np.int64)
-        names = self._names(offs, (w7 & 0xFFFF).astype(np.int64), ((w7 >> 16) & 0xFFFF).astype(np.int64))
+        names, exts = self._names(offs, (w7 & 0xFFFF).astype(np.int64), ((w7 >> 16) & 0xFFFF).astype(np.int64))
         tsl = ts.tolist()
         for i in np.flatnonzero(ts <= 0).tolist():
             tsl[i] = None
         cols = {
-            "usn": usn.tolist(), "timestamp": tsl, "name": names, "extension": self._exts(names),
+            "usn": usn.tolist(), "timestamp": tsl, "name": names, "extension": exts,
             "entry": (fref & REF_MASK).tolist(), "sequence": (fref >> 48).tolist(),
             "parent_entry": (pref & REF_MASK).tolist(), "parent_sequence": (pref >> 48).tolist(),
             "parent_path": self._text(pref, self._parent), "reasons": self._text(w5 & 0xFFFFFFFF, reasons_text),
@@ -665,11 +675,12 @@ def _scan(mm: Any, end: int, ctx: ParseContext, start: int = 0, stop: int | None
     pos = start & ~7
     carved = False  # inside a region reached by resynchronisation
     limit = 0 if carve else stop  # pages taken at once end by here
+    in_page = PAGE - 1
     win_lo = win_hi = 0  # the pages [win_lo, win_hi) looked at
     clean = recs = first = run_end = np.zeros(0, dtype=np.int64)
     try:
         while pos < stop and pos + 8 <= end:
-            if not pos & (PAGE - 1) and pos + PAGE <= limit:
+            if not pos & in_page and pos + PAGE <= limit:
                 if not win_lo <= pos < win_hi:
                     npages = min(_WINDOW, (limit - pos) // PAGE)
                     clean, recs, first, run_end = _clean_pages(bulk.words, pos, npages)
