@@ -182,11 +182,13 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
 # --- CSV-only runs on two cores ------------------------------------------------------------------------------
 # ``parse usnjrnl --csv`` without a case store sets ``csv_workers`` and ``csv_tz``: a forked worker walks and
 # renders the second half of the file (from a page boundary) while this process walks the first half. The walk
-# is a function of the position alone (outside ``--carve``), so when this process's walk stops exactly where
-# the worker started, the worker's text is the sequential result; otherwise (a record spans the boundary) the
+# is a function of the position alone (outside ``--carve``), so the worker's output from the first position both
+# walks reach on is the sequential result: where this process's walk stopped is where the worker started, or
+# (a record spans the boundary) one of the worker's first records or bad records (``_join``). Otherwise the
 # worker's work is dropped and this process walks on from where it stopped.
 _SPLIT_MIN = 32 << 20  # bytes; below this the worker costs more than it saves
-_PARENT_SHARE = 46  # % of the file this process walks (it also copies the worker's text into the CSV)
+_PARENT_SHARE = 50  # % of the file this process walks (the worker, which also writes its text to a file, ends about
+# when this process has walked and written its share; 46 left this process waiting for it)
 
 
 def _csv_part(state: tuple[Any, ...], start: int, tz: timezone,
