@@ -11,22 +11,24 @@ Two inputs, both 64 MiB:
    The restart areas' current LSN is moved to the last copy's highest LSN.
 
 NTFS Log Tracker (the peer) is Windows-only and closed source, so only our absolute figures are reported.
-Rows: full (records table + events) and events only (``logfile_records=False``), each with one process
-(``logfile_workers=1``, the default) and with two (``logfile_workers=2``: a forked worker reads the second half of
-the log's pages); they time ``parse_batches()`` as the pipeline consumes it (the records table comes as one
-``RowBatch``). The last row is the whole ``run_file`` into a case database (rows inserted, timeline built).
+Rows: full (records table + events) and events only (``logfile_records=False``); they time ``parse_batches()``
+as the pipeline consumes it (the records table comes as one ``RowBatch``). The last row is the whole ``run_file``
+into a case database (rows inserted, timeline built). Each measurement runs in a fresh process, now and at a
+baseline git revision (``--baseline``, extracted with ``git archive``) alternately, so both see the same load.
 "log records/s" counts the LFS records read (425,980 in the dense log), also for the events-only rows.
-Run by hand: ``python bench/bench_logfile.py [--runs N]``; prints a table for docs/performance.md.
+Run by hand: ``python bench/bench_logfile.py [--runs N] [--baseline REV]``; prints a table for docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import resource
 import sqlite3
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -101,14 +103,11 @@ def build_dense(src: bytes, size: int = SIZE) -> bytes:
     return bytes(out)
 
 
-def run(path: Path, records: bool = True, workers: int = 2,
-        store: bool = False) -> tuple[float, float, float, dict[str, int], int]:
+def run(path: Path, records: bool = True, store: bool = False) -> tuple[float, float, dict[str, int], int, float]:
     """One parse (``parse_batches``, as the pipeline consumes it; ``store``: through ``run_file`` into a case
-    database, timeline included): wall s, CPU s of this process, CPU s of worker processes, rows per table,
-    warnings."""
-    options = {"logfile_records": records, "logfile_workers": workers}
+    database, timeline included): wall s, CPU s, rows per table, warnings, peak RSS MB."""
+    options = {"logfile_records": records}
     counts: dict[str, int] = {}
-    ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if store:
         with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as d:
             case = CaseWriter(Path(d) / "case.sqlite")
@@ -120,63 +119,91 @@ def run(path: Path, records: bool = True, workers: int = 2,
             for t in ("logfile_records", "logfile_events", "logfile_usn"):
                 counts[t] = db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
             db.close()
-        ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        child = (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime)
-        return wall, cpu, child, counts, res.warnings
-    ctx = ParseContext("logfile", str(path), options=options)
-    t0, c0 = time.perf_counter(), time.process_time()
-    for item in logfile.parse_batches(path, ctx):
-        counts[item.table] = counts.get(item.table, 0) + (len(item) if isinstance(item, RowBatch) else 1)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    child = (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime)
-    return wall, cpu, child, counts, ctx.warning_count
+        warns = res.warnings
+    else:
+        ctx = ParseContext("logfile", str(path), options=options)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for item in logfile.parse_batches(path, ctx):
+            counts[item.table] = counts.get(item.table, 0) + (len(item) if isinstance(item, RowBatch) else 1)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        warns = ctx.warning_count
+    return wall, cpu, counts, warns, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+ROWS = (  # label, input, records table, into a case store
+    ("ntfs20h1 (real, sparse), full", "real", True, False),
+    ("dense, full", "dense", True, False),
+    ("dense, events only", "dense", False, False),
+    ("dense, full, into a case store (+ timeline)", "dense", True, True),
+)
+
+
+def child(src_dir: str | None, path: Path, records: bool, store: bool) -> tuple[float, float, dict[str, int], int,
+                                                                                  float]:
+    """``run`` in a fresh process, with ``src_dir`` (a baseline's ``src``) first on the path."""
+    env = dict(os.environ)
+    if src_dir:
+        env["PYTHONPATH"] = src_dir
+    out = subprocess.run([sys.executable, __file__, "--one", str(path), str(int(records)), str(int(store))],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    wall, cpu, counts, warns, rss = json.loads(out)
+    return wall, cpu, counts, warns, rss
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=1, help="runs per row; the one with the least wall time is kept")
+    ap.add_argument("--runs", type=int, default=1, help="runs per row; the one with the least CPU time is kept")
+    ap.add_argument("--baseline", default="f9e32da", help="git revision to compare with, in the same run "
+                    "(default: the start of session 3); '' for none")
+    ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run(Path(args.one[0]), args.one[1] == "1", args.one[2] == "1")))
+        return 0
     src = real_log()
     with tempfile.TemporaryDirectory() as d:
-        real = Path(d) / "ntfs20h1_LogFile"
-        real.write_bytes(src)
-        dense = Path(d) / "dense_LogFile"
+        paths = {"real": Path(d) / "ntfs20h1_LogFile", "dense": Path(d) / "dense_LogFile"}
+        paths["real"].write_bytes(src)
         t0 = time.perf_counter()
-        dense.write_bytes(build_dense(src))
+        paths["dense"].write_bytes(build_dense(src))
         print(f"built dense 64 MiB log in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        base_src = None
+        if args.baseline:
+            base = Path(d) / "base"
+            base.mkdir()
+            tar = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive", args.baseline,
+                                  "src"], check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(base)], input=tar, check=True)
+            base_src = str(base / "src")
         rows = []
-        for label, p, full, workers, store in (
-            ("ntfs20h1 (real, sparse), full", real, True, 1, False),
-            ("dense, full, 1 process", dense, True, 1, False),
-            ("dense, full, 2 processes", dense, True, 2, False),
-            ("dense, events only, 1 process", dense, False, 1, False),
-            ("dense, events only, 2 processes", dense, False, 2, False),
-            ("dense, full, into a case store (+ timeline)", dense, True, 1, True),
-        ):
-            best: tuple[float, float, float, dict[str, int], int] | None = None
-            for _ in range(args.runs):
-                res = run(p, full, workers, store)
-                best = res if best is None or res[0] < best[0] else best
-            assert best is not None
-            wall, cpu, child, counts, warns = best
-            mb = p.stat().st_size / (1 << 20)
-            print(f"{label}: {wall:.2f} s wall", file=sys.stderr)
-            rows.append((label, mb, wall, cpu, child, counts.get("logfile_records", 0),
-                         counts.get("logfile_events", 0), counts.get("logfile_usn", 0), warns))
+        for label, which, full, store in ROWS:
+            got: dict[str, tuple[float, float, dict[str, int], int, float]] = {}
+            for _ in range(args.runs):  # now and baseline alternate, so both see the same load
+                for tag, sd in (("now", None), ("base", base_src)):
+                    if tag == "base" and sd is None:
+                        continue
+                    res = child(sd, paths[which], full, store)
+                    if tag not in got or res[1] < got[tag][1]:
+                        got[tag] = res
+            print(f"{label}: {got['now'][0]:.2f} s wall", file=sys.stderr)
+            rows.append((label, paths[which].stat().st_size / (1 << 20), got))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"(load average at the end: {load:.1f} on {os.cpu_count()} cores)")
-    print("(best of --runs by wall time; CPU s: user + system of the parsing process, and of its worker)")
-    print("| input | MiB | wall s | CPU s main | CPU s worker | MB/s (wall) | log records/s (wall) | record rows "
-          "| events | USN recovered | warnings |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    log_records = {True: 0}
-    for label, mb, wall, cpu, child, recs, evs, usn, warns in rows:
-        n = recs or log_records.get(True, 0)
-        if recs:
-            log_records[True] = recs
-        print(f"| {label} | {mb:.0f} | {wall:.2f} | {cpu:.2f} | {child:.2f} | {mb / wall:.1f} | {n / wall:,.0f} | "
-              f"{recs:,} | {evs:,} | {usn} | {warns} |")
+    print(f"(load average at the end: {load:.1f} on {os.cpu_count()} cores; best of --runs {args.runs} by CPU time; "
+          f"baseline {args.baseline or 'none'})")
+    print("| input | MiB | wall s | CPU s | baseline wall / CPU s | CPU ratio | MB/s (wall) | log records/s (wall) "
+          "| peak RSS MB | record rows | events | USN recovered | warnings |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    log_records = 0
+    for label, mb, got in rows:
+        wall, cpu, counts, warns, rss = got["now"]
+        recs = counts.get("logfile_records", 0)
+        log_records = recs or log_records
+        b = got.get("base")
+        base_txt = f"{b[0]:.2f} / {b[1]:.2f}" if b else "–"
+        ratio = f"{cpu / b[1]:.2f}" if b else "–"
+        print(f"| {label} | {mb:.0f} | {wall:.2f} | {cpu:.2f} | {base_txt} | {ratio} | {mb / wall:.1f} | "
+              f"{log_records / wall:,.0f} | {rss:.0f} | {recs:,} | {counts.get('logfile_events', 0):,} | "
+              f"{counts.get('logfile_usn', 0)} | {warns} |")
     return 0
 
 

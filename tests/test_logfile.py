@@ -542,14 +542,20 @@ def _walk_variants(data: bytes) -> Iterator[bytes]:
 @pytest.mark.parametrize("name", ["LogFile_7.bin", "LogFile_10.bin", "LogFile_10_large.bin",
                                   "LogFile_10_downgraded.bin", "h1"])
 def test_record_table_equals_records(td: TD, h1: Path, name: str) -> None:
-    """The lazy walk (headers found in bulk, records built on demand) gives exactly ``records()``: the same
-    records in the same order, the same warnings, with and without the unused pages."""
+    """The walk with the headers found in bulk (records built per page, or on demand from the table) gives
+    exactly the page-by-page walk: the same records in the same order, the same warnings, with and without the
+    unused pages."""
     data = (h1 if name == "h1" else td(f"logfile/{name}")).read_bytes()
     for v in list(_walk_variants(data))[:5 if name == "h1" else None]:
         for unused in (True, False):
             w1: list[tuple[int | None, str]] = []
             w2: list[tuple[int | None, str]] = []
-            want = [tuple(r) for r in LogFile(v, lambda o, r, w=w1: w.append((o, r))).records(unused)]
+            plain = LogFile(v, lambda o, r, w=w1: w.append((o, r)))
+            plain._chained = True  # no headers found in bulk: every page read record by record
+            want = [tuple(r) for r in plain.records(unused)]
+            w3: list[tuple[int | None, str]] = []
+            assert [tuple(r) for r in LogFile(v, lambda o, r, w=w3: w.append((o, r))).records(unused)] == want
+            assert w3 == w1
             t = LogFile(v, lambda o, r, w=w2: w.append((o, r))).record_table(unused)
             got = [tuple(r) for r in t.records(list(range(len(t))))]
             assert got == want and w2 == w1

@@ -24,9 +24,8 @@ record, in LSN order; ``page_kind`` "log" for the circular area, "tail" for reco
 pages / v2.0 buffer pages; ``stale`` when the LSN lies beyond the restart area's current LSN), ``logfile_events``
 (NLT's shape) and ``logfile_usn`` (USN records written to ``$J`` as logged); ``parse_batches()`` gives the records
 table as one column batch (``RowBatch``), ``parse()`` the same rows one by one. ``ctx.options["logfile_records"] =
-False`` skips the records table (events only, faster). ``ctx.options["logfile_workers"] = 2`` reads the second
-half of a large log's pages in a second process (same result; off by default: handing the records back costs
-about what reading them does, so it gains little, see docs/performance.md).
+False`` skips the records table (events only, faster). The LFS layer finds the record headers of all fixed-up pages
+at once and builds a record only for the operations decoded one by one (``LogFile.record_table``).
 """
 
 from __future__ import annotations
@@ -1271,7 +1270,7 @@ def _parse(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
                                 for c in rp.clients]),
             "empty": 0,
         })
-    recs = lf.record_table(include_unused=True, workers=int(ctx.options.get("logfile_workers", 1)))
+    recs = lf.record_table(include_unused=True)
     b = _Builder(ctx, lf)
     heads = _Heads(recs)
     b.prescan(recs.records(heads.prescan_index()))

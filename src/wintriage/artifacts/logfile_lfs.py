@@ -21,13 +21,10 @@ Records found in the circular area are "in use"; records only present in tail/bu
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import pickle
 import struct
 import zlib
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
@@ -190,19 +187,13 @@ class _Chains:
     header fields; ``at``: file offset; ``dstart``: where its client data starts in ``fixed``'s bytes)."""
 
     def __init__(self, base: int, rows: np.ndarray, bounds: list[int], pos: list[int], upto: list[int],
-                 cols: tuple[np.ndarray, ...], at: np.ndarray, dstart: np.ndarray, fixed: np.ndarray) -> None:
+                 cols: tuple[np.ndarray, ...], at: np.ndarray, dstart: np.ndarray, blob: bytes) -> None:
         self.base = base  # file offset of the first page of ``rows``
         self.rows, self.bounds, self.pos, self.upto = rows, bounds, pos, upto
         self.cols, self.at, self.dstart = cols, at, dstart
-        self.flat = fixed.reshape(-1)
-        self._blob: bytes | None = None
+        self.blob = blob  # the fixed pages' bytes
+        self.flat = np.frombuffer(blob, np.uint8)
         self._lists: list[list[int]] | None = None
-
-    @property
-    def blob(self) -> bytes:
-        if self._blob is None:
-            self._blob = self.flat.tobytes()
-        return self._blob
 
     def datas(self, idx: list[int]) -> list[bytes]:
         blob = self.blob
@@ -271,7 +262,6 @@ class LogFile:
         self._warn: WarnFn = warn or (lambda _o, _r: None)
         self.restart_pages: list[RestartPage] = []
         self.fixup_failures = 0
-        self.pages_read = 0
         self.empty = False
         self._pages: dict[int, bytes] = {}
         self._bulk: tuple[int, np.ndarray, np.ndarray] | None = None  # (first offset, page -> row, fixed pages)
@@ -378,11 +368,8 @@ class LogFile:
         if bulk is None:
             bulk = self._bulk = self._fixup_all()
         k, rem = divmod(off - bulk[0], ps)
-        if not rem and 0 <= k < len(bulk[1]) and bulk[1][k] >= 0:
-            fixed = bulk[2][bulk[1][k]].tobytes()
-            self.pages_read += 1
-            self._pages[off] = fixed
-            return fixed
+        if not rem and 0 <= k < len(bulk[1]) and bulk[1][k] >= 0:  # (not cached: a copy out of the fixed pages)
+            return bulk[2][bulk[1][k]].tobytes()
         if self.data[off:off + 4] != _RCRD:
             self._pages[off] = b""
             return None
@@ -397,7 +384,6 @@ class LogFile:
             self._warn(off, f"record page skipped: {e}")
             self._pages[off] = b""
             return None
-        self.pages_read += 1
         self._pages[off] = fixed
         return fixed
 
@@ -474,6 +460,8 @@ class LogFile:
         whose data runs past the page, a record that overlaps the next header found); the records before that
         are built here in bulk, exactly as the loop builds them."""
         base, rows, fixed = self._bulk if self._bulk is not None else self._fixup_all()
+        blob = fixed.tobytes()  # the fixed pages once, as bytes: record data is sliced out of it
+        fixed = np.frombuffer(blob, np.uint8).reshape(fixed.shape)
         self._bulk = (base, rows, fixed)
         ps, dofs, mask = self.page_size, self.data_offset, self._mask
         last = ps - RECORD_HEADER
@@ -522,7 +510,7 @@ class LogFile:
                 (w3 >> np.uint64(48)).astype(np.int64), (w4 & np.uint64(0xFFFFFFFF)).astype(np.int64),
                 (w4 >> np.uint64(32)).astype(np.int64), (flat[gw + 5] & np.uint64(0xFFFF)).astype(np.int64))
         return _Chains(base, rows, bounds.tolist(), pos.tolist(), upto.tolist(), cols, offs[r] + pos,
-                       g + RECORD_HEADER, fixed)
+                       g + RECORD_HEADER, blob)
 
     def _read_page_records(self, off: int, kind: str, start: int | None) -> tuple[list[LogRecord], int | None]:
         """Records whose header lies in the page at ``off``; returns them and the next chained position
@@ -609,19 +597,15 @@ class LogFile:
             break
         return out, carry
 
-    def _walk(self, off: int, carry: int | None, stop: int, out: list[LogRecord],
-              states: dict[tuple[int, int | None], int] | None = None) -> tuple[int, int | None]:
+    def _walk(self, off: int, carry: int | None, stop: int, out: list[LogRecord]) -> tuple[int, int | None]:
         """Read the circular area from page ``off`` (entered with chained position ``carry``) until a page at
-        or past ``stop``; append the records to ``out``. The walk is a function of (page, carried position):
-        ``states`` (when given) maps each state entered to ``len(out)`` at that point. Returns the state
-        where it stopped."""
+        or past ``stop``; append the records to ``out``. The walk is a function of (page, carried position).
+        Returns the state where it stopped."""
         ps = self.page_size
         size = len(self.data)
         read = self._read_page_records
         extend = out.extend
         while off + ps <= size and off < stop:
-            if states is not None:
-                states[(off, carry)] = len(out)
             recs, nxt = read(off, "log", carry)
             extend(recs)
             carry = nxt
@@ -632,69 +616,16 @@ class LogFile:
             off += ps
         return off, carry
 
-    def _walk_parallel(self, out: list[LogRecord]) -> bool:
-        """Walk the circular area with a second process reading its second half. False (``out`` untouched)
-        when no worker can be had. Exact: the worker's records are used from the first state that this
-        process's walk also enters, so both halves join where the sequential walk would have been; if the
-        worker warned about anything, this process reads the rest itself (same warnings, same order)."""
-        ps = self.page_size
-        start = self.log_start
-        n_pages = (len(self.data) - start) // ps
-        mid = start + (n_pages // 2) * ps
-        if mp.current_process().daemon:  # a daemonic pool worker may not start processes of its own
-            return False
-        method = START_METHOD or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        try:
-            ex = ProcessPoolExecutor(1, mp_context=mp.get_context(method))
-        except (OSError, ValueError) as e:
-            self._warn(None, f"no worker process for the $LogFile walk ({e}); single process")
-            return False
-        with ex:
-            global _FORKED
-            _FORKED = self
-            try:
-                fut = ex.submit(_walk_worker, None if method == "fork" else self.data, mid)
-            except (OSError, RuntimeError) as e:
-                self._warn(None, f"no worker process for the $LogFile walk ({e}); single process")
-                return False
-            finally:
-                _FORKED = None
-            off, carry = self._walk(start, None, mid, out)
-            try:
-                states, recs, warned, pages = fut.result()
-            except (OSError, RuntimeError, EOFError, pickle.PickleError) as e:  # BrokenProcessPool: RuntimeError
-                self._warn(None, f"$LogFile walk worker failed ({e}); single process")
-                states, recs, warned, pages = {}, [], 1, 0
-        size = len(self.data)
-        if not warned:
-            # step on until this walk enters a state the worker went through
-            while off + ps <= size and (off, carry) not in states:
-                off, carry = self._walk(off, carry, off + 1, out)
-            at = states.get((off, carry))
-            if at is not None:
-                out.extend([_new(LogRecord, t) for t in recs[at:]])
-                self.pages_read += pages
-                return True
-        self._walk(off, carry, size, out)
-        return True
-
-    def records(self, include_unused: bool = True, workers: int = 1) -> Iterator[LogRecord]:
+    def records(self, include_unused: bool = True) -> Iterator[LogRecord]:
         """Every log record, deduplicated by LSN, in LSN order.
 
         In-use records are those in the circular area; ``include_unused`` adds records found only in
-        the tail/buffer pages (v1.x tail copies, v2.0 buffer pages). ``workers=2`` reads the second half of
-        a large log (at least ``PARALLEL_MIN_PAGES`` record pages) in a second process; the result is the same. It
-        gains little: unpickling the worker's records here costs nearly what reading them does.
+        the tail/buffer pages (v1.x tail copies, v2.0 buffer pages).
         """
         if self.empty or self.seq_bits == 0:
             return
-        ps = self.page_size
-        start = self.log_start
-        size = len(self.data)
         found: list[LogRecord] = []
-        if not (workers >= 2 and (size - start) // ps >= PARALLEL_MIN_PAGES
-                and self.data.count(_RCRD, start) >= PARALLEL_MIN_PAGES and self._walk_parallel(found)):
-            self._walk(start, None, size, found)
+        self._walk(self.log_start, None, len(self.data), found)
         # by LSN; of records with the same LSN the first found is kept (stable sort, then drop repeats)
         found.sort(key=_lsn)
         lsns = np.fromiter(map(_lsn, found), np.uint64, len(found))
@@ -704,32 +635,18 @@ class LogFile:
             found = [found[i] for i in keep]
             lsns = lsns[keep]
         if include_unused:
-            known: set[int] = set()  # LSNs of tail records taken (those of ``found``: by bisection in ``lsns``)
-            extra: list[LogRecord] = []
-            first_tail = (self.current.system_page_size if self.current else 4096) * 2
-            off = first_tail
-            while off + ps <= min(start, size):
-                recs, _ = self._read_page_records(off, "tail", None)
-                if recs:
-                    where = np.searchsorted(lsns, np.fromiter(map(_lsn, recs), np.uint64, len(recs)))
-                    taken = (where < len(lsns)) & (lsns[np.minimum(where, len(lsns) - 1)] == np.fromiter(
-                        map(_lsn, recs), np.uint64, len(recs))) if len(lsns) else np.zeros(len(recs), bool)
-                    for r, t in zip(recs, taken.tolist(), strict=True):
-                        if not t and r[0] not in known:
-                            known.add(r[0])
-                            extra.append(r)
-                off += ps
+            extra = self._tail_records(lsns)
             if extra:
                 found.extend(extra)
                 found.sort(key=_lsn)
         yield from found
 
 
-    def record_table(self, include_unused: bool = True, workers: int = 1) -> RecordTable:
+    def record_table(self, include_unused: bool = True) -> RecordTable:
         """``records()`` as a ``RecordTable``: the same records in the same order, with the header fields as
         arrays and a record built only when asked for (most records of a busy log never need one)."""
-        if workers >= 2 or self.empty or self.seq_bits == 0:
-            return RecordTable.of_records(list(self.records(include_unused, workers)))
+        if self.empty or self.seq_bits == 0:
+            return RecordTable.of_records([])
         start = self.log_start
         size = len(self.data)
         found: list[Any] = []  # indices of ``_chains`` records, and records built by the loop
@@ -906,31 +823,3 @@ class RecordTable:
             o = int(rel[k])
             out[k] = np.frombuffer(objs[-1 - int(fast[k])][11][o:o + width], np.uint8)
         return out
-
-
-PARALLEL_MIN_PAGES = 2048  # record pages (8 MiB of 4 KiB pages): below this a second process costs more than it saves
-_FORKED: LogFile | None = None  # the log a forked walk worker inherits
-START_METHOD: str | None = None  # multiprocessing start method of the walk worker (None: fork where there is one)
-
-
-def _walk_worker(data: bytes | None, mid: int) -> tuple[dict[tuple[int, int | None], int], list[tuple[Any, ...]],
-                                                        int, int]:
-    """Worker: walk the circular area from page ``mid`` to the end (states, records as plain tuples, number
-    of warnings, pages read)."""
-    warned = [0]
-
-    def warn(_o: int | None, _r: str) -> None:
-        warned[0] += 1
-
-    if data is None:
-        assert _FORKED is not None
-        lf = _FORKED
-        lf._warn = warn
-        lf._pages = {}
-        lf.pages_read = 0
-    else:
-        lf = LogFile(data, warn)
-    states: dict[tuple[int, int | None], int] = {}
-    out: list[LogRecord] = []
-    lf._walk(mid, None, len(lf.data), out, states)
-    return states, [tuple(r) for r in out], warned[0], lf.pages_read
