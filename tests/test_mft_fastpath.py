@@ -33,9 +33,9 @@ def _slow_only(monkeypatch: pytest.MonkeyPatch) -> None:
         fast, vs, cnt = walk_names(c)
         return np.zeros_like(fast), vs, cnt
 
-    def attrs(c: Any, fast: np.ndarray) -> Any:
+    def attrs(c: Any, fast: np.ndarray, *a: Any) -> Any:
         fast[:] = False
-        return walk_attrs(c, fast)
+        return walk_attrs(c, fast, *a)
 
     monkeypatch.setattr(mft, "_walk_names", names)
     monkeypatch.setattr(mft, "_walk_attrs", attrs)

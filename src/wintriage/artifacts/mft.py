@@ -883,6 +883,24 @@ def _guid(b: bytes) -> str:
     return f"{d1:08x}-{d2:04x}-{d3:04x}-{b[8:10].hex()}-{b[10:16].hex()}"
 
 
+_HEX2 = np.array([ord(f"{i:02x}"[0]) | ord(f"{i:02x}"[1]) << 8 for i in range(256)], dtype="<u2")
+_GUID_ORDER = np.array([3, 2, 1, 0, -1, 5, 4, -1, 7, 6, -1, 8, 9, -1, 10, 11, 12, 13, 14, 15])  # -1: a dash
+
+
+def _guids(flat: np.ndarray, at: np.ndarray, utf8: bool) -> list[Any]:
+    """``_guid`` of the 16 bytes at each flat offset ``at``, all at once (bytes when ``utf8``)."""
+    n = at.size
+    b = flat[np.minimum(at, flat.size - 16)[:, None] + np.arange(16)]
+    o = np.full((n, 20), ord("-") | ord("-") << 8, dtype="<u2")  # 2 bytes per slot: a dash slot keeps one
+    cols = _GUID_ORDER >= 0
+    o[:, cols] = _HEX2[b[:, _GUID_ORDER[cols]]]
+    keep = np.ones((n, 20, 2), dtype=bool)
+    keep[:, ~cols, 1] = False
+    out = np.concatenate((o.view(np.uint8).reshape(n, 40)[keep.reshape(n, 40)].reshape(n, 36),
+                          np.zeros((n, 1), np.uint8)), axis=1).tobytes()[:-1]
+    return out.split(b"\x00") if utf8 else out.decode("ascii").split("\x00")
+
+
 def _decode_attrs(rec: bytes, aoff: int, used: int, r: _Rec, off: int, warn: Callable[..., None]) -> None:
     """Walk a fixed-up record's attributes into ``r``. Bad attributes -> warning, walk stops."""
     pos = aoff
@@ -969,13 +987,15 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
     return flatten(parse_batches(path, ctx))
 
 
-def _walk_attrs(c: _Chunk, fast: np.ndarray) -> dict[str, np.ndarray]:
+def _walk_attrs(c: _Chunk, fast: np.ndarray, oid: bool = False) -> dict[str, np.ndarray]:
     """Pass 2 on a chunk: ``_decode_attrs`` for the records in ``fast`` (fixed-up, used <= record size).
-    Records whose walk would warn or needs what the fast path does not keep leave ``fast``."""
+    Records whose walk would warn or needs what the fast path does not keep leave ``fast``. ``oid``: keep the
+    records with an object id (where its value starts: ``oid_vs``)."""
     n, rs, flat = c.n, c.rs, c.flat
     used = c.used
     act = fast.copy()
     pos = c.aoff.copy()
+    oid_vs = np.full(n, -1, dtype=np.int64)
     si_vs = np.full(n, -1, dtype=np.int64)
     si_vlen = np.zeros(n, dtype=np.int64)
     fn_vs = np.full((n, _K), -1, dtype=np.int64)
@@ -1006,7 +1026,7 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray) -> dict[str, np.ndarray]:
         ve = vs + vlen
         lose = (al < 16) | (p + al > used[r])  # bad length: warns
         lose |= res_ & ((al < 24) | (ve > p + al))  # resident value overrun: warns
-        lose |= res_ & ((at == 0x40) | (at == 0xC0) | (at == 0x100))  # object id, reparse, logged stream
+        lose |= res_ & ((at == 0xC0) | (at == 0x100) | ((at == 0x40) & (not oid)))  # reparse, logged stream...
         lose |= (at == 0x80) & (nlen > 0)  # ADS
         fnm = res_ & (at == 0x30) & (vlen >= 66)
         k = fn_cnt[r]
@@ -1019,6 +1039,9 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray) -> dict[str, np.ndarray]:
                 r[keep], p[keep], at[keep], bi[keep], al[keep], res_[keep], vlen[keep], vs[keep], ve[keep],
                 fnm[keep], k[keep])
         sim = res_ & (at == 0x10) & (vlen >= 0x24)
+        om = res_ & (at == 0x40) & (vlen >= 16)
+        if om.any():
+            oid_vs[r[om]] = vs[om]  # the last one, as the per-record walk keeps it
         si_vs[r[sim]] = vs[sim]
         si_vlen[r[sim]] = vlen[sim]
         fn_vs[r[fnm], k[fnm]] = vs[fnm]
@@ -1040,7 +1063,7 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray) -> dict[str, np.ndarray]:
         pos[r] = p + al
     fast &= ~act
     return {"si_vs": si_vs, "si_vlen": si_vlen, "fn_vs": fn_vs, "fn_ve": fn_ve, "fn_cnt": fn_cnt,
-            "d_kind": d_kind, "d_size": d_size}
+            "d_kind": d_kind, "d_size": d_size, "oid_vs": oid_vs}
 
 
 def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]],
@@ -1609,6 +1632,12 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     cols["si_flags"] = (sflags[r], has_si[r])
     cols["usn"] = (usn[r], long_si[r])
     cols["security_id"] = (sec[r], long_si[r])
+    oid = np.full(n, b"" if csv_only else "", dtype=object)  # object ids, as ``_guid`` writes them
+    ovs = w["oid_vs"][fi]
+    has_oid = (ovs >= 0)[r]
+    if has_oid.any():
+        oid[has_oid] = _objs(_guids(flat, (row0 + ovs)[r[has_oid]], csv_only))
+    cols["object_id"] = oid
     cpp = np.empty(n, dtype=object)  # MFTECmd's ParentPath (UTF-8 in CSV-only batches)
     if norm.any():
         ucpp = [csv_parent_path(x) for x in upp]
@@ -1628,7 +1657,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
             cols["name"] = _objs([x.encode("utf-8") for x in nm_l])
             cols["extension"] = _objs([x.encode("utf-8") for x in _exts(nm_l, is_dir)])
         empty = np.full(n, b"", dtype=object)
-        for key in ("reparse_target", "object_id", "logged_util_stream", "zone_id_contents"):
+        for key in ("reparse_target", "logged_util_stream", "zone_id_contents"):
             cols[key] = empty
         cols["source_file"] = np.full(n, source.encode("utf-8"), dtype=object)
         return cols, fi[r]
@@ -1652,7 +1681,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     cols.update({
         "name": rnames, "extension": _objs(_exts(rnames.tolist(), is_dir)), "parent_path": pp, "full_path": full,
         "reparse_target": np.full(n, "", dtype=object), "name_type": nt[rns], "short_name": short[r],
-        "fn_flags": _g(flat, rb + 56, 4, "<u4").astype(np.int64), "object_id": np.full(n, "", dtype=object),
+        "fn_flags": _g(flat, rb + 56, 4, "<u4").astype(np.int64),
         "logged_util_stream": np.full(n, "", dtype=object), "stream_name": np.full(n, "", dtype=object),
         "zone_id_contents": np.full(n, "", dtype=object), "extension_entries": np.full(n, "", dtype=object),
         "fixup_ok": np.ones(n, bool), "offset": (fi * rs + start * rs)[r].astype(np.int64),
@@ -1882,7 +1911,7 @@ class _Pass2:
         fast = c.is_file & c.fix_ok & (c.used <= rs) & ((c.base & REF_MASK) == 0)
         if self.ext_np is not None:
             fast &= ~np.isin(np.arange(start, start + n), self.ext_np)
-        w = _walk_attrs(c, fast)
+        w = _walk_attrs(c, fast, True)
         fi = np.nonzero(fast & (w["fn_cnt"] > 0))[0]
         slow_rows: list[dict[str, Any]] = []
         slow_key: list[int] = []
