@@ -5,9 +5,10 @@ Own struct-based decoder (no library): record size from the header (1024 or 4096
 $STANDARD_INFORMATION, $FILE_NAME (all namespaces), $DATA (named streams = ADS, resident
 Zone.Identifier content), $REPARSE_POINT, $OBJECT_ID, $LOGGED_UTILITY_STREAM.
 
-Two passes over the file, both reading 4 MiB chunks: pass 1 keeps a compact name/parent table
-(:class:`PathResolver`, also used by the $J and $LogFile parsers of the same volume); pass 2 decodes every
-record fully and streams its rows. Nothing keeps all rows in memory. Within a chunk, fixups, headers and the
+Two passes over the file, both walking 4 MiB chunks of a read-only mapping (pages let go as walked): pass 1
+keeps a compact name/parent table (:class:`PathResolver`, also used by the $J and $LogFile parsers of the same
+volume); pass 2 decodes every record fully and streams its rows. Nothing keeps all rows in memory. A CSV-only
+run (``parse mft --csv``) shares both passes with a forked worker (see ``_split_csv``). Within a chunk, fixups, headers and the
 attribute walk are vectorised with numpy; every record that path cannot reproduce exactly (anything that
 warns, extension records, ADS, reparse points...) goes through the per-record decoder, in file order, so the
 rows and warnings are those of the per-record decoder (``tests/test_mft_fastpath.py``).
