@@ -461,9 +461,11 @@ class _Bulk:
         return m[m != 0].tobytes()
 
     def _arange(self, n: int) -> np.ndarray:
-        """``np.arange(n)`` (int64), a view of one kept array (grown as needed)."""
+        """``np.arange(n)`` (int64), a view of one kept array (grown as needed, up to 16 MiB)."""
         if len(self.ar) < n:
-            self.ar = np.arange(max(n, 2 * len(self.ar)), dtype=np.int64)
+            if n > 1 << 21:
+                return np.arange(n, dtype=np.int64)
+            self.ar = np.arange(min(max(n, 2 * len(self.ar)), 1 << 21), dtype=np.int64)
         return self.ar[:n]
 
     def _parent_cells(self, pref: int) -> str:
