@@ -150,6 +150,8 @@ def main() -> None:
         archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "src"], check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base_src)], input=archive, check=True)
+        for tree in (base_src / "src", HERE.parent / "src"):  # both as installed: no module compiled per run
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
         for kind, dst in files.items():
             got = {}
             for tool, _label in tools:
