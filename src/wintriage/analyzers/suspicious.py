@@ -12,12 +12,14 @@ reversal (timestomping), mass renames to a new extension (ransomware).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import fnmatch
+import functools
 import json
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -272,7 +274,8 @@ def _matcher(con: sqlite3.Connection, match: Callable[[str], bool]) -> str:
 def _prefix_filter(globs: list[str]) -> str:
     """A cheap SQL test every name matching one of ``globs`` passes: its first characters, lower-cased, are one of
     the globs' literal prefixes (so the Python test runs on few rows); ``1`` when a glob starts with a wildcard.
-    SQLite lower-cases ASCII only; a glob with a non-ASCII prefix disables the filter."""
+    SQLite folds ASCII only; a glob with a non-ASCII prefix disables the filter. A prefetch file name starts with
+    its program's name: the same test serves globs over program names."""
     prefixes = []
     for g in globs:
         lit = re.split(r"[*?\[]", g, maxsplit=1)[0].lower()
@@ -281,7 +284,60 @@ def _prefix_filter(globs: list[str]) -> str:
         prefixes.append(lit)
     n = min(3, *(len(x) for x in prefixes))
     keys = sorted({x[:n] for x in prefixes})
-    return f"lower(substr(name, 1, {n})) IN ({', '.join(chr(39) + k.replace(chr(39), chr(39) * 2) + chr(39) for k in keys)})"
+    # NOCASE folds ASCII letters as lower() does, without building a lower-cased copy of every name
+    return f"substr(name, 1, {n}) COLLATE NOCASE IN ({', '.join(chr(39) + k.replace(chr(39), chr(39) * 2) + chr(39) for k in keys)})"
+
+
+# A journal repeats each name in several records (create, writes, close, rename...): the detectors that test names
+# in Python test each distinct name once. Within a session (``run``, or one detector called alone) every source's
+# distinct names are gathered once into a temporary table (SQLite's, on its temporary storage: nothing in Python
+# grows with the journal), dropped when the session ends; a detector then reads only the records whose name passed.
+_SESSIONS: dict[int, dict[str, str]] = {}  # id(connection) -> {source table: its temporary table of names}
+
+
+@contextlib.contextmanager
+def _names_session(con: sqlite3.Connection) -> Iterator[None]:
+    if id(con) in _SESSIONS:  # inside ``run``: the tables live until it ends
+        yield
+        return
+    made: dict[str, str] = {}
+    _SESSIONS[id(con)] = made
+    try:
+        yield
+    finally:
+        del _SESSIONS[id(con)]
+        for t in made.values():
+            con.execute(f"DROP TABLE IF EXISTS temp.{t}")
+
+
+def _name_test(con: sqlite3.Connection, s: _Src, test: str) -> str | None:
+    """SQL condition over the common column ``name``: the name is one of the source's distinct names that pass
+    ``test`` (an SQL condition over ``name``, typically a Python function); ``None`` when no name passes (the
+    source has nothing for the detector). Call within :func:`_names_session`."""
+    made = _SESSIONS[id(con)]
+    t = made.get(s.table)
+    if t is None:
+        t = f"wt_sus_names_{len(made)}"
+        con.execute(f"DROP TABLE IF EXISTS temp.{t}")
+        con.execute(f"CREATE TEMP TABLE {t} AS SELECT DISTINCT {s.name} AS name FROM {ident(s.table)} "
+                    f"WHERE {s.name} IS NOT NULL")
+        made[s.table] = t
+    sub = f"SELECT name FROM temp.{t} WHERE {test}"
+    if not con.execute(f"SELECT EXISTS ({sub})").fetchone()[0]:
+        return None
+    return f"+name IN ({sub})"  # a membership test during the scan (``+``: never a look-up by name)
+
+
+_Detector = Callable[[sqlite3.Connection, dict[str, Any]], list[Finding]]
+
+
+def _in_session(f: _Detector) -> _Detector:
+    """A detector that tests names: called alone, it gathers the distinct names for itself."""
+    @functools.wraps(f)
+    def run_in_session(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
+        with _names_session(con):
+            return f(con, rule)
+    return run_in_session
 
 
 # --- detectors ------------------------------------------------------------------------------------------
@@ -468,6 +524,7 @@ def d_event_id(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     return out
 
 
+@_in_session
 def d_file_name(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     """Files whose name matches: one finding per name, traces = distinct (source, MFT entry, name) in the
     journals (the first record of each), plus the $MFT entry when no journal saw the name."""
@@ -478,7 +535,10 @@ def d_file_name(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     where = f"{_prefix_filter(p['names'])} AND {_matcher(con, match)}(name)"
     hits: dict[str, _Traces] = defaultdict(_Traces)
     for s in sources(con):
-        sql = f"SELECT tbl, MIN(id), ts, entry, name, parent, full, kc, seq, old FROM ({s.select(kinds, where)}) " \
+        cond = _name_test(con, s, where)
+        if cond is None:
+            continue
+        sql = f"SELECT tbl, MIN(id), ts, entry, name, parent, full, kc, seq, old FROM ({s.select(kinds, cond)}) " \
               f"GROUP BY entry, name"
         for row in con.execute(sql):
             e = _event(row, kinds)
@@ -504,16 +564,21 @@ def d_file_name(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     return out
 
 
+@_in_session
 def d_prefetch(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     """Prefetch files of the named programs written (each journal record is a trace), and ``prefetch`` rows."""
     names = rule["params"]["names"]
     match = _glob(names)
     kinds = ["write", "rename_new", "create"]  # a record that creates and writes is labelled a write
     fn = _matcher(con, lambda n: bool((m := _PF.match(n)) and match(m.group(1))))
-    where = f"name LIKE '%.pf' AND {fn}(name)"  # the LIKE (in C) leaves few rows for the Python test
+    # the LIKE and the program-name prefixes (in C) leave few rows for the Python test
+    where = f"name LIKE '%.pf' AND {_prefix_filter(names)} AND {fn}(name)"
     hits: dict[str, _Traces] = defaultdict(_Traces)
     for s in sources(con):
-        for row in con.execute(f"{s.select(kinds, where)} ORDER BY ts"):
+        cond = _name_test(con, s, where)
+        if cond is None:
+            continue
+        for row in con.execute(f"{s.select(kinds, cond)} ORDER BY ts"):
             e = _event(row, kinds)
             m = _PF.match(e.name)
             if m and match(m.group(1)):
@@ -534,11 +599,18 @@ def d_prefetch(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     return out
 
 
-def _burst_source(con: sqlite3.Connection, kinds: list[str], where: str, grp: str = "''") -> str:
-    """The events of every source for ``kinds`` and ``where``, plus a ``grp`` column, as one query."""
-    return _union([f"SELECT {_COLS}, {grp} AS grp FROM ({s.select(kinds, where)})" for s in sources(con)])
+def _burst_source(con: sqlite3.Connection, kinds: list[str], test: str, grp: str = "''") -> str:
+    """The events of every source for ``kinds`` whose name passes ``test`` (see :func:`_name_test`), plus a ``grp``
+    column, as one query; empty when no source has such a name."""
+    selects = []
+    for s in sources(con):
+        cond = _name_test(con, s, test)
+        if cond is not None:
+            selects.append(f"SELECT {_COLS}, {grp} AS grp FROM ({s.select(kinds, cond)})")
+    return _union(selects)
 
 
+@_in_session
 def d_rename_pattern(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     """Wiper-style names (created or renamed to) in bursts: one finding per burst, counted in distinct files."""
     p = rule["params"]
@@ -564,6 +636,7 @@ def d_rename_pattern(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Find
     return out
 
 
+@_in_session
 def d_mass_delete(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding]:
     """Documents deleted in bursts: one finding per burst, counted in distinct files (MFT entry + name)."""
     p = rule["params"]
@@ -685,9 +758,10 @@ def run(con: sqlite3.Connection, rules: list[dict[str, Any]] | None = None) -> l
     """Every rule over the tables present; missing tables or columns simply give no findings."""
     rules = load_rules() if rules is None else rules
     out: list[Finding] = []
-    for rule in rules:
-        try:
-            out += DETECTORS[rule["detector"]](con, rule)
-        except sqlite3.Error:  # a table with an unexpected shape: that rule yields nothing
-            continue
+    with _names_session(con):
+        for rule in rules:
+            try:
+                out += DETECTORS[rule["detector"]](con, rule)
+            except sqlite3.Error:  # a table with an unexpected shape: that rule yields nothing
+                continue
     return out
