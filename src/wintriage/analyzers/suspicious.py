@@ -403,6 +403,20 @@ def _bursts(con: sqlite3.Connection, inner: str, window: int, min_files: int, fo
     return con.execute(sql, (min_files,)).fetchall()
 
 
+@contextlib.contextmanager
+def _materialized(con: sqlite3.Connection, inner: str) -> Iterator[str]:
+    """``inner``'s rows (common columns plus ``grp``) in a temporary table for the queries that follow (the bursts,
+    each burst's events): the journal is read once. The columns have no type, so every value is kept as it is."""
+    t = "temp.wt_sus_events"
+    con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute(f"CREATE TABLE {t} ({_COLS}, grp)")
+    try:
+        con.execute(f"INSERT INTO {t} SELECT {_COLS}, grp FROM ({inner})")
+        yield f"SELECT * FROM {t}"
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
 def _burst_events(con: sqlite3.Connection, inner: str, grp: Any, lo: int, hi: int, fold: bool) -> list[FsEvent]:
     """The first event of each distinct file in a burst, in time order, at most ``MAX_EVIDENCE``."""
     out: list[FsEvent] = []
@@ -627,12 +641,13 @@ def d_rename_pattern(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Find
     if not inner:
         return []
     out = []
-    for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_count"], fold=False):
-        evs = _burst_events(con, inner, grp, lo, hi, fold=False)
-        names = [r[0] for r in con.execute(f"SELECT DISTINCT name FROM ({inner}) WHERE ts BETWEEN ? AND ? "
-                                           f"ORDER BY name LIMIT 10", (lo, hi))]
-        out.append(_finding(rule, lo, f"{files} wiper-style names between {fmt(lo)} and {fmt(hi)} UTC: "
-                            f"{', '.join(names)}", [_ref(e) for e in evs], count=files))
+    with _materialized(con, inner) as inner:
+        for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_count"], fold=False):
+            evs = _burst_events(con, inner, grp, lo, hi, fold=False)
+            names = [r[0] for r in con.execute(f"SELECT DISTINCT name FROM ({inner}) WHERE ts BETWEEN ? AND ? "
+                                               f"ORDER BY name LIMIT 10", (lo, hi))]
+            out.append(_finding(rule, lo, f"{files} wiper-style names between {fmt(lo)} and {fmt(hi)} UTC: "
+                                f"{', '.join(names)}", [_ref(e) for e in evs], count=files))
     return out
 
 
@@ -647,12 +662,13 @@ def d_mass_delete(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Finding
         return []
     ext = _ext_func(con)
     out = []
-    for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_files"], fold=True):
-        evs = _burst_events(con, inner, grp, lo, hi, fold=True)
-        by_ext = con.execute(f"SELECT {ext}(name) AS x, COUNT(DISTINCT IFNULL(entry, '') || '|' || lower(name)) "
-                             f"FROM ({inner}) WHERE ts BETWEEN ? AND ? GROUP BY x ORDER BY x", (lo, hi)).fetchall()
-        out.append(_finding(rule, lo, f"{files} documents deleted between {fmt(lo)} and {fmt(hi)} UTC "
-                            f"({', '.join(f'{k}: {v}' for k, v in by_ext)})", [_ref(e) for e in evs], count=files))
+    with _materialized(con, inner) as inner:
+        for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_files"], fold=True):
+            evs = _burst_events(con, inner, grp, lo, hi, fold=True)
+            by_ext = con.execute(f"SELECT {ext}(name) AS x, COUNT(DISTINCT IFNULL(entry, '') || '|' || lower(name)) "
+                                 f"FROM ({inner}) WHERE ts BETWEEN ? AND ? GROUP BY x ORDER BY x", (lo, hi)).fetchall()
+            out.append(_finding(rule, lo, f"{files} documents deleted between {fmt(lo)} and {fmt(hi)} UTC "
+                                f"({', '.join(f'{k}: {v}' for k, v in by_ext)})", [_ref(e) for e in evs], count=files))
     return out
 
 
@@ -739,10 +755,11 @@ def d_mass_rename_ext(con: sqlite3.Connection, rule: dict[str, Any]) -> list[Fin
     ])
     inner = f"SELECT * FROM ({inner}) WHERE old IS NOT NULL AND old != '' AND grp != '' AND {ext}(old) != grp"
     out = []
-    for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_files"], fold=True):
-        evs = _burst_events(con, inner, grp, lo, hi, fold=True)
-        out.append(_finding(rule, lo, f"{files} files renamed to *{grp} between {fmt(lo)} and {fmt(hi)} UTC",
-                            [_ref(e) for e in evs], title=f"{rule['title']}: *{grp}", extension=grp, count=files))
+    with _materialized(con, inner) as inner:
+        for grp, lo, hi, files in _bursts(con, inner, p["window_seconds"] * TICKS, p["min_files"], fold=True):
+            evs = _burst_events(con, inner, grp, lo, hi, fold=True)
+            out.append(_finding(rule, lo, f"{files} files renamed to *{grp} between {fmt(lo)} and {fmt(hi)} UTC",
+                                [_ref(e) for e in evs], title=f"{rule['title']}: *{grp}", extension=grp, count=files))
     out.sort(key=lambda f: (f.details["extension"], f.ts or 0))
     return out
 
