@@ -20,7 +20,7 @@ import re
 import struct
 from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
 from collections.abc import Iterable, Iterator
-from datetime import UTC, timezone
+from datetime import UTC, date, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
 from ..store.export import quote_column
-from ..timecols import fmt_many, ticks_matrix
+from ..timecols import fmt_many
 from ..timeutil import FMT_MAX, fmt, tz_offset_ticks
 from . import _csvpart
 from .base import CsvShape, ParseContext, col, flatten, tcol
@@ -433,7 +433,7 @@ class _Bulk:
         wn = max([int(nlens.max()) + 1] + [len(q) + 1 for _i, q, _e in quoted])  # + the NUL after each name
         we = max([int(elens.max())] + [len(e) for _i, _q, e in quoted])
         widths = [wn, 1, we, 1, _ndigits(entry), 1, _ndigits(seq), 1, ptab.shape[1], _ndigits(usn), 1, 27, 1,
-                  ratab.shape[1], _ndigits(offs), len(src)]
+                  ratab.shape[1], _ndigits(offs), 1]
         cols = np.cumsum([0] + widths).tolist()
         m = np.zeros((n, cols[-1]), dtype=np.uint8)
         # the names with the NUL after each: blob position p of row i goes to m[i, p - nstart[i]]
@@ -457,8 +457,8 @@ class _Bulk:
         m[:, cols[12]] = 44
         m[:, cols[13]:cols[14]] = np.take(ratab, rainv, axis=0)
         _put_digits(m, cols[14], widths[14], offs)
-        m[:, cols[15]:] = np.frombuffer(src, dtype=np.uint8)
-        return m[m != 0].tobytes()
+        m[:, cols[15]] = 0xFF  # never in UTF-8: each line's end, where the source cell and CRLF go
+        return m[m != 0].tobytes().replace(b"\xff", src)
 
     def _arange(self, n: int) -> np.ndarray:
         """``np.arange(n)`` (int64), a view of one kept array (grown as needed, up to 16 MiB)."""
@@ -553,20 +553,47 @@ def _put_text(m: np.ndarray, col: int, blob: np.ndarray, starts: np.ndarray, len
 
 
 def _put_times(m: np.ndarray, col: int, ts: np.ndarray, tz: timezone) -> None:
-    """``fmt(t, tz)`` of the shown times (> 0) in ``m[:, col:col + 27]``: ``ticks_matrix`` for those in range,
-    the raw value (as ``fmt``) for the others, nothing for times not shown."""
+    """``fmt(t, tz)`` of the shown times (> 0) in ``m[:, col:col + 27]``: the date from a table of the batch's
+    days, the time of day digit by digit in 32-bit arithmetic, for those in range; the raw value (as ``fmt``) for
+    the others; nothing for times not shown."""
     off = tz_offset_ticks(tz)
     shown = ts > 0
     inr = shown & (ts <= FMT_MAX - off) & (ts >= -off)
-    if inr.all():
-        m[:, col:col + 27] = ticks_matrix(ts + off if off else ts)
+    every = bool(inr.all())
+    t = ts + off if every else np.where(inr, ts, -off) + off
+    days = t // 864_000_000_000
+    rem = t - days * 864_000_000_000
+    secs = rem // 10_000_000
+    frac = (rem - secs * 10_000_000).astype(np.uint32)
+    secs = secs.astype(np.uint32)
+    uniq, inv = np.unique(days, return_inverse=True)
+    dates = b"".join(b"%04d-%02d-%02d " % (d.year, d.month, d.day)
+                     for d in map(date.fromordinal, (uniq + _ORDINAL_1601).tolist()))
+    m[:, col:col + 11] = np.take(np.frombuffer(dates, dtype=np.uint8).reshape(-1, 11), inv.reshape(-1), axis=0)
+    h = secs // np.uint32(3600)
+    r = secs - h * np.uint32(3600)
+    mi = r // np.uint32(60)
+    sec = r - mi * np.uint32(60)
+    for at, v in ((11, h), (14, mi), (17, sec)):
+        tens = v // np.uint32(10)
+        m[:, col + at] = tens + 48
+        m[:, col + at + 1] = v - tens * np.uint32(10) + 48
+    m[:, col + 13] = 58
+    m[:, col + 16] = 58
+    m[:, col + 19] = 46
+    for at in range(26, 19, -1):
+        q = frac // np.uint32(10)
+        m[:, col + at] = frac - q * np.uint32(10) + 48
+        frac = q
+    if every:
         return
-    mat = ticks_matrix(np.where(inr, ts, -off) + off)
-    mat[~inr] = 0
-    m[:, col:col + 27] = mat
+    m[~inr, col:col + 27] = 0
     for i in np.flatnonzero(shown & ~inr).tolist():
         raw = fmt(int(ts[i]), tz).encode("ascii")
         m[i, col:col + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+
+
+_ORDINAL_1601 = date(1601, 1, 1).toordinal()
 
 
 def _releaser(mm: Any) -> Any:
