@@ -374,7 +374,7 @@ class _Bulk:
     def csv_text(self, offs: np.ndarray, tz: timezone) -> bytes | None:
         """``_j_csv_batch`` of the records at ``offs`` without a Python value per cell: every line laid out in
         one byte matrix (each cell in its own slot, NUL-padded: names and extensions as UTF-8, integers as
-        digits, times by ``ticks_matrix``, parent and reason/attribute cells from small per-value tables), then
+        digits, times by ``_put_times``, parent and reason/attribute cells from small per-value tables), then
         the NULs dropped; UTF-8. None when a name cannot be laid out (odd length or offset, a NUL in it) or a
         text is not UTF-8 encodable: the caller renders that batch cell by cell."""
         n = len(offs)
