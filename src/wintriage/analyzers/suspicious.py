@@ -436,18 +436,29 @@ def _burst_events(con: sqlite3.Connection, inner: str, grp: Any, lo: int, hi: in
 def _rollbacks(con: sqlite3.Connection, table: str, u: str, t: str, gap: int) -> list[tuple[int, int, int, int]]:
     """(previous id, previous USN, previous time, id) of every record stamped more than ``gap`` ticks before the
     record just before it in USN order. Rows are stored in journal order, so one pass in row order with a
-    single previous record does it; if the USNs ever go down in row order, SQLite sorts by USN instead."""
-    out = []
-    prev: tuple[int, int, int] | None = None
-    for rid, usn, ts in con.execute(f"SELECT id, {u}, {t} FROM {ident(table)} WHERE {u} IS NOT NULL"):
-        if prev is not None and usn < prev[1]:
-            break  # not in USN order
+    single previous record does it (a function SQLite calls on each row of its scan: no row is handed to Python);
+    if the USNs ever go down in row order, SQLite sorts by USN instead."""
+    out: list[tuple[int, int, int, int]] = []
+    prev: list[Any] = [None, None, None]  # id, USN, time of the last record with a time
+    unordered = False
+
+    def step(rid: int, usn: Any, ts: Any) -> int:
+        nonlocal unordered
+        if unordered:
+            return 0
+        if prev[0] is not None and usn < prev[1]:
+            unordered = True  # not in USN order
+            return 0
         if not ts:
-            continue
-        if prev is not None and prev[2] - ts > gap and usn > prev[1]:
+            return 0
+        if prev[0] is not None and prev[2] - ts > gap and usn > prev[1]:
             out.append((prev[0], prev[1], prev[2], rid))
-        prev = (rid, usn, ts)
-    else:
+        prev[:] = rid, usn, ts
+        return 0
+
+    con.create_function("wt_sus_step", 3, step)  # not deterministic: it keeps the previous record
+    con.execute(f"SELECT COUNT(*) FROM {ident(table)} WHERE {u} IS NOT NULL AND wt_sus_step(id, {u}, {t})").fetchone()
+    if not unordered:
         return out
     sql = (f"SELECT pid, pusn, pts, id FROM (SELECT id, {u} AS u, {t} AS ts, LAG(id) OVER w AS pid, "
            f"LAG({u}) OVER w AS pusn, LAG({t}) OVER w AS pts FROM {ident(table)} "
