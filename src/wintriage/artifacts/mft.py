@@ -27,6 +27,7 @@ import os
 import pickle
 import re
 import struct
+import threading
 from array import array
 from codecs import utf_16_le_decode as _d16  # = bytes.decode('utf-16-le'), final=True; no codec lookup
 from collections.abc import Callable, Iterable, Iterator
@@ -1830,6 +1831,14 @@ def _csv_part(state: tuple[Any, ...], tz: timezone, tmp: str) -> bool:
     return True
 
 
+def _send_quietly(conn: Any, data: bytes) -> None:
+    """Send from a thread: a worker gone is seen by the reading side (EOF), not here."""
+    try:
+        conn.send_bytes(data)
+    except OSError:
+        pass
+
+
 def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone) -> Iterator[RowBatch | Record]:
     per = max(1, _CHUNK_BYTES // rs)
     p1 = max(per, count // 2 // per * per)  # pass 1: half each
@@ -1840,13 +1849,15 @@ def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone)
     alive = True
     try:
         mine = _pass1_range(path, rs, res, 0, p1)
+        sender = threading.Thread(target=_send_quietly, args=(conn, _pass1_pack(res, 0, p1, *mine)), daemon=True)
+        sender.start()  # both halves cross at once (the worker sends, then reads)
         try:
             extensions, ext_names = _pass1_unpack(res, conn.recv_bytes(), mine, True)
-            conn.send_bytes(_pass1_pack(res, 0, p1, *mine))
         except (OSError, EOFError):  # no worker: its part of pass 1 here
             alive = False
             more = _pass1_range(path, rs, res, p1, count)
             extensions, ext_names = _merge_lists(mine[0], more[0]), _merge_lists(mine[1], more[1])
+        sender.join()
         _pass1_finish(res, ext_names)
         ctx.resources["mft"] = res
         p2 = _Pass2(path, res, extensions, ctx, True)
