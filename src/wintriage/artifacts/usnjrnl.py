@@ -187,8 +187,8 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
 # (a record spans the boundary) one of the worker's first records or bad records (``_join``). Otherwise the
 # worker's work is dropped and this process walks on from where it stopped.
 _SPLIT_MIN = 32 << 20  # bytes; below this the worker costs more than it saves
-_PARENT_SHARE = 50  # % of the file this process walks (the worker, which also writes its text to a file, ends about
-# when this process has walked and written its share; 46 left this process waiting for it)
+_PARENT_SHARE = 53  # % of the file this process walks (the worker, which also writes its text to a file, ends about
+# when this process has walked and written its share: at 46 and 50 this process waited for it)
 
 
 def _csv_part(state: tuple[Any, ...], start: int, tz: timezone,
