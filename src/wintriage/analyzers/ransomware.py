@@ -161,22 +161,39 @@ def transformations(con: sqlite3.Connection, j: JCols) -> list[Transformation]:
     # copy-then-delete: a created file next to an original deleted soon after
     # the first delete record of each file, in folders where files were also created (SQLite groups them)
     deletes: dict[int, list[tuple[int, int, str, int, int]]] = defaultdict(list)
-    q = _first_per_file(j, USN_FILE_DELETE, USN_FILE_CREATE)
-    for _rid, usn, ts, name, entry, seq, pentry, _pp, _r in con.execute(q):
-        deletes[pentry].append((ts, usn, name, entry, seq))
-    if deletes:
-        out += _copy_pairs(con, j, deletes)
+    _folders(con, j)
+    try:
+        q = _first_per_file(j, USN_FILE_DELETE, USN_FILE_CREATE)
+        for _rid, usn, ts, name, entry, seq, pentry, _pp, _r in con.execute(q):
+            deletes[pentry].append((ts, usn, name, entry, seq))
+        if deletes:
+            out += _copy_pairs(con, j, deletes)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_FOLDERS}")
     return out
+
+
+_FOLDERS = "temp.wt_rw_folders"
+
+
+def _folders(con: sqlite3.Connection, j: JCols) -> None:
+    """The folders (parent entries) with file creations and those with deletions, from one pass over the journal:
+    a temporary table of the distinct (folder, create/delete bits) pairs (untyped: values kept as they are)."""
+    r, pe, cd = ident(j.reason), ident(j.parent_entry), USN_FILE_CREATE | USN_FILE_DELETE
+    con.execute(f"DROP TABLE IF EXISTS {_FOLDERS}")
+    con.execute(f"CREATE TABLE {_FOLDERS} (pe, bits)")
+    con.execute(f"INSERT INTO {_FOLDERS} SELECT DISTINCT {pe}, {r} & {cd} FROM usnjrnl WHERE ({r} & {cd}) != 0")
 
 
 def _first_per_file(j: JCols, bit: int, other: int) -> str:
     """The first record (lowest USN) with reason ``bit`` of each file (entry, sequence), in journal order,
-    only in folders that also have a record with reason ``other``."""
+    only in folders that also have a record with reason ``other`` (``other`` is one of the bits in
+    :func:`_folders`' table, which must exist)."""
     r, pe, u = ident(j.reason), ident(j.parent_entry), ident(j.usn)
     pp = ident(j.parent_path) if j.parent_path else "''"
     cols = [u, ident(j.ts), ident(j.name), ident(j.entry), ident(j.seq), pe, pp, r]
     inner = (f"SELECT MIN({u}) AS c1, id AS c0, " + ", ".join(f"{c} AS c{i}" for i, c in enumerate(cols[1:], 2))
-             + f" FROM usnjrnl WHERE ({r} & {bit}) != 0 AND {pe} IN (SELECT {pe} FROM usnjrnl WHERE ({r} & {other}) != 0)"
+             + f" FROM usnjrnl WHERE ({r} & {bit}) != 0 AND {pe} IN (SELECT pe FROM {_FOLDERS} WHERE (bits & {other}) != 0)"
              f" GROUP BY {ident(j.entry)}, {ident(j.seq)}")
     return f"SELECT c0, c1, c2, c3, c4, c5, c6, c7, c8 FROM ({inner}) ORDER BY c1, c0"
 
