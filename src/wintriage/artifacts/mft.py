@@ -992,12 +992,15 @@ def parse(path: Path, ctx: ParseContext) -> Iterator[Record]:
 def _walk_attrs(c: _Chunk, fast: np.ndarray, oid: bool = False) -> dict[str, np.ndarray]:
     """Pass 2 on a chunk: ``_decode_attrs`` for the records in ``fast`` (fixed-up, used <= record size).
     Records whose walk would warn or needs what the fast path does not keep leave ``fast``. ``oid``: keep the
-    records with an object id (where its value starts: ``oid_vs``)."""
+    records with an object id (where its value starts: ``oid_vs``) or a logged utility stream (where its name
+    starts and its length: ``lus_at``, ``lus_nl``)."""
     n, rs, flat = c.n, c.rs, c.flat
     used = c.used
     act = fast.copy()
     pos = c.aoff.copy()
     oid_vs = np.full(n, -1, dtype=np.int64)
+    lus_at = np.full(n, -1, dtype=np.int64)
+    lus_nl = np.zeros(n, dtype=np.int64)
     si_vs = np.full(n, -1, dtype=np.int64)
     si_vlen = np.zeros(n, dtype=np.int64)
     fn_vs = np.full((n, _K), -1, dtype=np.int64)
@@ -1028,7 +1031,10 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray, oid: bool = False) -> dict[str, np.
         ve = vs + vlen
         lose = (al < 16) | (p + al > used[r])  # bad length: warns
         lose |= res_ & ((al < 24) | (ve > p + al))  # resident value overrun: warns
-        lose |= res_ & ((at == 0xC0) | (at == 0x100) | ((at == 0x40) & (not oid)))  # reparse, logged stream...
+        lum = res_ & (at == 0x100)
+        lno = p + _g(flat, bi + 10, 2, "<u2").astype(np.int64)  # where the attribute's name starts
+        lose |= res_ & ((at == 0xC0) | (((at == 0x40) | lum) & (not oid)))  # reparse (object id, logged stream)
+        lose |= lum & (lno + 2 * nlen > rs)  # a name past the record: its bytes as the per-record slice cuts them
         lose |= (at == 0x80) & (nlen > 0)  # ADS
         fnm = res_ & (at == 0x30) & (vlen >= 66)
         k = fn_cnt[r]
@@ -1037,13 +1043,16 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray, oid: bool = False) -> dict[str, np.
             fast[r[lose]] = False
             act[r[lose]] = False
             keep = ~lose
-            r, p, at, bi, al, res_, vlen, vs, ve, fnm, k = (
+            r, p, at, bi, al, res_, vlen, vs, ve, fnm, k, lum, lno, nlen = (
                 r[keep], p[keep], at[keep], bi[keep], al[keep], res_[keep], vlen[keep], vs[keep], ve[keep],
-                fnm[keep], k[keep])
+                fnm[keep], k[keep], lum[keep], lno[keep], nlen[keep])
         sim = res_ & (at == 0x10) & (vlen >= 0x24)
         om = res_ & (at == 0x40) & (vlen >= 16)
         if om.any():
             oid_vs[r[om]] = vs[om]  # the last one, as the per-record walk keeps it
+        if lum.any():
+            lus_at[r[lum]] = lno[lum]  # likewise
+            lus_nl[r[lum]] = nlen[lum]
         si_vs[r[sim]] = vs[sim]
         si_vlen[r[sim]] = vlen[sim]
         fn_vs[r[fnm], k[fnm]] = vs[fnm]
@@ -1065,7 +1074,7 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray, oid: bool = False) -> dict[str, np.
         pos[r] = p + al
     fast &= ~act
     return {"si_vs": si_vs, "si_vlen": si_vlen, "fn_vs": fn_vs, "fn_ve": fn_ve, "fn_cnt": fn_cnt,
-            "d_kind": d_kind, "d_size": d_size, "oid_vs": oid_vs}
+            "d_kind": d_kind, "d_size": d_size, "oid_vs": oid_vs, "lus_at": lus_at, "lus_nl": lus_nl}
 
 
 def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[int]],
@@ -1640,6 +1649,14 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     if has_oid.any():
         oid[has_oid] = _objs(_guids(flat, (row0 + ovs)[r[has_oid]], csv_only))
     cols["object_id"] = oid
+    lus = np.full(n, b"" if csv_only else "", dtype=object)  # logged utility stream names
+    lat, lnl = w["lus_at"][fi], w["lus_nl"][fi]
+    has_lus = ((lat >= 0) & (lnl > 0))[r]
+    if has_lus.any():
+        rr = r[has_lus]
+        got = _decode_names(flat, c, (row0 + lat)[rr], 2 * lnl[rr])
+        lus[has_lus] = _objs([x.encode("utf-8") for x in got] if csv_only else got)
+    cols["logged_util_stream"] = lus
     cpp = np.empty(n, dtype=object)  # MFTECmd's ParentPath (UTF-8 in CSV-only batches)
     if norm.any():
         ucpp = [csv_parent_path(x) for x in upp]
@@ -1659,7 +1676,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
             cols["name"] = _objs([x.encode("utf-8") for x in nm_l])
             cols["extension"] = _objs([x.encode("utf-8") for x in _exts(nm_l, is_dir)])
         empty = np.full(n, b"", dtype=object)
-        for key in ("reparse_target", "logged_util_stream", "zone_id_contents"):
+        for key in ("reparse_target", "zone_id_contents"):
             cols[key] = empty
         cols["source_file"] = np.full(n, source.encode("utf-8"), dtype=object)
         return cols, fi[r]
@@ -1684,7 +1701,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
         "name": rnames, "extension": _objs(_exts(rnames.tolist(), is_dir)), "parent_path": pp, "full_path": full,
         "reparse_target": np.full(n, "", dtype=object), "name_type": nt[rns], "short_name": short[r],
         "fn_flags": _g(flat, rb + 56, 4, "<u4").astype(np.int64),
-        "logged_util_stream": np.full(n, "", dtype=object), "stream_name": np.full(n, "", dtype=object),
+        "stream_name": np.full(n, "", dtype=object),
         "zone_id_contents": np.full(n, "", dtype=object), "extension_entries": np.full(n, "", dtype=object),
         "fixup_ok": np.ones(n, bool), "offset": (fi * rs + start * rs)[r].astype(np.int64),
         "source_file": np.full(n, source, dtype=object),
