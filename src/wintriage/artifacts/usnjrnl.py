@@ -619,6 +619,7 @@ def _releaser(mm: Any) -> Any:
 
 PAGE = 4096  # Windows never lets a USN record cross a journal page
 _WINDOW = 4096  # pages looked at together by the vectorised walk (16 MiB)
+_TAIL_WORDS = 16  # words after a page's chain gathered at once (the rest of a page only where it has more)
 
 
 def _clean_pages(words: Any, base: int, npages: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -635,7 +636,7 @@ def _clean_pages(words: Any, base: int, npages: int) -> tuple[np.ndarray, np.nda
     starts = base + PAGE * np.arange(npages, dtype=np.int64)
     pages = np.arange(npages, dtype=np.int64)
     c = starts.copy()
-    pend = starts + PAGE
+    pend = pend0 = starts + PAGE
     ends = starts.copy()  # where each page's chain ends
     found: list[tuple[np.ndarray, np.ndarray]] = []  # per step: (pages, record offsets)
     while pages.size:
@@ -660,10 +661,18 @@ def _clean_pages(words: Any, base: int, npages: int) -> tuple[np.ndarray, np.nda
     recs = np.empty(int(first[-1]), dtype=np.int64)
     for k, (pg, offs) in enumerate(found):
         recs[first[pg] + k] = offs
-    # the rest of each page after its chain: zero? (word by word; chains end on 8-byte boundaries)
-    nz = words[base >> 3:(base >> 3) + npages * (PAGE // 8)].reshape(npages, PAGE // 8) != 0
-    last = np.where(nz.any(axis=1), PAGE // 8 - 1 - np.argmax(nz[:, ::-1], axis=1), -1)
-    clean = (last + 1) * 8 <= ends - starts
+    # the rest of each page after its chain: zero? (word by word; chains end on 8-byte boundaries): its first
+    # words gathered, the pages with more after them (few in a full journal) looked at whole
+    tail = (pend0 - ends) >> 3
+    near = np.arange(_TAIL_WORDS, dtype=np.int64)
+    at = np.minimum((ends >> 3)[:, None] + near, last_word)
+    dirty = ((w64[at] != 0) & (near < tail[:, None])).any(axis=1)
+    far = np.flatnonzero(tail > _TAIL_WORDS)
+    if far.size:
+        rows = words[base >> 3:(base >> 3) + npages * (PAGE // 8)].reshape(npages, PAGE // 8)[far]
+        after = ((ends[far] - starts[far]) >> 3) + _TAIL_WORDS
+        dirty[far] |= ((rows != 0) & (np.arange(PAGE // 8) >= after[:, None])).any(axis=1)
+    clean = ~dirty
     unclean = np.append(np.flatnonzero(~clean), npages)
     run_end = unclean[np.searchsorted(unclean, np.arange(npages))]
     return clean, recs, first, run_end
