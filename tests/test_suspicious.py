@@ -133,6 +133,24 @@ def test_all_categories(tmp_path: Path) -> None:
         assert f.analyzer == "suspicious" and f.evidence and f.severity in sus.SEVERITIES
 
 
+
+def test_temporary_tables_dropped_and_detectors_alone_agree(tmp_path: Path) -> None:
+    """The distinct names (one temporary table per source for a whole run) and a burst detector's events (one
+    temporary table per detector) are dropped when done; a detector called alone gathers its own and finds what
+    it finds within ``run``; the ransomware pass's temporary folder table is dropped too."""
+    from wintriage.analyzers import ransomware
+
+    con = _case(tmp_path)
+    temp = "SELECT name FROM sqlite_temp_master"
+    found = sus.run(con)
+    assert con.execute(temp).fetchall() == []
+    for rule in sus.load_rules():
+        alone = sus.DETECTORS[rule["detector"]](con, rule)
+        assert alone == [f for f in found if f.details["rule"] == rule["id"]], rule["id"]
+        assert con.execute(temp).fetchall() == [], rule["id"]
+    assert ransomware.find_bursts(con) and con.execute(temp).fetchall() == []
+
+
 def test_missing_tables_and_columns(tmp_path: Path) -> None:
     assert sus.run(sqlite3.connect(":memory:")) == []
     con = sqlite3.connect(tmp_path / "odd.sqlite")
