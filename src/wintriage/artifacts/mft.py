@@ -1031,10 +1031,16 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray, oid: bool = False) -> dict[str, np.
         ve = vs + vlen
         lose = (al < 16) | (p + al > used[r])  # bad length: warns
         lose |= res_ & ((al < 24) | (ve > p + al))  # resident value overrun: warns
-        lum = res_ & (at == 0x100)
-        lno = p + _g(flat, bi + 10, 2, "<u2").astype(np.int64)  # where the attribute's name starts
-        lose |= res_ & ((at == 0xC0) | (((at == 0x40) | lum) & (not oid)))  # reparse (object id, logged stream)
-        lose |= lum & (lno + 2 * nlen > rs)  # a name past the record: its bytes as the per-record slice cuts them
+        lose |= res_ & ((at == 0xC0) | ((at == 0x40) & (not oid)))  # reparse (object id)
+        lum = res_ & (at == 0x100)  # a logged utility stream: its name, the last one's as the per-record walk
+        if lum.any():
+            if oid:
+                lno = p[lum] + _g(flat, bi[lum] + 10, 2, "<u2").astype(np.int64)
+                lus_at[r[lum]] = lno
+                lus_nl[r[lum]] = nlen[lum]
+                lose[lum] |= lno + 2 * nlen[lum].astype(np.int64) > rs  # a name cut by the record's end
+            else:
+                lose |= lum
         lose |= (at == 0x80) & (nlen > 0)  # ADS
         fnm = res_ & (at == 0x30) & (vlen >= 66)
         k = fn_cnt[r]
@@ -1043,16 +1049,13 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray, oid: bool = False) -> dict[str, np.
             fast[r[lose]] = False
             act[r[lose]] = False
             keep = ~lose
-            r, p, at, bi, al, res_, vlen, vs, ve, fnm, k, lum, lno, nlen = (
+            r, p, at, bi, al, res_, vlen, vs, ve, fnm, k = (
                 r[keep], p[keep], at[keep], bi[keep], al[keep], res_[keep], vlen[keep], vs[keep], ve[keep],
-                fnm[keep], k[keep], lum[keep], lno[keep], nlen[keep])
+                fnm[keep], k[keep])
         sim = res_ & (at == 0x10) & (vlen >= 0x24)
         om = res_ & (at == 0x40) & (vlen >= 16)
         if om.any():
             oid_vs[r[om]] = vs[om]  # the last one, as the per-record walk keeps it
-        if lum.any():
-            lus_at[r[lum]] = lno[lum]  # likewise
-            lus_nl[r[lum]] = nlen[lum]
         si_vs[r[sim]] = vs[sim]
         si_vlen[r[sim]] = vlen[sim]
         fn_vs[r[fnm], k[fnm]] = vs[fnm]
