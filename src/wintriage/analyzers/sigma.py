@@ -404,6 +404,9 @@ def run_sigma(
         st.update({"rules": len(rules), "skipped": skipped, "errors": list(errors)})
         with tempfile.TemporaryDirectory(prefix="wintriage-sigma-") as tmp:
             dst = sqlite3.connect(str(Path(tmp) / "logs.sqlite"))
+            # a scratch database, deleted with its folder: no fsync, the rollback journal in memory
+            dst.execute("PRAGMA synchronous = OFF")
+            dst.execute("PRAGMA journal_mode = MEMORY")
             try:
                 dst.create_function("REGEXP", 2, _regexp, deterministic=True)
                 st["events"] = build_logs(src, dst, query_fields([q for r in rules for q in r.queries]))
