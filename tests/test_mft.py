@@ -551,3 +551,33 @@ def test_timeline_sql_every_time_pattern(tmp_path: Path) -> None:
         recs.append(mft.Record("mft", d))
     got, want = _sql_vs_python_timeline(recs, tmp_path)
     assert len(want) > 3000 and got == want
+
+
+@pytest.mark.parametrize("tz", ["UTC", "+09:00"])
+def test_store_export_nulls_and_missing_columns(td: TD, tmp_path: Path, tz: str) -> None:
+    """The case-store export builds the renderer's arrays column by column from the selected columns only: NULL
+    times, flags, USN, security id and parent path render as the row-by-row shape renders them."""
+    import dataclasses
+
+    from wintriage.pipeline import run_file
+    from wintriage.sinks import StoreSink
+    from wintriage.store.case import CaseReader, CaseWriter
+    from wintriage.store.export import export_table
+    from wintriage.timeutil import parse_tz
+
+    w = CaseWriter(tmp_path / "c.sqlite")
+    run_file(mft, td("mft/derived/ntfs20h1_MFT.bin"), StoreSink(w))
+    w.db.execute("UPDATE mft SET si_created = NULL, fn_modified = NULL, si_flags = NULL WHERE id % 3 = 0")
+    w.db.execute("UPDATE mft SET usn = NULL, security_id = NULL, parent_path = NULL WHERE id % 5 = 1")
+    w.db.execute("UPDATE mft SET full_path = NULL, short_name = NULL, offset = NULL WHERE id % 2 = 0")  # not read
+    w.close()
+    case = CaseReader(tmp_path / "c.sqlite")
+    shape = mft.CSV["mft"]
+    assert shape.batch is not None and "full_path" not in shape.batch_reads
+    zone = parse_tz(tz)
+    bulk = export_table(case, "mft", shape, tmp_path / "b", zone)
+    slow = export_table(case, "mft", dataclasses.replace(shape, batch=None), tmp_path / "p", zone)
+    assert bulk is not None and slow is not None and bulk[1] == slow[1] == case.count("mft") > 50
+    text = bulk[0].read_bytes()
+    assert text == slow[0].read_bytes()
+    assert b"\r\n0,1,True,5,5,.,$MFT," in text

@@ -1716,17 +1716,32 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
 def _dict_arrays(rows: list[dict[str, Any]], csv_only: bool = False) -> dict[str, Any]:
     """Rows of the per-record decoder as the same typed columns as ``_fast_columns`` (``csv_only``: its text
     columns as UTF-8, as the CSV-only batches carry them)."""
+    return _list_arrays(lambda k: [d.get(k, "") for d in rows] if k in _STRS else [d[k] for d in rows],
+                        len(rows), csv_only)
+
+
+def _list_arrays(column: Callable[[str], list[Any]], n: int, csv_only: bool = False,
+                 only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """``_dict_arrays`` of columns given as lists (``column(key)``: the ``n`` values of a column), column by column
+    (``only``: just these columns, and the renderer's ``ns`` and ``csv_parent_path``)."""
     out: dict[str, Any] = {}
     for k in _INTS:
-        out[k] = np.array([d[k] for d in rows], dtype=np.uint64 if k in ("file_size", "logfile_seq") else np.int64)
+        if only is None or k in only:
+            out[k] = np.array(column(k), dtype=np.uint64 if k in ("file_size", "logfile_seq") else np.int64)
     for k in _BOOLS:
-        out[k] = np.array([bool(d[k]) for d in rows], dtype=bool)
+        if only is None or k in only:
+            out[k] = np.array(list(map(bool, column(k))), dtype=bool)
     for k in _STRS:
-        out[k] = _objs([_enc(d.get(k, ""), csv_only) for d in rows])
-    out["ns"] = np.array([_NT_CODE[d["name_type"]] for d in rows], dtype=np.int64)
-    out["csv_parent_path"] = _objs([_enc(csv_parent_path(d.get("parent_path") or ""), csv_only) for d in rows])
+        if only is None or k in only:
+            out[k] = _objs([_enc(x, True) for x in column(k)] if csv_only else column(k))
+    out["ns"] = np.fromiter(map(_NT_CODE.__getitem__, column("name_type")), dtype=np.int64, count=n)
+    pps = column("parent_path")
+    cpp = {p: _enc(csv_parent_path(p or ""), csv_only) for p in set(pps)}  # each distinct parent once
+    out["csv_parent_path"] = _objs(list(map(cpp.__getitem__, pps)))
     for k in _NULLABLE:
-        vals = [d[k] for d in rows]
+        if only is not None and k not in only:
+            continue
+        vals = column(k)
         dt = bool if k == "resident" else (np.uint64 if k == "usn" else np.int64)
         out[k] = (np.array([v or 0 for v in vals], dtype=dt), np.array([v is not None for v in vals], dtype=bool))
     return out
@@ -2122,8 +2137,16 @@ def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
     if arrs is not None:
         return arrs
     n = len(next(iter(columns.values()), ()))
-    return _dict_arrays([{k: columns[k][i] if k in columns else ("" if k in _STRS else None) for k in _COL_ORDER}
-                         for i in range(n)])
+    return _list_arrays(lambda k: columns[k] if k in columns else ["" if k in _STRS else None] * n, n, False,
+                        (*_CSV_READS, "source_file"))
+
+
+# the table columns the CSV renderer reads (a case-store export selects just these)
+_CSV_READS = ("entry", "sequence", "in_use", "parent_entry", "parent_sequence", "parent_path", "name", "extension",
+              "file_size", "reference_count", "reparse_target", "is_dir", "has_ads", "is_ads", "si_lt_fn",
+              "usec_zeros", "copied", "si_flags", "name_type", "si_created", "fn_created", "si_modified",
+              "fn_modified", "si_record_changed", "fn_record_changed", "si_accessed", "fn_accessed", "usn",
+              "logfile_seq", "security_id", "object_id", "logged_util_stream", "zone_id_contents")
 
 
 def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str | bytes:
@@ -2356,7 +2379,7 @@ class _MftCsvShape(CsvShape):
         ta = tc if sa == sc else (tm if sa == sm else (tr if sa == sr else _fmt_utc(sa)))
         return [
             d["entry"], d["sequence"], T if d["in_use"] else F, d["parent_entry"], d["parent_sequence"],
-            _csv_pp_cached(d["parent_path"]), d["name"], d["extension"], d["file_size"], d["reference_count"],
+            _csv_pp_cached(d["parent_path"] or ""), d["name"], d["extension"], d["file_size"], d["reference_count"],
             d["reparse_target"], T if d["is_dir"] else F, T if d["has_ads"] else F, T if d["is_ads"] else F,
             T if d["si_lt_fn"] else F, T if d["usec_zeros"] else F, T if d["copied"] else F,
             si_flags_text(d["si_flags"]), d["name_type"],
@@ -2397,6 +2420,6 @@ CSV = {
             col("LoggedUtilStream", "logged_util_stream"), col("ZoneIdContents", "zone_id_contents"),
             col("SourceFile", "source_file"),
         ],
-        batch=_csv_batch,
+        batch=_csv_batch, batch_reads=_CSV_READS,
     ),
 }
