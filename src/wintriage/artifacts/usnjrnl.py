@@ -541,15 +541,17 @@ def _put_digits(m: np.ndarray, col: int, width: int, v: np.ndarray) -> None:
         end -= 9
 
 
-def _put_text(m: np.ndarray, col: int, blob: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> None:
-    """``m[i, col:col + lens[i]] = blob[starts[i]:starts[i] + lens[i]]`` for every row ``i``."""
+def _put_text(m: np.ndarray, col: int, blob: np.ndarray, starts: np.ndarray, lens: np.ndarray,
+              right: bool = False) -> None:
+    """``m[i, col:col + lens[i]] = blob[starts[i]:starts[i] + lens[i]]`` for every row ``i`` (``right``: the
+    cells end at ``col`` instead)."""
     total = int(lens.sum())
     if not total:
         return
     cum = np.cumsum(lens) - lens
     k = np.arange(total, dtype=np.int64)
-    m.reshape(-1)[np.repeat(np.arange(len(lens), dtype=np.int64) * m.shape[1] + col - cum, lens) + k] = \
-        blob[np.repeat(starts - cum, lens) + k]
+    at = np.arange(len(lens), dtype=np.int64) * m.shape[1] + col - cum
+    m.reshape(-1)[np.repeat(at - lens if right else at, lens) + k] = blob[np.repeat(starts - cum, lens) + k]
 
 
 def _put_times(m: np.ndarray, col: int, ts: np.ndarray, tz: timezone) -> None:
@@ -878,7 +880,14 @@ def _csv_parent(pp: str | None) -> str:
     return pp if pp in ("", UNKNOWN) else _csv_pp_cached(pp)
 
 
-class _JCsvShape(CsvShape):
+class StoreShape(CsvShape):
+    """A shape whose export from the case store may skip reading rows (``store_batches``)."""
+
+    def store_batches(self, db: Any, table: str, tz: timezone) -> Iterator[str | bytes | list[list[str]]] | None:
+        return store_batches(self, db, table, tz)
+
+
+class _JCsvShape(StoreShape):
     def row(self, d: dict[str, Any], tz: timezone = UTC) -> list[Any]:
         if tz is not UTC and tz.utcoffset(None):
             return super().row(d, tz)
@@ -984,6 +993,262 @@ def nlt_csv_batch(c: Any, tz: timezone) -> list[list[str]]:
         flags("attr_flags", "attributes", FILE_ATTRS), ["Carved" if v else "" for v in c.get("carved") or none],
         ref("entry", "sequence"), ref("parent_entry", "parent_sequence"),
     ]
+
+
+
+# --- CSV exports from the case store ------------------------------------------------------------------------
+# ``analyze`` writes MFTECmd's and NLT's $J CSVs from the ``usnjrnl`` table. A Python value per cell (fetched,
+# transposed, formatted) costs several times the rendering, so SQLite hands over each column of a chunk of rows as
+# one text (``group_concat``: text cells NUL-separated, integers as their decimal text): the lines are laid out
+# in a byte matrix as ``_Bulk.csv_text`` does, the times and flag texts computed in numpy from the integers. A
+# chunk this cannot render exactly (a NULL or odd value where the batch renderer does something else, a NUL in a
+# text) is rendered by the shape's batch renderer from its rows, as before.
+STORE_CHUNK = 16384  # ids per chunk (a byte matrix of the chunk's rows x its widest line)
+_DIGITS = b"0123456789,"
+_POW10 = 10 ** np.arange(17, -1, -1, dtype=np.int64)
+
+
+class _Cells:
+    """The ``n`` cells of one column of a chunk: the bytes (a separator after each), each cell's start and
+    length."""
+
+    __slots__ = ("b", "lens", "starts")
+
+    def __init__(self, b: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> None:
+        self.b, self.starts, self.lens = b, starts, lens
+
+    @classmethod
+    def of(cls, blob: bytes | None, n: int, sep: int) -> _Cells | None:
+        """None when the cells are not ``n`` (a NULL left out, a separator inside a cell)."""
+        b = np.frombuffer((blob or b"") + bytes((sep,)), dtype=np.uint8)
+        ends = np.flatnonzero(b == sep)
+        if len(ends) != n:
+            return None
+        starts = np.empty(n, dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        return cls(b, starts, ends - starts)
+
+    def values(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The cells as int64 and which were empty (NULL, 0 here); None when one is not 0..10**18-1 written
+        plainly (the caller checked there are only digits)."""
+        n = len(self.lens)
+        if n and int(self.lens.max()) > 18:
+            return None
+        m = np.full((n, 18), 48, dtype=np.uint8)
+        _put_text(m, 18, self.b, self.starts, self.lens, right=True)
+        return (m.astype(np.int64) - 48) @ _POW10, self.lens == 0
+
+
+class _Line:
+    """A CSV line laid out part by part (cells, fixed-width byte tables, separators) in a byte matrix, NUL-padded;
+    ``bytes()`` drops the NULs."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.parts: list[tuple[int, Any]] = []  # (width, fill(m, col))
+
+    def cells(self, c: _Cells) -> None:
+        w = int(c.lens.max()) if self.n else 0
+        self.parts.append((w, lambda m, at: _put_text(m, at, c.b, c.starts, c.lens)))
+
+    def table(self, t: np.ndarray) -> None:
+        def fill(m: np.ndarray, at: int) -> None:
+            m[:, at:at + t.shape[1]] = t
+
+        self.parts.append((t.shape[1], fill))
+
+    def byte(self, v: int) -> None:
+        def fill(m: np.ndarray, at: int) -> None:
+            m[:, at] = v
+
+        self.parts.append((1, fill))
+
+    def bytes(self) -> bytes:
+        widths = [w for w, _f in self.parts]
+        m = np.zeros((self.n, sum(widths)), dtype=np.uint8)
+        at = 0
+        for w, fill in self.parts:
+            fill(m, at)
+            at += w
+        return m[m != 0].tobytes()
+
+
+def _quoted(blob: bytes) -> bytes:
+    """A NUL-separated text column as CSV cells (``quote_column``) when a cell needs quoting."""
+    if b"," not in blob and b'"' not in blob and b"\n" not in blob and b"\r" not in blob:  # (memchr: fast)
+        return blob
+    return "\x00".join(quote_column(blob.decode().split("\x00"))).encode()
+
+
+def _store_batches(db: Any, table: str, shape: CsvShape, tz: timezone, texts: list[str], ints: list[str],
+                   render: Any) -> Iterator[str | bytes | list[list[str]]]:
+    """The export of ``table`` by chunks of ids: ``render(n, texts, ints, tz)`` makes a chunk's text from its
+    columns (``texts``: SQL expressions, as UTF-8, cells NUL-separated; ``ints``: integer columns, decimal text,
+    comma-separated; a NULL is left out unless the expression says otherwise), or None: that chunk's rows then go
+    through ``shape.batch``."""
+    from ..store.case import ident
+
+    t = ident(table)
+    lo, hi = db.execute(f"SELECT min(id), max(id) FROM {t}").fetchone()
+    if lo is None:
+        return
+    sel = ", ".join(["count(*)"] + [f"CAST(group_concat({e}, char(0)) AS BLOB)" for e in texts]
+                    + [f"CAST(group_concat({e}, ',') AS BLOB)" for e in ints])
+    query = f"SELECT {sel} FROM {t} WHERE id >= ? AND id < ?"
+    reads = ", ".join(ident(c) for c in shape.batch_reads)
+    assert shape.batch is not None
+    for a in range(lo, hi + 1, STORE_CHUNK):
+        n, *cols = db.execute(query, (a, a + STORE_CHUNK)).fetchone()
+        if not n:
+            continue
+        text = render(n, cols[:len(texts)], cols[len(texts):], tz)
+        if text is not None:
+            yield text
+            continue
+        rows = db.execute(f"SELECT {reads} FROM {t} WHERE id >= ? AND id < ? ORDER BY id", (a, a + STORE_CHUNK))
+        names = [d[0] for d in rows.description]
+        yield shape.batch(dict(zip(names, map(list, zip(*rows.fetchall(), strict=True)), strict=True)), tz)
+
+
+def _text_cells(blobs: list[bytes], n: int, quote: tuple[bool, ...]) -> list[_Cells] | None:
+    out = []
+    for blob, q in zip(blobs, quote, strict=True):
+        if blob is None:  # every cell NULL
+            return None
+        c = _Cells.of(_quoted(blob) if q and blob else blob, n, 0)
+        if c is None:
+            return None
+        out.append(c)
+    return out
+
+
+def _int_cells(blobs: list[bytes], n: int) -> list[_Cells] | None:
+    out = []
+    for blob in blobs:
+        if blob is None or blob.translate(None, _DIGITS):  # a negative or non-integer value: as the batch renderer writes it
+            return None
+        c = _Cells.of(blob, n, 44)
+        if c is None:
+            return None
+        out.append(c)
+    return out
+
+
+def _times(line: _Line, c: _Cells, tz: timezone) -> bool:
+    """The time cells (``fmt``) of FILETIME ticks, nothing for NULL; False when one is 0 (shown by ``fmt``)."""
+    got = c.values()
+    if got is None:
+        return False
+    ts, null = got
+    if bool((ts[~null] <= 0).any()):
+        return False
+    t = np.zeros((line.n, 27), dtype=np.uint8)
+    _put_times(t, 0, ts, tz)
+    line.table(t)
+    return True
+
+
+# MFTECmd_$J_Output.csv: name, extension, entry, sequence, parent entry/sequence, ParentPath (``_csv_parent``),
+# usn, time, reasons, attributes, offset, and the empty source file
+_J_PP = ("CASE WHEN parent_path IN ('', '<Unknown>') THEN parent_path WHEN parent_path = '/' THEN '.' "
+         "WHEN substr(parent_path, 1, 1) = '/' THEN '.' || replace(parent_path, '/', '\\') "
+         "ELSE '.\\' || replace(parent_path, '/', '\\') END")
+_J_TEXTS = ["name", "extension", _J_PP, "reasons", "attributes"]
+_J_INTS = ["entry", "sequence", "parent_entry", "parent_sequence", "usn", "offset", "ifnull(timestamp, '')"]
+
+
+def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -> bytes | None:
+    tc = _text_cells(texts, n, (True, True, True, False, False))
+    ic = _int_cells(ints[:-1], n)
+    tsc = _int_cells(ints[-1:], n)
+    if tc is None or ic is None or tsc is None or any(int(c.lens.min()) == 0 for c in ic):
+        return None
+    name, ext, pp, reasons, attrs = tc
+    entry, seq, pentry, pseq, usn, offset = ic
+    line = _Line(n)
+    for i, c in enumerate((name, ext, entry, seq, pentry, pseq, pp, usn)):
+        if i:
+            line.byte(44)
+        line.cells(c)
+    line.byte(44)
+    if not _times(line, tsc[0], tz):
+        return None
+    for c in (reasons, attrs, offset):
+        line.byte(44)
+        line.cells(c)
+    line.table(np.frombuffer(b",\r\n", dtype=np.uint8)[None, :].repeat(n, axis=0))
+    return line.bytes()
+
+
+
+
+
+# NLT_UsnJrnl.csv (``nlt_csv_batch``): time, usn, name, full path, reason flags, source info, attribute flags,
+# carved, file and parent references
+_NLT_FULL = ("CASE WHEN ifnull(parent_path, '') = '' THEN '' "
+             "ELSE rtrim(replace(parent_path, '/', '\\'), '\\') || '\\' END || ifnull(name, '')")
+_NLT_TEXTS = ["ifnull(name, '')", _NLT_FULL]
+_NLT_INTS = ["ifnull(timestamp, '')", "ifnull(usn, '')", "reason_flags", "ifnull(source_info, '')", "attr_flags",
+             "ifnull(carved, '')", "entry", "sequence", "parent_entry", "parent_sequence"]
+_HEX_DIGITS = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
+
+
+def _hex_refs(entry: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """``0x%016X`` of the packed references, as an n x 18 byte table."""
+    v = ((seq.astype(np.uint64) & np.uint64(0xFFFF)) << np.uint64(48)) \
+        | (entry.astype(np.uint64) & np.uint64(0xFFFFFFFFFFFF))
+    t = np.empty((len(v), 18), dtype=np.uint8)
+    t[:, 0] = 48
+    t[:, 1] = 120
+    for i in range(16):
+        t[:, 17 - i] = _HEX_DIGITS[(v >> np.uint64(4 * i)) & np.uint64(15)]
+    return t
+
+
+def _nlt_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -> bytes | None:
+    from .logfile import FILE_ATTRS, USN_REASONS, flag_text
+
+    tc = _text_cells(texts, n, (True, True))
+    ic = _int_cells(ints, n)
+    if tc is None or ic is None:
+        return None
+    name, full = tc
+    ts, usn, reasons, source, attrs, carved, entry, seq, pentry, pseq = ic
+    got = [c.values() for c in (reasons, attrs, carved, entry, seq, pentry, pseq)]
+    if any(g is None for g in got):
+        return None
+    (rv, _rn), (av, _an), (cv, _cn), (ev, _en), (sv, _sn), (pev, _pn), (psv, _psn) = got  # type: ignore[misc]
+    rtab, rinv = _Bulk._table(rv, lambda v: flag_text(v, USN_REASONS))
+    atab, ainv = _Bulk._table(av, lambda v: flag_text(v, FILE_ATTRS))
+    if rtab is None or atab is None:
+        return None
+    line = _Line(n)
+    if not _times(line, ts, tz):
+        return None
+    carved_t = np.zeros((n, 6), dtype=np.uint8)
+    carved_t[cv != 0] = np.frombuffer(b"Carved", dtype=np.uint8)
+    for part in (usn, name, full, np.take(rtab, rinv, axis=0), source, np.take(atab, ainv, axis=0), carved_t,
+                 _hex_refs(ev, sv), _hex_refs(pev, psv)):
+        line.byte(44)
+        if isinstance(part, _Cells):
+            line.cells(part)
+        else:
+            line.table(part)
+    line.table(np.frombuffer(b"\r\n", dtype=np.uint8)[None, :].repeat(n, axis=0))
+    return line.bytes()
+
+
+def store_batches(shape: CsvShape, db: Any, table: str, tz: timezone) -> Iterator[str | bytes | list[list[str]]] | None:
+    """The ``usnjrnl`` table's $J CSV (MFTECmd's or NLT's shape) for ``export_table``, by chunks; None for other
+    tables or shapes (or a database not in UTF-8): the export then reads rows."""
+    if table != "usnjrnl" or shape.batch is None or db.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
+        return None
+    if shape.batch is _j_csv_batch:
+        return _store_batches(db, table, shape, tz, _J_TEXTS, _J_INTS, _j_store_text)
+    if shape.batch is nlt_csv_batch:
+        return _store_batches(db, table, shape, tz, _NLT_TEXTS, _NLT_INTS, _nlt_store_text)
+    return None
 
 
 def _j_csv_sql(tz: timezone) -> str:
