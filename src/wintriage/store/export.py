@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, timezone
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,16 @@ def write_jsonl(case: CaseReader, out: Path) -> int:
     return n
 
 
+def _batches(case: CaseReader, table: str, shape: CsvShape, tz: timezone) -> Iterator[Any]:
+    """``shape.batch`` over the table's columns (``batch_reads``), read in chunks."""
+    assert shape.batch is not None
+    cols = ", ".join(ident(c) for c in shape.batch_reads) or "*"
+    cur = case.db.execute(f"SELECT {cols} FROM {ident(table)} ORDER BY id")
+    names = [d[0] for d in cur.description]
+    while rows := cur.fetchmany(EXPORT_BATCH):
+        yield shape.batch(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), tz)
+
+
 def export_table(
     case: CaseReader, table: str, shape: CsvShape, out_dir: Path, tz: timezone = UTC, encoding: str = "utf-8-sig"
 ) -> tuple[Path, int] | None:
@@ -162,15 +172,17 @@ def export_table(
         return None
     if shape.batch is not None:  # a batch renderer (the one ``parse --csv`` uses): columns read in chunks
         path = Path(out_dir) / shape.filename
-        cols = ", ".join(ident(c) for c in shape.batch_reads) or "*"
-        cur = case.db.execute(f"SELECT {cols} FROM {ident(table)} ORDER BY id")
-        names = [d[0] for d in cur.description]
+        store = getattr(shape, "store_batches", None)  # a shape that renders chunks of the table itself
+        batches = store(case.db, table, tz) if store is not None else None
         with open_csv(path, encoding) as fh:
             w = CsvWriter(fh)
             w.writerow(shape.headers(tz))
-            while rows := cur.fetchmany(EXPORT_BATCH):
-                cells = shape.batch(dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)), tz)
+            for cells in _batches(case, table, shape, tz) if batches is None else batches:
                 if isinstance(cells, bytes):
+                    if fh.encoding == "utf-8":  # as they are
+                        fh.flush()
+                        fh.buffer.write(cells)
+                        continue
                     cells = cells.decode("utf-8")
                 if isinstance(cells, str):
                     fh.write(cells)
