@@ -161,9 +161,9 @@ def _ref(entry_key: str, seq_key: str) -> Any:
 
 
 def _usn_shape(filename: str, reads: tuple[str, ...] = ()) -> CsvShape:
-    from .usnjrnl import nlt_csv_batch  # the same cells, column by column
+    from .usnjrnl import StoreShape, nlt_csv_batch  # the same cells by column; from the store by chunks
 
-    return CsvShape(filename, [
+    return StoreShape(filename, [
         tcol("Time Stamp({tz})", "timestamp"),
         col("USN", "usn"),
         col("File/Directory Name", "name"),
