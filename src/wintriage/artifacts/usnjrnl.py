@@ -923,6 +923,12 @@ def _j_csv_batch(c: Any, tz: timezone) -> str | bytes:
         quote_column(c.get("source_file") or [""] * n), strict=True)))
 
 
+def _nlt_prefix(parent: str | None) -> str:
+    """NLT's text of a parent before a name: its path with backslashes and one more, or ''."""
+    pp = (parent or "").replace("/", "\\")
+    return pp.rstrip("\\") + "\\" if pp else ""
+
+
 def nlt_csv_batch(c: Any, tz: timezone) -> list[list[str]]:
     """NTFS Log Tracker's ``NLT_UsnJrnl.csv`` / ``NLT_LogFile_UsnJrnl.csv`` cells (``logfile._usn_shape``) for a
     batch of ``usnjrnl`` or ``logfile_usn`` rows, column by column; flag texts and paths once per distinct value."""
@@ -961,10 +967,7 @@ def nlt_csv_batch(c: Any, tz: timezone) -> list[list[str]]:
             out.append(s)
         return out
 
-    prefix: dict[Any, str] = {}  # a parent's text before a name: its path with backslashes and one more, or ''
-    for p in set(c.get("parent_path") or none):
-        pp = (p or "").replace("/", "\\")
-        prefix[p] = pp.rstrip("\\") + "\\" if pp else ""
+    prefix = {p: _nlt_prefix(p) for p in set(c.get("parent_path") or none)}
     full = [prefix[p] + nm for p, nm in zip(c.get("parent_path") or none, text("name"), strict=True)]
     refs: dict[tuple[Any, Any], str] = {}
 
@@ -1041,42 +1044,63 @@ class _Cells:
 
 
 class _Line:
-    """A CSV line laid out part by part (cells, fixed-width byte tables, separators) in a byte matrix, NUL-padded;
-    ``bytes()`` drops the NULs."""
+    """The lines of a chunk as a sequence of pieces, each a byte string per row (a cell, a cell and the comma
+    after it, a separator) taken from a blob; ``bytes()`` gathers them row by row in one indexing."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.parts: list[tuple[int, Any]] = []  # (width, fill(m, col))
+        self.blobs: list[np.ndarray] = []
+        self.size = 0  # bytes in ``blobs``
+        self.starts: list[np.ndarray] = []  # per piece: where each row's bytes start in the blobs joined
+        self.lens: list[np.ndarray] = []
 
-    def cells(self, c: _Cells) -> None:
-        w = int(c.lens.max()) if self.n else 0
-        self.parts.append((w, lambda m, at: _put_text(m, at, c.b, c.starts, c.lens)))
+    def piece(self, blob: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> None:
+        self.starts.append(starts + self.size)
+        self.lens.append(lens)
+        self.blobs.append(blob)
+        self.size += len(blob)
+
+    def cells(self, c: _Cells, comma: bool = True) -> None:
+        """The cells, each with the comma after it (the separator after each in ``c.b`` becomes one)."""
+        if comma:
+            b = c.b.copy()
+            b[c.starts + c.lens] = 44
+            self.piece(b, c.starts, c.lens + 1)
+        else:
+            self.piece(c.b, c.starts, c.lens)
+
+    def const(self, text: bytes) -> None:
+        self.piece(np.frombuffer(text, dtype=np.uint8), np.zeros(self.n, dtype=np.int64),
+                   np.full(self.n, len(text), dtype=np.int64))
 
     def table(self, t: np.ndarray) -> None:
-        def fill(m: np.ndarray, at: int) -> None:
-            m[:, at:at + t.shape[1]] = t
+        """Rows of a byte table, each up to its first NUL (its NULs all at its end)."""
+        w = t.shape[1]
+        self.piece(t.reshape(-1), np.arange(self.n, dtype=np.int64) * w, np.count_nonzero(t, axis=1))
 
-        self.parts.append((t.shape[1], fill))
-
-    def byte(self, v: int) -> None:
-        def fill(m: np.ndarray, at: int) -> None:
-            m[:, at] = v
-
-        self.parts.append((1, fill))
+    def texts(self, texts: list[bytes], which: np.ndarray) -> None:
+        """``texts[which[i]]`` for every row ``i``."""
+        lens = np.array([len(t) for t in texts], dtype=np.int64)
+        self.piece(np.frombuffer(b"".join(texts), dtype=np.uint8), (np.cumsum(lens) - lens)[which], lens[which])
 
     def bytes(self) -> bytes:
-        widths = [w for w, _f in self.parts]
-        m = np.zeros((self.n, sum(widths)), dtype=np.uint8)
-        at = 0
-        for w, fill in self.parts:
-            fill(m, at)
-            at += w
-        return m[m != 0].tobytes()
+        lens = np.stack(self.lens, axis=1).reshape(-1)  # row by row, piece by piece
+        out = np.cumsum(lens)
+        total = int(out[-1]) if len(out) else 0
+        out -= lens
+        idx = np.repeat(np.stack(self.starts, axis=1).reshape(-1) - out, lens)
+        idx += np.arange(total, dtype=np.int64)
+        return np.concatenate(self.blobs)[idx].tobytes()
+
+
+def _special(blob: bytes) -> bool:
+    """Whether a cell in ``blob`` needs quoting (one memchr-fast search a character)."""
+    return b"," in blob or b'"' in blob or b"\n" in blob or b"\r" in blob
 
 
 def _quoted(blob: bytes) -> bytes:
     """A NUL-separated text column as CSV cells (``quote_column``) when a cell needs quoting."""
-    if b"," not in blob and b'"' not in blob and b"\n" not in blob and b"\r" not in blob:  # (memchr: fast)
+    if not _special(blob):
         return blob
     return "\x00".join(quote_column(blob.decode().split("\x00"))).encode()
 
@@ -1111,12 +1135,21 @@ def _store_batches(db: Any, table: str, shape: CsvShape, tz: timezone, texts: li
         yield shape.batch(dict(zip(names, map(list, zip(*rows.fetchall(), strict=True)), strict=True)), tz)
 
 
-def _text_cells(blobs: list[bytes], n: int, quote: tuple[bool, ...]) -> list[_Cells] | None:
+def _parent_cells(blob: bytes) -> bytes:
+    """MFTECmd's ParentPath cells (``_csv_parent``, quoted) of NUL-separated parent paths: once per distinct
+    path in the chunk."""
+    cells = blob.decode().split("\x00")
+    pmap = {p: _csv_parent(p) for p in set(cells)}
+    return "\x00".join(quote_column(list(map(pmap.__getitem__, cells)))).encode()
+
+
+def _text_cells(blobs: list[bytes], n: int, prep: tuple[Any, ...]) -> list[_Cells] | None:
+    """Text columns (NUL-separated) as cells, each column first through its ``prep`` (None: as it is)."""
     out = []
-    for blob, q in zip(blobs, quote, strict=True):
+    for blob, fn in zip(blobs, prep, strict=True):
         if blob is None:  # every cell NULL
             return None
-        c = _Cells.of(_quoted(blob) if q and blob else blob, n, 0)
+        c = _Cells.of(fn(blob) if fn is not None else blob, n, 0)
         if c is None:
             return None
         out.append(c)
@@ -1146,20 +1179,18 @@ def _times(line: _Line, c: _Cells, tz: timezone) -> bool:
     t = np.zeros((line.n, 27), dtype=np.uint8)
     _put_times(t, 0, ts, tz)
     line.table(t)
+    line.const(b",")
     return True
 
 
 # MFTECmd_$J_Output.csv: name, extension, entry, sequence, parent entry/sequence, ParentPath (``_csv_parent``),
 # usn, time, reasons, attributes, offset, and the empty source file
-_J_PP = ("CASE WHEN parent_path IN ('', '<Unknown>') THEN parent_path WHEN parent_path = '/' THEN '.' "
-         "WHEN substr(parent_path, 1, 1) = '/' THEN '.' || replace(parent_path, '/', '\\') "
-         "ELSE '.\\' || replace(parent_path, '/', '\\') END")
-_J_TEXTS = ["name", "extension", _J_PP, "reasons", "attributes"]
+_J_TEXTS = ["name", "extension", "parent_path", "reasons", "attributes"]
 _J_INTS = ["entry", "sequence", "parent_entry", "parent_sequence", "usn", "offset", "ifnull(timestamp, '')"]
 
 
 def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -> bytes | None:
-    tc = _text_cells(texts, n, (True, True, True, False, False))
+    tc = _text_cells(texts, n, (_quoted, _quoted, _parent_cells, None, None))
     ic = _int_cells(ints[:-1], n)
     tsc = _int_cells(ints[-1:], n)
     if tc is None or ic is None or tsc is None or any(int(c.lens.min()) == 0 for c in ic):
@@ -1167,17 +1198,14 @@ def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -
     name, ext, pp, reasons, attrs = tc
     entry, seq, pentry, pseq, usn, offset = ic
     line = _Line(n)
-    for i, c in enumerate((name, ext, entry, seq, pentry, pseq, pp, usn)):
-        if i:
-            line.byte(44)
+    for c in (name, ext, entry, seq, pentry, pseq, pp, usn):
         line.cells(c)
-    line.byte(44)
     if not _times(line, tsc[0], tz):
         return None
-    for c in (reasons, attrs, offset):
-        line.byte(44)
+    for c in (reasons, attrs):
         line.cells(c)
-    line.table(np.frombuffer(b",\r\n", dtype=np.uint8)[None, :].repeat(n, axis=0))
+    line.cells(offset, comma=False)
+    line.const(b",\r\n")
     return line.bytes()
 
 
@@ -1186,56 +1214,81 @@ def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -
 
 # NLT_UsnJrnl.csv (``nlt_csv_batch``): time, usn, name, full path, reason flags, source info, attribute flags,
 # carved, file and parent references
-_NLT_FULL = ("CASE WHEN ifnull(parent_path, '') = '' THEN '' "
-             "ELSE rtrim(replace(parent_path, '/', '\\'), '\\') || '\\' END || ifnull(name, '')")
-_NLT_TEXTS = ["ifnull(name, '')", _NLT_FULL]
+_NLT_TEXTS = ["ifnull(name, '')", "ifnull(parent_path, '')"]
 _NLT_INTS = ["ifnull(timestamp, '')", "ifnull(usn, '')", "reason_flags", "ifnull(source_info, '')", "attr_flags",
              "ifnull(carved, '')", "entry", "sequence", "parent_entry", "parent_sequence"]
 _HEX_DIGITS = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 
 
-def _hex_refs(entry: np.ndarray, seq: np.ndarray) -> np.ndarray:
-    """``0x%016X`` of the packed references, as an n x 18 byte table."""
+def _flags(line: _Line, values: np.ndarray, text: Any) -> None:
+    """``text(v)`` of each value and a comma; each distinct value's text made once."""
+    uniq, inv = np.unique(values, return_inverse=True)
+    line.texts([text(v).encode() + b"," for v in uniq.tolist()], inv.reshape(-1))
+
+
+def _hex_refs(entry: np.ndarray, seq: np.ndarray, end: bytes) -> np.ndarray:
+    """``0x%016X`` of the packed references and ``end``, as an n x (18 + len(end)) byte table."""
     v = ((seq.astype(np.uint64) & np.uint64(0xFFFF)) << np.uint64(48)) \
         | (entry.astype(np.uint64) & np.uint64(0xFFFFFFFFFFFF))
-    t = np.empty((len(v), 18), dtype=np.uint8)
+    t = np.empty((len(v), 18 + len(end)), dtype=np.uint8)
     t[:, 0] = 48
     t[:, 1] = 120
+    t[:, 18:] = np.frombuffer(end, dtype=np.uint8)
     for i in range(16):
         t[:, 17 - i] = _HEX_DIGITS[(v >> np.uint64(4 * i)) & np.uint64(15)]
     return t
 
 
+def _full_path(line: _Line, name: _Cells, names: bytes, parents: list[str], prefix: dict[str, str]) -> bool:
+    """NLT's Full Path: each parent's prefix (once per distinct parent) and the name, or (a cell to quote) the
+    quoted column made here; False when the names are not one a row."""
+    pre = [t.encode() for t in prefix.values()]
+    if _special(names) or any(map(_special, pre)):
+        cells = names.decode().split("\x00")
+        if len(cells) != len(parents):
+            return False
+        full = _Cells.of("\x00".join(quote_column([prefix[p] + nm for p, nm in zip(parents, cells, strict=True)]))
+                         .encode(), line.n, 0)
+        if full is None:
+            return False
+        line.cells(full)
+        return True
+    index = {p: i for i, p in enumerate(prefix)}
+    line.texts(pre, np.fromiter(map(index.__getitem__, parents), dtype=np.int64, count=line.n))
+    line.cells(name)
+    return True
+
+
 def _nlt_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -> bytes | None:
     from .logfile import FILE_ATTRS, USN_REASONS, flag_text
 
-    tc = _text_cells(texts, n, (True, True))
+    tc = _text_cells(texts[:1], n, (_quoted,))
     ic = _int_cells(ints, n)
-    if tc is None or ic is None:
+    if tc is None or ic is None or texts[1] is None:
         return None
-    name, full = tc
+    name = tc[0]
+    parents = texts[1].decode().split("\x00")
+    if len(parents) != n:
+        return None
+    prefix = {p: _nlt_prefix(p) for p in set(parents)}
     ts, usn, reasons, source, attrs, carved, entry, seq, pentry, pseq = ic
     got = [c.values() for c in (reasons, attrs, carved, entry, seq, pentry, pseq)]
     if any(g is None for g in got):
         return None
     (rv, _rn), (av, _an), (cv, _cn), (ev, _en), (sv, _sn), (pev, _pn), (psv, _psn) = got  # type: ignore[misc]
-    rtab, rinv = _Bulk._table(rv, lambda v: flag_text(v, USN_REASONS))
-    atab, ainv = _Bulk._table(av, lambda v: flag_text(v, FILE_ATTRS))
-    if rtab is None or atab is None:
-        return None
     line = _Line(n)
     if not _times(line, ts, tz):
         return None
-    carved_t = np.zeros((n, 6), dtype=np.uint8)
-    carved_t[cv != 0] = np.frombuffer(b"Carved", dtype=np.uint8)
-    for part in (usn, name, full, np.take(rtab, rinv, axis=0), source, np.take(atab, ainv, axis=0), carved_t,
-                 _hex_refs(ev, sv), _hex_refs(pev, psv)):
-        line.byte(44)
-        if isinstance(part, _Cells):
-            line.cells(part)
-        else:
-            line.table(part)
-    line.table(np.frombuffer(b"\r\n", dtype=np.uint8)[None, :].repeat(n, axis=0))
+    line.cells(usn)
+    line.cells(name)
+    if not _full_path(line, name, texts[0], parents, prefix):
+        return None
+    _flags(line, rv, lambda v: flag_text(v, USN_REASONS))
+    line.cells(source)
+    _flags(line, av, lambda v: flag_text(v, FILE_ATTRS))
+    line.texts([b",", b"Carved,"], (cv != 0).astype(np.int64))
+    line.table(_hex_refs(ev, sv, b","))
+    line.table(_hex_refs(pev, psv, b"\r\n"))
     return line.bytes()
 
 
