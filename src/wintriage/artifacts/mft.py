@@ -2012,11 +2012,11 @@ def _num_field(v: np.ndarray) -> _Field:
     for i in range(h - 1, -1, -1):
         x, r = np.divmod(x, np.uint64(100))
         o[:, i] = _T2[r]
-    x = v.astype(np.uint64)
-    digits = np.ones(n, dtype=np.int64)
-    for k in range(1, w):
-        digits += x >= np.uint64(10 ** k)
+    digits = np.searchsorted(_POW10[1:w], v.astype(np.uint64), side="right") + 1  # 10 ** k <= v for k < w
     return o.view(np.uint8)[:, 2 * h - w:], np.arange(w)[None, :] >= (w - digits)[:, None]
+
+
+_POW10 = np.array([10 ** k for k in range(20)], dtype=np.uint64)
 
 
 def _text_table(texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -2190,6 +2190,11 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
         _num_field(a["logfile_seq"]), _num_field(np.where(sec_ok, sec, 0)),
         txt("object_id"), txt("logged_util_stream"), txt("zone_id_contents"), txt("source_file"),
     ]
+    tail: list[bytes] = []  # the last cells when they are one text for every line (source file...): the line end
+    while isinstance(last := cells[-1], tuple) and not last[0].strides[0]:  # a broadcast row: one text
+        tail.append(last[0][0].tobytes())
+        cells.pop()
+    end = b"".join(b"," + x for x in reversed(tail)) + b"\r\n"
     cols: list[list[bytes]] = []  # runs of adjacent fields as one block each, text columns as they are
     run: list[_Field] = []
     for c in cells:
@@ -2202,9 +2207,12 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
             run.append(c)  # type: ignore[arg-type]
     if run:
         cols.append(_block(run))
-    out = list(map(b",".join, zip(*cols, strict=True)))
-    out.append(b"")
-    return b"\r\n".join(out)
+    k = 2 * len(cols)  # each line: its cells and commas, then its end, in one list joined once
+    parts = [b","] * (k * n)
+    for i, c in enumerate(cols):
+        parts[2 * i::k] = c
+    parts[k - 1::k] = [end] * n
+    return b"".join(parts)
 
 
 # --- timeline --------------------------------------------------------------------------------------------
