@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -155,6 +156,9 @@ def write_jsonl(case: CaseReader, out: Path) -> int:
     return n
 
 
+_ASCII_SUPERSETS = ("cp949", "euc_kr")  # encodings that write ASCII text as it is
+
+
 def _batches(case: CaseReader, table: str, shape: CsvShape, tz: timezone) -> Iterator[Any]:
     """``shape.batch`` over the table's columns (``batch_reads``), read in chunks."""
     assert shape.batch is not None
@@ -175,11 +179,12 @@ def export_table(
         store = getattr(shape, "store_batches", None)  # a shape that renders chunks of the table itself
         batches = store(case.db, table, tz) if store is not None else None
         with open_csv(path, encoding) as fh:
+            ascii_ok = codecs.lookup(fh.encoding).name in _ASCII_SUPERSETS
             w = CsvWriter(fh)
             w.writerow(shape.headers(tz))
             for cells in _batches(case, table, shape, tz) if batches is None else batches:
                 if isinstance(cells, bytes):
-                    if fh.encoding == "utf-8":  # as they are
+                    if fh.encoding == "utf-8" or (ascii_ok and cells.isascii()):  # as they are
                         fh.flush()
                         fh.buffer.write(cells)
                         continue
