@@ -1088,8 +1088,12 @@ class _Line:
         out = np.cumsum(lens)
         total = int(out[-1]) if len(out) else 0
         out -= lens
-        idx = np.repeat(np.stack(self.starts, axis=1).reshape(-1) - out, lens)
-        idx += np.arange(total, dtype=np.int64)
+        idx = np.stack(self.starts, axis=1).reshape(-1) - out
+        if max(total, self.size) < 1 << 31:  # (the usual case) half the index's memory traffic
+            idx = idx.astype(np.int32)
+            lens = lens.astype(np.int32)
+        idx = np.repeat(idx, lens)
+        idx += np.arange(total, dtype=idx.dtype)
         return np.concatenate(self.blobs)[idx].tobytes()
 
 
