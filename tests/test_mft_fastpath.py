@@ -206,3 +206,28 @@ def test_csv_quotes_names_on_every_path(td: TD, tmp_path: Path, monkeypatch: pyt
     assert out[0] == out[1] and body == "".join(lines).encode("utf-8")
     assert b'"fi""e,1.txt"' in body and '"fíle,11.txt"'.encode() in body and b'.,"tes,_dir",' in body
     assert b'".\\tes,_dir","fi""e,1.txt",.txt,' in body
+
+
+@pytest.mark.parametrize("tz", ["UTC", "+09:00"])
+def test_csv_batch_line_ends_with_and_without_one_text_tail(td: TD, tz: str) -> None:
+    """The batch renderer makes trailing cells that are one text for the whole batch part of the line end: the
+    lines are those of ``csv_line(row)`` whether the last cells are one text, vary, or need quoting."""
+    from wintriage.store.export import csv_line
+    from wintriage.timeutil import parse_tz
+
+    zone = parse_tz(tz)
+    rows = [r.data for r in mft.parse(td("mft/derived/ntfs20h1_MFT.bin"), ParseContext("mft", "x")) if r.table == "mft"]
+    assert len(rows) > 50
+    shape = mft.CSV["mft"]
+    for tail in ("same", "varied", "quoted", "last-varies"):
+        batch = [dict(r) for r in rows]
+        for i, d in enumerate(batch):
+            d["source_file"] = {"same": "C:\\$MFT", "varied": f"src{i % 3}", "quoted": 'a,"b"',
+                                "last-varies": "" if i % 2 else "z"}[tail]
+            if tail == "same":
+                d["object_id"] = d["logged_util_stream"] = d["zone_id_contents"] = ""
+        cols = {k: [d.get(k) for d in batch] for k in mft._COL_ORDER}
+        got = mft._csv_batch(cols, zone)
+        assert isinstance(got, bytes)
+        want = "".join(csv_line(shape.row(d, zone)) + "\r\n" for d in batch).encode("utf-8")
+        assert got == want, tail
