@@ -1147,6 +1147,23 @@ def _parent_cells(blob: bytes) -> bytes:
     return "\x00".join(quote_column(list(map(pmap.__getitem__, cells)))).encode()
 
 
+def _csv_parents(line: _Line, c: _Cells) -> None:
+    """``_csv_parent`` of parent paths (none to quote) and a comma: a prefix ('', '.' or '.\\') and the path with
+    backslashes ('/' itself: nothing; '' and '<Unknown>' as they are)."""
+    b, starts, lens = c.b.copy(), c.starts, c.lens
+    first = b[starts]  # (the separator after an empty path)
+    unknown = np.zeros(line.n, dtype=bool)
+    maybe = np.flatnonzero((lens == 9) & (first == 60))
+    if maybe.size:
+        unknown[maybe] = (b[starts[maybe, None] + np.arange(9)] == np.frombuffer(b"<Unknown>", dtype=np.uint8)).all(1)
+    b[b == 47] = 92
+    kind = np.where((lens == 0) | unknown, 0, np.where(first == 47, 1, 2))
+    line.texts([b"", b".", b".\\"], kind)
+    b[starts + lens] = 44
+    root = (lens == 1) & (first == 47)  # '/': just the comma after it
+    line.piece(b, np.where(root, starts + 1, starts), np.where(root, 0, lens) + 1)
+
+
 def _text_cells(blobs: list[bytes], n: int, prep: tuple[Any, ...]) -> list[_Cells] | None:
     """Text columns (NUL-separated) as cells, each column first through its ``prep`` (None: as it is)."""
     out = []
@@ -1194,7 +1211,8 @@ _J_INTS = ["entry", "sequence", "parent_entry", "parent_sequence", "usn", "offse
 
 
 def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -> bytes | None:
-    tc = _text_cells(texts, n, (_quoted, _quoted, _parent_cells, None, None))
+    raw_pp = texts[2] is not None and not _special(texts[2])  # else ParentPath cells made (and quoted) in Python
+    tc = _text_cells(texts, n, (_quoted, _quoted, None if raw_pp else _parent_cells, None, None))
     ic = _int_cells(ints[:-1], n)
     tsc = _int_cells(ints[-1:], n)
     if tc is None or ic is None or tsc is None or any(int(c.lens.min()) == 0 for c in ic):
@@ -1202,8 +1220,13 @@ def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -
     name, ext, pp, reasons, attrs = tc
     entry, seq, pentry, pseq, usn, offset = ic
     line = _Line(n)
-    for c in (name, ext, entry, seq, pentry, pseq, pp, usn):
+    for c in (name, ext, entry, seq, pentry, pseq):
         line.cells(c)
+    if raw_pp:
+        _csv_parents(line, pp)
+    else:
+        line.cells(pp)
+    line.cells(usn)
     if not _times(line, tsc[0], tz):
         return None
     for c in (reasons, attrs):
@@ -1211,9 +1234,6 @@ def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -
     line.cells(offset, comma=False)
     line.const(b",\r\n")
     return line.bytes()
-
-
-
 
 
 # NLT_UsnJrnl.csv (``nlt_csv_batch``): time, usn, name, full path, reason flags, source info, attribute flags,
