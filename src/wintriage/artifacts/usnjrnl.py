@@ -541,17 +541,15 @@ def _put_digits(m: np.ndarray, col: int, width: int, v: np.ndarray) -> None:
         end -= 9
 
 
-def _put_text(m: np.ndarray, col: int, blob: np.ndarray, starts: np.ndarray, lens: np.ndarray,
-              right: bool = False) -> None:
-    """``m[i, col:col + lens[i]] = blob[starts[i]:starts[i] + lens[i]]`` for every row ``i`` (``right``: the
-    cells end at ``col`` instead)."""
+def _put_text(m: np.ndarray, col: int, blob: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> None:
+    """``m[i, col:col + lens[i]] = blob[starts[i]:starts[i] + lens[i]]`` for every row ``i``."""
     total = int(lens.sum())
     if not total:
         return
     cum = np.cumsum(lens) - lens
     k = np.arange(total, dtype=np.int64)
-    at = np.arange(len(lens), dtype=np.int64) * m.shape[1] + col - cum
-    m.reshape(-1)[np.repeat(at - lens if right else at, lens) + k] = blob[np.repeat(starts - cum, lens) + k]
+    m.reshape(-1)[np.repeat(np.arange(len(lens), dtype=np.int64) * m.shape[1] + col - cum, lens) + k] = \
+        blob[np.repeat(starts - cum, lens) + k]
 
 
 def _put_times(m: np.ndarray, col: int, ts: np.ndarray, tz: timezone) -> None:
@@ -1008,7 +1006,7 @@ def nlt_csv_batch(c: Any, tz: timezone) -> list[list[str]]:
 # text) is rendered by the shape's batch renderer from its rows, as before.
 STORE_CHUNK = 16384  # ids per chunk (a byte matrix of the chunk's rows x its widest line)
 _DIGITS = b"0123456789,"
-_POW10 = 10 ** np.arange(17, -1, -1, dtype=np.int64)
+_POW10 = 10 ** np.arange(18, dtype=np.int64)
 
 
 class _Cells:
@@ -1038,9 +1036,16 @@ class _Cells:
         n = len(self.lens)
         if n and int(self.lens.max()) > 18:
             return None
-        m = np.full((n, 18), 48, dtype=np.uint8)
-        _put_text(m, 18, self.b, self.starts, self.lens, right=True)
-        return (m.astype(np.int64) - 48) @ _POW10, self.lens == 0
+        if not n:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        # each digit times 10 to the number of digits after it in its cell, summed per cell (with its separator,
+        # which counts 0: no cell is an empty run)
+        ends = self.starts + self.lens  # the separators
+        after = np.repeat(ends, self.lens + 1) - np.arange(len(self.b), dtype=np.int64) - 1
+        after[ends] = 0
+        digits = self.b.astype(np.int64) - 48
+        digits[ends] = 0
+        return np.add.reduceat(digits * _POW10[after], self.starts), self.lens == 0
 
 
 class _Line:
