@@ -3,6 +3,9 @@
 Usage: python bench/bench_usnjrnl.py [J] [--records N] [--baseline REV] [--store]
        (default: /tmp/pub.J, 1,048,576 records; baseline f9e32da = before the vectorised walk and the
        byte-matrix CSV; --store adds the slow case-store rows)
+       python bench/bench_usnjrnl.py --export CASE_DIR [--baseline REV]
+       (the two $J CSVs ``analyze`` writes from a finished case's store, MFTECmd's and NLT's, each as one
+       ``outputs.run_job`` in its own child, UTC and +09:00; baseline 10fe6d3 = rows read from SQLite)
 
 Export the scenario journal first (``wintriage cat scenario/public-1.E01 '/$Extend/$UsnJrnl:$J' > /tmp/pub.J``).
 The synthetic file keeps a 1 MiB sparse-like zero head, then repeats the real records packed into 4 KiB pages
@@ -18,6 +21,7 @@ measured in its own child process (peak RSS is that measurement's own largest pr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -118,8 +122,55 @@ TOOLS = (("cli:base", "@baseline parse usnjrnl --csv"), ("cli:new", "parse usnjr
 STORE = (("store:base", "@baseline -> case store"), ("store:new", "-> case store"))
 
 
+EXPORTS = (("csv", "usnjrnl", "MFTECmd_$J_Output.csv"), ("extra", "logfile", "NLT_UsnJrnl.csv"))
+
+
+def export(case_dir: Path, rev: str) -> None:
+    """The case-store exports of a case's ``usnjrnl`` table, this checkout vs ``rev`` (same bytes checked)."""
+    sys.path.insert(0, str(HERE))
+    from _baseline import timed
+
+    code = ("import resource, sys; from pathlib import Path; from wintriage.outputs import run_job; "
+            "from wintriage.timeutil import parse_tz; "
+            "run_job(Path(sys.argv[1]), (sys.argv[2], sys.argv[3], 'usnjrnl'), parse_tz(sys.argv[4]), 'utf-8-sig'); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")  # its own peak RSS (KiB)
+    print(f"case: {case_dir}; baseline = git {rev}; load average before: {open('/proc/loadavg').read().split()[:3]}")
+    print(f"{'CSV':24} {'tz':6} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7} {'base wall':>9} {'base cpu':>8} "
+          f"{'base RSS':>8} {'cpu vs base':>11} same")
+    with tempfile.TemporaryDirectory() as d:
+        base_src = Path(d) / "base"
+        base_src.mkdir()
+        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "src"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(base_src)], input=archive, check=True)
+        for tree in (base_src / "src", HERE.parent / "src"):
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
+        for kind, module, name in EXPORTS:
+            for tz in ("UTC", "+09:00"):
+                got = {}
+                for which, src in (("base", base_src / "src"), ("new", HERE.parent / "src")):
+                    out = Path(d) / which
+                    out.mkdir(exist_ok=True)
+                    (out / "case.sqlite").unlink(missing_ok=True)
+                    (out / "case.sqlite").symlink_to(case_dir.resolve() / "case.sqlite")
+                    wall, cpu, _rss, printed = timed([sys.executable, "-c", code, str(out), kind, module, tz],
+                                               env={**os.environ, "PYTHONPATH": str(src)})
+                    with open(out / "csv" / name, "rb") as fh:  # a digest: this process stays small (a child
+                        digest = hashlib.file_digest(fh, "sha256").hexdigest()  # starts with its peak RSS)
+                    got[which] = (wall, cpu, int(printed.split()[-1]) / 1024, digest)
+                (bw, bc, br, bb), (nw, nc, nr, nb) = got["base"], got["new"]
+                print(f"{name:24} {tz:6} {nw:7.2f} {nc:7.2f} {nr:7.0f} {bw:9.2f} {bc:8.2f} {br:8.0f} {bc / nc:10.2f}x "
+                      f"{'yes' if bb == nb else 'NO'}")
+    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+
+
 def main() -> None:
     argv = sys.argv[1:]
+    if "--export" in argv:
+        i = argv.index("--export")
+        j = argv.index("--baseline") if "--baseline" in argv else -1
+        export(Path(argv[i + 1]), argv[j + 1] if j >= 0 else "10fe6d3")
+        return
     n = 1 << 20
     rev = "f9e32da"
     tools: tuple[tuple[str, str], ...] = TOOLS
