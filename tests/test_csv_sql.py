@@ -57,6 +57,9 @@ def test_mft_csv_batch_from_store_equals_rows(td, tmp_path: Path, tz: str, sampl
         slow = export_table(case, table, dataclasses.replace(shape, sql=None, batch=None), tmp_path / "py", zone)
         assert bulk is not None and slow is not None and bulk[1] == slow[1] > 0
         assert bulk[0].read_bytes() == slow[0].read_bytes()
+        if table == "mft":  # MFTECmd's SourceFile: the input the rows came from, as the sources table names it
+            lines = bulk[0].read_text(encoding="utf-8-sig").splitlines()
+            assert lines[0].endswith(",SourceFile") and all(x.endswith("," + str(td(sample))) for x in lines[1:])
 
 
 @pytest.mark.parametrize("sample", ["evtx/evtx-rs/sysmon.evtx", "evtx/evtx-rs/sample_with_a_bad_chunk_magic.evtx",

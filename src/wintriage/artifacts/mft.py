@@ -2138,15 +2138,15 @@ def _arrays_of(columns: dict[str, list[Any]]) -> dict[str, Any]:
         return arrs
     n = len(next(iter(columns.values()), ()))
     return _list_arrays(lambda k: columns[k] if k in columns else ["" if k in _STRS else None] * n, n, False,
-                        (*_CSV_READS, "source_file"))
+                        _CSV_READS)
 
 
-# the table columns the CSV renderer reads (a case-store export selects just these)
+# the columns the CSV renderer reads (a case-store export selects just these; source_file comes from the sources table)
 _CSV_READS = ("entry", "sequence", "in_use", "parent_entry", "parent_sequence", "parent_path", "name", "extension",
               "file_size", "reference_count", "reparse_target", "is_dir", "has_ads", "is_ads", "si_lt_fn",
               "usec_zeros", "copied", "si_flags", "name_type", "si_created", "fn_created", "si_modified",
               "fn_modified", "si_record_changed", "fn_record_changed", "si_accessed", "fn_accessed", "usn",
-              "logfile_seq", "security_id", "object_id", "logged_util_stream", "zone_id_contents")
+              "logfile_seq", "security_id", "object_id", "logged_util_stream", "zone_id_contents", "source_file")
 
 
 def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str | bytes:
