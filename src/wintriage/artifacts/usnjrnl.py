@@ -1244,8 +1244,13 @@ def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -
 # NLT_UsnJrnl.csv (``nlt_csv_batch``): time, usn, name, full path, reason flags, source info, attribute flags,
 # carved, file and parent references
 _NLT_TEXTS = ["ifnull(name, '')", "ifnull(parent_path, '')"]
-_NLT_INTS = ["ifnull(timestamp, '')", "ifnull(usn, '')", "reason_flags", "ifnull(source_info, '')", "attr_flags",
-             "ifnull(carved, '')", "entry", "sequence", "parent_entry", "parent_sequence"]
+# two values in one integer where they fit (fewer cells to write and parse): the reason flags and the carved flag
+# (NULL: not carved; a value neither NULL nor an integer sends the chunk to the batch renderer); an entry and its
+# sequence's low 16 bits (an overflow gives a REAL, whose text sends the chunk to the batch renderer)
+_NLT_INTS = ["ifnull(timestamp, '')", "ifnull(usn, '')",
+             "reason_flags * 2 + CASE typeof(carved) WHEN 'integer' THEN carved != 0 WHEN 'null' THEN 0 END",
+             "ifnull(source_info, '')", "attr_flags", "entry * 65536 + (sequence & 65535)",
+             "parent_entry * 65536 + (parent_sequence & 65535)"]
 _HEX_DIGITS = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 
 
@@ -1300,11 +1305,13 @@ def _nlt_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone)
     if len(parents) != n:
         return None
     prefix = {p: _nlt_prefix(p) for p in set(parents)}
-    ts, usn, reasons, source, attrs, carved, entry, seq, pentry, pseq = ic
-    got = [c.values() for c in (reasons, attrs, carved, entry, seq, pentry, pseq)]
+    ts, usn, reasons, source, attrs, fref, pref = ic
+    got = [c.values() for c in (reasons, attrs, fref, pref)]
     if any(g is None for g in got):
         return None
-    (rv, _rn), (av, _an), (cv, _cn), (ev, _en), (sv, _sn), (pev, _pn), (psv, _psn) = got  # type: ignore[misc]
+    (rc, _rn), (av, _an), (fv, _fn), (pv, _pn) = got  # type: ignore[misc]
+    rv, cv = rc >> 1, rc & 1
+    ev, sv, pev, psv = fv >> 16, fv & 0xFFFF, pv >> 16, pv & 0xFFFF
     line = _Line(n)
     if not _times(line, ts, tz):
         return None
