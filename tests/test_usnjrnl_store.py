@@ -125,6 +125,9 @@ def test_store_export_of_other_tables_reads_rows(td: TD, tmp_path: Path) -> None
     assert usnjrnl.store_batches(logfile.CSV["logfile_usn"], case.db, "logfile_usn", parse_tz("UTC")) is None
     assert usnjrnl.store_batches(dataclasses.replace(usnjrnl.CSV["usnjrnl"], batch=None), case.db, "usnjrnl",
                                  parse_tz("UTC")) is None
+    shape = usnjrnl.CSV["usnjrnl"]  # a shape that reads SourceFile: rows, as the export gives them
+    with_source = dataclasses.replace(shape, batch_reads=(*shape.batch_reads, "source_file"))
+    assert usnjrnl.store_batches(with_source, case.db, "usnjrnl", parse_tz("UTC")) is None
     case.db.close()
     w = CaseWriter(tmp_path / "e.sqlite")
     run_file(usnjrnl, tmp_path / "missing", StoreSink(w))

@@ -1331,7 +1331,8 @@ def _nlt_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone)
 def store_batches(shape: CsvShape, db: Any, table: str, tz: timezone) -> Iterator[str | bytes | list[list[str]]] | None:
     """The ``usnjrnl`` table's $J CSV (MFTECmd's or NLT's shape) for ``export_table``, by chunks; None for other
     tables or shapes (or a database not in UTF-8): the export then reads rows."""
-    if table != "usnjrnl" or shape.batch is None or db.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
+    if table != "usnjrnl" or shape.batch is None or "source_file" in shape.batch_reads \
+            or db.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":  # (SourceFile is rendered empty here)
         return None
     if shape.batch is _j_csv_batch:
         return _store_batches(db, table, shape, tz, _J_TEXTS, _J_INTS, _j_store_text)
