@@ -64,6 +64,39 @@ def test_store_export_is_the_parse_csv(td: TD, tmp_path: Path, tz: str, monkeypa
     assert [p.removesuffix(src) for p in parsed[1:]] == stored[1:]
 
 
+@pytest.mark.parametrize("chunk", [50, 100_000])
+def test_store_export_with_source_file(td: TD, tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A $J shape that reads ``source_file`` gets the sources table's path of each row's source (two journals, one
+    with a comma in its name): the row-by-row bytes, and the ``parse --csv`` lines of the same journal."""
+    import shutil
+
+    from wintriage.cli import main
+
+    monkeypatch.setattr(usnjrnl, "STORE_CHUNK", chunk)
+    seen = _spy(monkeypatch)
+    odd = tmp_path / "a,b.J"
+    shutil.copy(td("usnjrnl/usnjrnlj.bin"), odd)
+    w = CaseWriter(tmp_path / "c.sqlite")
+    run_file(usnjrnl, td(J20H1), StoreSink(w), resources={"mft": mft.build_resolver(td(MFT20H1))})
+    run_file(usnjrnl, odd, StoreSink(w))
+    w.close()
+    case = CaseReader(tmp_path / "c.sqlite")
+    shape = usnjrnl.CSV["usnjrnl"]
+    with_source = dataclasses.replace(shape, batch_reads=(*shape.batch_reads, "source_file"))
+    fast = export_table(case, "usnjrnl", with_source, tmp_path / "f", parse_tz("UTC"))
+    slow = export_table(case, "usnjrnl", dataclasses.replace(with_source, sql=None, batch=None), tmp_path / "s",
+                        parse_tz("UTC"))
+    assert fast is not None and slow is not None and fast[1] == slow[1] == case.count("usnjrnl")
+    assert fast[0].read_bytes() == slow[0].read_bytes()
+    assert seen["fast"] > 0 and seen["rows"] == 0
+    r = CliRunner().invoke(main, ["parse", "usnjrnl", str(td(J20H1)), "--mft", str(td(MFT20H1)), "--csv",
+                                  str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    parsed = (tmp_path / "p" / "MFTECmd_$J_Output.csv").read_bytes().split(b"\r\n")
+    assert fast[0].read_bytes().split(b"\r\n")[:len(parsed) - 1] == parsed[:-1]
+    assert b'"' + str(odd).encode() + b'"\r\n' in fast[0].read_bytes()
+
+
 def _odd_case(td: TD, path: Path) -> CaseReader:
     """Two journals in one table and the values a store may hold: names and paths to quote, unknown, root and
     NULL parents, NULL, zero, negative and out-of-range times, NULL flags, carved rows, a NUL in a name, big and
@@ -125,9 +158,7 @@ def test_store_export_of_other_tables_reads_rows(td: TD, tmp_path: Path) -> None
     assert usnjrnl.store_batches(logfile.CSV["logfile_usn"], case.db, "logfile_usn", parse_tz("UTC")) is None
     assert usnjrnl.store_batches(dataclasses.replace(usnjrnl.CSV["usnjrnl"], batch=None), case.db, "usnjrnl",
                                  parse_tz("UTC")) is None
-    shape = usnjrnl.CSV["usnjrnl"]  # a shape that reads SourceFile: rows, as the export gives them
-    with_source = dataclasses.replace(shape, batch_reads=(*shape.batch_reads, "source_file"))
-    assert usnjrnl.store_batches(with_source, case.db, "usnjrnl", parse_tz("UTC")) is None
+
     case.db.close()
     w = CaseWriter(tmp_path / "e.sqlite")
     run_file(usnjrnl, tmp_path / "missing", StoreSink(w))

@@ -1215,7 +1215,20 @@ _J_TEXTS = ["name", "extension", "parent_path", "reasons", "attributes"]
 _J_INTS = ["entry", "sequence", "parent_entry", "parent_sequence", "usn", "offset", "ifnull(timestamp, '')"]
 
 
-def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -> bytes | None:
+def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone,
+                  paths: dict[int, Any] | None = None) -> bytes | None:
+    """(``paths``: the source paths by id, the last integer column the rows' source ids; else SourceFile empty)"""
+    sources = None
+    if paths is not None:
+        got = _int_cells(ints[-1:], n)
+        sources = None if got is None else got[0].values()
+        if sources is None:
+            return None
+        ids, inv = np.unique(sources[0], return_inverse=True)
+        if any(type(paths.get(i)) is not str for i in ids.tolist()):
+            return None
+        ends = [f",{quote_column([paths[i]])[0]}\r\n".encode() for i in ids.tolist()]
+        ints = ints[:-1]
     raw_pp = texts[2] is not None and not _special(texts[2])  # else ParentPath cells made (and quoted) in Python
     tc = _text_cells(texts, n, (_quoted, _quoted, None if raw_pp else _parent_cells, None, None))
     ic = _int_cells(ints[:-1], n)
@@ -1237,7 +1250,10 @@ def _j_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone) -
     for c in (reasons, attrs):
         line.cells(c)
     line.cells(offset, comma=False)
-    line.const(b",\r\n")
+    if sources is None:
+        line.const(b",\r\n")
+    else:
+        line.texts(ends, inv.reshape(-1))
     return line.bytes()
 
 
@@ -1331,11 +1347,17 @@ def _nlt_store_text(n: int, texts: list[bytes], ints: list[bytes], tz: timezone)
 def store_batches(shape: CsvShape, db: Any, table: str, tz: timezone) -> Iterator[str | bytes | list[list[str]]] | None:
     """The ``usnjrnl`` table's $J CSV (MFTECmd's or NLT's shape) for ``export_table``, by chunks; None for other
     tables or shapes (or a database not in UTF-8): the export then reads rows."""
-    if table != "usnjrnl" or shape.batch is None or "source_file" in shape.batch_reads \
-            or db.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":  # (SourceFile is rendered empty here)
+    if table != "usnjrnl" or shape.batch is None or db.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
         return None
     if shape.batch is _j_csv_batch:
-        return _store_batches(db, table, shape, tz, _J_TEXTS, _J_INTS, _j_store_text)
+        if "source_file" not in shape.batch_reads:  # SourceFile empty
+            return _store_batches(db, table, shape, tz, _J_TEXTS, _J_INTS, _j_store_text)
+        if "source_file" in [r[1] for r in db.execute("PRAGMA table_info(usnjrnl)")]:
+            return None
+        # SourceFile as the export gives it: the path the sources table names for the row's source
+        paths = dict(db.execute("SELECT id, path FROM sources").fetchall())
+        return _store_batches(db, table, shape, tz, _J_TEXTS, [*_J_INTS, "source_id"],
+                              lambda n, texts, ints, tz: _j_store_text(n, texts, ints, tz, paths))
     if shape.batch is nlt_csv_batch:
         return _store_batches(db, table, shape, tz, _NLT_TEXTS, _NLT_INTS, _nlt_store_text)
     return None
