@@ -1121,6 +1121,7 @@ def _store_batches(db: Any, table: str, shape: CsvShape, tz: timezone, texts: li
     comma-separated; a NULL is left out unless the expression says otherwise), or None: that chunk's rows then go
     through ``shape.batch``."""
     from ..store.case import ident
+    from ..store.export import read_sql
 
     t = ident(table)
     lo, hi = db.execute(f"SELECT min(id), max(id) FROM {t}").fetchone()
@@ -1129,7 +1130,7 @@ def _store_batches(db: Any, table: str, shape: CsvShape, tz: timezone, texts: li
     sel = ", ".join(["count(*)"] + [f"CAST(group_concat({e}, char(0)) AS BLOB)" for e in texts]
                     + [f"CAST(group_concat({e}, ',') AS BLOB)" for e in ints])
     query = f"SELECT {sel} FROM {t} WHERE id >= ? AND id < ?"
-    reads = ", ".join(ident(c) for c in shape.batch_reads)
+    reads = ", ".join(read_sql(db, table, c) for c in shape.batch_reads)
     assert shape.batch is not None
     for a in range(lo, hi + 1, STORE_CHUNK):
         n, *cols = db.execute(query, (a, a + STORE_CHUNK)).fetchone()
@@ -1371,7 +1372,8 @@ def _j_csv_sql(tz: timezone) -> str:
           "WHEN parent_path = '/' THEN '.' WHEN substr(parent_path, 1, 1) = '/' THEN '.' || replace(parent_path, '/', '\\') "
           "ELSE '.\\' || replace(parent_path, '/', '\\') END")
     return (f"SELECT name, extension, entry, sequence, parent_entry, parent_sequence, {pp}, usn, "
-            f"{sql_time('timestamp', tz)}, reasons, attributes, offset, '' FROM usnjrnl ORDER BY id")
+            f"{sql_time('timestamp', tz)}, reasons, attributes, offset, "
+            "COALESCE((SELECT path FROM sources WHERE sources.id = usnjrnl.source_id), '') FROM usnjrnl ORDER BY id")
 
 
 CSV = {
@@ -1389,7 +1391,7 @@ CSV = {
         sql=_j_csv_sql,
         batch=_j_csv_batch,
         batch_reads=("name", "extension", "entry", "sequence", "parent_entry", "parent_sequence", "parent_path", "usn",
-                     "timestamp", "reasons", "attributes", "offset"),
+                     "timestamp", "reasons", "attributes", "offset", "source_file"),
     ),
 }
 

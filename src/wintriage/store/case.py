@@ -353,9 +353,6 @@ class CaseReader:
             sql += f" ORDER BY {order}"
         return (dict(r) for r in self.db.execute(sql, params))
 
-    def columns(self, table: str) -> list[str]:
-        return [r[1] for r in self.db.execute(f"PRAGMA table_info({ident(table)})")]
-
     def count(self, table: str) -> int:
         if not self.has_table(table):
             return 0

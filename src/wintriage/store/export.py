@@ -159,10 +159,10 @@ def write_jsonl(case: CaseReader, out: Path) -> int:
 _ASCII_SUPERSETS = ("cp949", "euc_kr")  # encodings that write ASCII text as it is
 
 
-def _read(case: CaseReader, table: str, col: str) -> str:
+def read_sql(db: Any, table: str, col: str) -> str:
     """SQL for a column a renderer reads: the table's own, or ``source_file`` (the tools' SourceFile: the input a
     row was parsed from, as the sources table names it) for tables that do not keep it per row."""
-    if col == "source_file" and col not in case.columns(table):
+    if col == "source_file" and col not in [r[1] for r in db.execute(f"PRAGMA table_info({ident(table)})")]:
         return f"(SELECT path FROM sources WHERE sources.id = {ident(table)}.source_id) AS source_file"
     return ident(col)
 
@@ -170,7 +170,7 @@ def _read(case: CaseReader, table: str, col: str) -> str:
 def _batches(case: CaseReader, table: str, shape: CsvShape, tz: timezone) -> Iterator[Any]:
     """``shape.batch`` over the table's columns (``batch_reads``), read in chunks."""
     assert shape.batch is not None
-    cols = ", ".join(_read(case, table, c) for c in shape.batch_reads) or "*"
+    cols = ", ".join(read_sql(case.db, table, c) for c in shape.batch_reads) or "*"
     cur = case.db.execute(f"SELECT {cols} FROM {ident(table)} ORDER BY id")
     names = [d[0] for d in cur.description]
     while rows := cur.fetchmany(EXPORT_BATCH):
@@ -209,6 +209,6 @@ def export_table(
             w.writerow(shape.headers(tz))
             w.writerows(case.db.execute(shape.sql(tz)))
         return path, case.count(table)
-    extra = ", " + _read(case, table, "source_file") if "source_file" in shape.batch_reads else ""
+    extra = ", " + read_sql(case.db, table, "source_file") if "source_file" in shape.batch_reads else ""
     return write_shape(shape, (dict(r) for r in case.db.execute(f"SELECT *{extra} FROM {ident(table)} ORDER BY id")),
                        out_dir, tz, encoding)
