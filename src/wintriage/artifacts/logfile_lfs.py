@@ -267,7 +267,7 @@ class LogFile:
         self._bulk: tuple[int, np.ndarray, np.ndarray] | None = None  # (first offset, page -> row, fixed pages)
         self._chains: _Chains | None = None  # the record pages' chains, found in bulk (``_find_chains``)
         self._chained = False  # ``_chains`` was looked for
-        self._lazy = False  # the walk gives the indices of ``_chains`` records instead of building them
+        self._lazy = False  # the walk gives ranges of ``_chains`` records instead of building them
         self._read_restart()
         self._settle()
 
@@ -545,7 +545,10 @@ class LogFile:
                     i = lo
                 j = chains.upto[i]
                 if i < j:
-                    out.extend(range(i, j) if self._lazy else chains.make(i, j))  # type: ignore[arg-type]
+                    if self._lazy:
+                        out.append(range(i, j))  # type: ignore[arg-type]
+                    else:
+                        out.extend(chains.make(i, j))
                 pos = chains.pos[j]
         elif not (pos <= last and self._valid_header(page, pos, logical)):
             pos = self._scan(page, dofs, logical)
@@ -609,7 +612,7 @@ class LogFile:
             recs, nxt = read(off, "log", carry)
             extend(recs)
             carry = nxt
-            if recs and type(recs[-1]) is not int and recs[-1][13] >= 0 and recs[-1][13] > off:
+            if recs and type(recs[-1]) is not range and recs[-1][13] >= 0 and recs[-1][13] > off:
                 # records that start inside the continuation page: read it with the carried position
                 off = recs[-1][13]
                 continue
@@ -649,7 +652,7 @@ class LogFile:
             return RecordTable.of_records([])
         start = self.log_start
         size = len(self.data)
-        found: list[Any] = []  # indices of ``_chains`` records, and records built by the loop
+        found: list[Any] = []  # ranges of ``_chains`` records, and records built by the loop
         self._lazy = True
         try:
             self._walk(start, None, size, found)
@@ -689,12 +692,23 @@ class LogFile:
 
 
 def _split_found(found: list[Any]) -> tuple[np.ndarray, list[LogRecord]]:
-    """A lazy walk's output as row ids (``_chains`` indices, or -1 - index into the built records) and the
-    records the loop built."""
-    ids = np.fromiter((x if type(x) is int else -1 for x in found), np.int64, len(found))
-    objs = [x for x in found if type(x) is not int]
-    ids[ids < 0] = -1 - np.arange(len(objs), dtype=np.int64)
-    return ids, objs
+    """A lazy walk's output (ranges of ``_chains`` indices, and records the loop built) as row ids: ``_chains``
+    indices, or -1 - index into the built records; and those records."""
+    parts: list[np.ndarray] = []
+    objs: list[LogRecord] = []
+    run: list[int] = []  # ids of consecutive built records
+    for x in found:
+        if type(x) is range:
+            if run:
+                parts.append(np.array(run, np.int64))
+                run = []
+            parts.append(np.arange(x.start, x.stop, dtype=np.int64))
+        else:
+            run.append(-1 - len(objs))
+            objs.append(x)
+    if run:
+        parts.append(np.array(run, np.int64))
+    return (np.concatenate(parts) if parts else np.zeros(0, np.int64)), objs
 
 
 class RecordTable:
