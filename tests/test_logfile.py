@@ -564,3 +564,23 @@ def test_record_table_equals_records(td: TD, h1: Path, name: str) -> None:
             assert [t.data(i) for i in range(len(t))] == [r[11] for r in want]
             heads = t.heads(40)
             assert [bytes(heads[i]) for i in range(len(t))] == [(r[11] + bytes(40))[:40] for r in want]
+
+
+def test_detail_json_is_to_json() -> None:
+    """Operation details go through orjson (``_detail_json``): the same text as ``to_json`` for what the decoders
+    put there, and ``to_json``'s own text where orjson refuses a value."""
+    import random
+
+    from wintriage.artifacts.base import to_json
+    from wintriage.artifacts.logfile import _detail_json
+
+    rng = random.Random(5)
+    alphabet = [chr(c) for c in (*range(0, 0x80), 0x7F, 0x80, 0xA0, 0xE9, 0x2028, 0x2029, 0xAC00, 0xFEFF, 0xFFFD,
+                                 0x1F600, 0x10FFFF)]
+    for _ in range(2000):
+        s = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        d = {"name": s, s: [rng.randrange(-(1 << 63), 1 << 63), None, True, False, {"k": s}],
+             "n": rng.choice([0, -1, (1 << 64) - 1, 1 << 64, -(1 << 63) - 1]), "b": s.encode("utf-8", "replace")}
+        assert _detail_json(d) == to_json(d)
+    assert _detail_json({1: "x"}) == to_json({1: "x"})  # a non-str key
+    assert _detail_json({"s": "\ud800"}) == to_json({"s": "\ud800"})  # a lone surrogate

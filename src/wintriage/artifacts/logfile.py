@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ..model import Record, RowBatch, TimelineEvent
 from ..timeutil import MAX_SANE, MIN_SANE, fmt
@@ -462,6 +463,16 @@ def _open_attributes(buf: bytes, major: int | None) -> list[tuple[int, dict[str,
     return [(o, i) for o, e in parse_restart_table(buf)[1] if (i := parse_open_attribute_entry(e, major)) is not None]
 
 
+def _detail_json(d: dict[str, Any]) -> str:
+    """``to_json(d)`` for an operation's detail, by orjson: the decoders put only str keys, integers, str, bool,
+    None, lists and dicts there, which both write alike (compact, non-ASCII as it is, the same escapes); a value
+    orjson refuses (a non-str key, an integer past 64 bits, a lone surrogate) goes to ``to_json``."""
+    try:
+        return orjson.dumps(d, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return to_json(d)
+
+
 class _Builder:
     def __init__(self, ctx: ParseContext, lf: LogFile) -> None:
         self.ctx = ctx
@@ -642,7 +653,7 @@ class _Builder:
         detail: str | None = None
         if d:
             pre = d.get("_json")
-            detail = pre if pre is not None and len(d) == 1 else to_json(d)
+            detail = pre if pre is not None and len(d) == 1 else _detail_json(d)
         return target, entry, detail
 
     def _mapping_pairs(self, r: LogRecord, hdr: tuple[int, ...], stale: int) -> tuple[str, int, str] | None:
