@@ -443,11 +443,6 @@ class _Heads:
         self.hdr = t.heads(40).view(_HDR_DT).reshape(-1)
         self.has_hdr = (rtype != 2) & (lens >= 32)
 
-    def take(self, idx: np.ndarray, rel: np.ndarray, width: int) -> np.ndarray:
-        """``width`` bytes at ``rel`` (per record) in the client data of records ``idx``, as a (k, width) array;
-        every range lies inside its record's data (the callers check)."""
-        return self.t.take(idx, rel, width)
-
     def prescan_index(self) -> list[int]:
         """Client restarts and the operations 0x1C..0x1E (what ``_Builder.prescan`` reads)."""
         ro = self.hdr["ro"]
@@ -762,7 +757,7 @@ class _Builder:
         bi = np.flatnonzero(bitmap)
         if len(bi):
             target_c[bi] = self.describe_many(hdr["ta"][bi], lsn_u[bi])
-            bits = h.take(bi, roff[bi], 8).view("<u4")
+            bits = t.take(bi, roff[bi], 8).view("<u4")
             uniq, inv = np.unique(bits.copy().view("<u8")[:, 0], return_inverse=True)  # distinct (offset, bits)
             texts = [f'{{"bitmap":{{"offset":{k & 0xFFFFFFFF},"bits":{k >> 32}}}}}' for k in uniq.tolist()]
             detail_c[bi] = _objects(texts)[inv.reshape(-1)]
@@ -779,7 +774,7 @@ class _Builder:
                 recs_no = [e for e, k in zip(recs_no, keep, strict=True) if k]
             entry_c[si] = recs_no
             target_c[si] = _objects([f"MFT record {e}" for e in recs_no])
-            q = h.take(si, roff[si], 24).view("<i8")
+            q = t.take(si, roff[si], 24).view("<i8")
             detail_c[si] = _objects([f'{{"sizes":{{"allocated":{a},"valid":{v},"size":{z}}}}}' for a, v, z in
                                      zip(q[:, 0].tolist(), q[:, 1].tolist(), q[:, 2].tolist(), strict=True)])
         # the rest, in LSN order: short records (a warning each) and the operations decoded one by one

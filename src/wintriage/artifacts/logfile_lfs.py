@@ -193,21 +193,12 @@ class _Chains:
         self.cols, self.at, self.dstart = cols, at, dstart
         self.blob = blob  # the fixed pages' bytes
         self.flat = np.frombuffer(blob, np.uint8)
-        self._lists: list[list[int]] | None = None
 
     def datas(self, idx: list[int]) -> list[bytes]:
         blob = self.blob
         ds = self.dstart
         dl = self.cols[3]
         return [blob[a:a + n] for a, n in zip(ds[idx].tolist(), dl[idx].tolist(), strict=True)]
-
-    def make(self, i: int, j: int) -> list[LogRecord]:
-        """Records ``i:j`` as ``LogRecord``s."""
-        if self._lists is None:
-            self._lists = [c.tolist() for c in self.cols] + [self.at.tolist()]
-        ls = self._lists
-        return list(map(_new, repeat(LogRecord), zip(
-            *(x[i:j] for x in ls), repeat("log"), self.datas(list(range(i, j))), repeat(False), repeat(-1))))
 
 
 def _record(h: tuple[int, ...], offset: int, kind: str, data: bytes, truncated: bool = False,
@@ -267,7 +258,6 @@ class LogFile:
         self._bulk: tuple[int, np.ndarray, np.ndarray] | None = None  # (first offset, page -> row, fixed pages)
         self._chains: _Chains | None = None  # the record pages' chains, found in bulk (``_find_chains``)
         self._chained = False  # ``_chains`` was looked for
-        self._lazy = False  # the walk gives ranges of ``_chains`` records instead of building them
         self._read_restart()
         self._settle()
 
@@ -512,9 +502,10 @@ class LogFile:
         return _Chains(base, rows, bounds.tolist(), pos.tolist(), upto.tolist(), cols, offs[r] + pos,
                        g + RECORD_HEADER, blob)
 
-    def _read_page_records(self, off: int, kind: str, start: int | None) -> tuple[list[LogRecord], int | None]:
+    def _read_page_records(self, off: int, kind: str, start: int | None) -> tuple[list[Any], int | None]:
         """Records whose header lies in the page at ``off``; returns them and the next chained position
-        in the following page (or None when the chain ends in this page)."""
+        in the following page (or None when the chain ends in this page). Records whose headers ``_chains``
+        knows come as one ``range`` of its indices; the others as ``LogRecord``s."""
         page = self._page(off)
         if page is None:
             return [], None
@@ -524,7 +515,7 @@ class LogFile:
         mask = self._mask
         log_start = self.log_start
         logical = off if kind == "log" else None
-        out: list[LogRecord] = []
+        out: list[Any] = []
         append = out.append
         pos = start if start is not None and start >= dofs else dofs
         if not self._chained:
@@ -545,10 +536,7 @@ class LogFile:
                     i = lo
                 j = chains.upto[i]
                 if i < j:
-                    if self._lazy:
-                        out.append(range(i, j))  # type: ignore[arg-type]
-                    else:
-                        out.extend(chains.make(i, j))
+                    out.append(range(i, j))  # built by the record table when wanted
                 pos = chains.pos[j]
         elif not (pos <= last and self._valid_header(page, pos, logical)):
             pos = self._scan(page, dofs, logical)
@@ -600,7 +588,7 @@ class LogFile:
             break
         return out, carry
 
-    def _walk(self, off: int, carry: int | None, stop: int, out: list[LogRecord]) -> tuple[int, int | None]:
+    def _walk(self, off: int, carry: int | None, stop: int, out: list[Any]) -> tuple[int, int | None]:
         """Read the circular area from page ``off`` (entered with chained position ``carry``) until a page at
         or past ``stop``; append the records to ``out``. The walk is a function of (page, carried position).
         Returns the state where it stopped."""
@@ -620,44 +608,22 @@ class LogFile:
         return off, carry
 
     def records(self, include_unused: bool = True) -> Iterator[LogRecord]:
-        """Every log record, deduplicated by LSN, in LSN order.
+        """Every log record, deduplicated by LSN, in LSN order (``record_table()``, every record built).
 
         In-use records are those in the circular area; ``include_unused`` adds records found only in
         the tail/buffer pages (v1.x tail copies, v2.0 buffer pages).
         """
-        if self.empty or self.seq_bits == 0:
-            return
-        found: list[LogRecord] = []
-        self._walk(self.log_start, None, len(self.data), found)
-        # by LSN; of records with the same LSN the first found is kept (stable sort, then drop repeats)
-        found.sort(key=_lsn)
-        lsns = np.fromiter(map(_lsn, found), np.uint64, len(found))
-        repeat = lsns[1:] == lsns[:-1]
-        if repeat.any():
-            keep = [0] + (np.flatnonzero(~repeat) + 1).tolist()
-            found = [found[i] for i in keep]
-            lsns = lsns[keep]
-        if include_unused:
-            extra = self._tail_records(lsns)
-            if extra:
-                found.extend(extra)
-                found.sort(key=_lsn)
-        yield from found
-
+        t = self.record_table(include_unused)
+        yield from t.records(list(range(len(t))))
 
     def record_table(self, include_unused: bool = True) -> RecordTable:
-        """``records()`` as a ``RecordTable``: the same records in the same order, with the header fields as
-        arrays and a record built only when asked for (most records of a busy log never need one)."""
+        """The log records, deduplicated by LSN (the first found kept), in LSN order, as a ``RecordTable``: the
+        header fields as arrays and a record built only when asked for (most records of a busy log never need
+        one)."""
         if self.empty or self.seq_bits == 0:
             return RecordTable.of_records([])
-        start = self.log_start
-        size = len(self.data)
         found: list[Any] = []  # ranges of ``_chains`` records, and records built by the loop
-        self._lazy = True
-        try:
-            self._walk(start, None, size, found)
-        finally:
-            self._lazy = False
+        self._walk(self.log_start, None, len(self.data), found)
         chains = self._chains
         ids, objs = _split_found(found)
         lsn = np.empty(len(ids), np.uint64)
