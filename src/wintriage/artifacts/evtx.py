@@ -417,24 +417,11 @@ def row_values(ev: dict[str, Any], record_number: int, ts: int | None, chunk: in
                 mapped = em.values(ev)
             except (re.error, TypeError, ValueError):
                 mapped = _NO_MAP
-    v = s.get("EventRecordID")
-    erid = v if type(v) is int or v is None else _int(v)
-    v = s.get("Version")
-    version = v if type(v) is int or v is None else _int(v)
-    v = s.get("Level")
-    level = v if type(v) is int or v is None else _int(v)
-    v = ex.get("ProcessID")
-    pid = v if type(v) is int or v is None else _int(v)
-    v = ex.get("ThreadID")
-    tid = v if type(v) is int or v is None else _int(v)
-    v = s.get("Task")
-    task = v if type(v) is int or v is None else _int(v)
-    v = s.get("Opcode")
-    opcode = v if type(v) is int or v is None else _int(v)
     return (
-        record_number, erid, ts, eid, version, level, provider, prov.get("Guid") or "", channel,
-        s.get("Computer") or "", pid, tid, (s.get("Security_attributes") or _EMPTY).get("UserID") or "",
-        s.get("Keywords") or "", task, opcode, (s.get("Correlation_attributes") or _EMPTY).get("ActivityID") or "",
+        record_number, _i(s.get("EventRecordID")), ts, eid, _i(s.get("Version")), _i(s.get("Level")), provider,
+        prov.get("Guid") or "", channel, s.get("Computer") or "", _i(ex.get("ProcessID")), _i(ex.get("ThreadID")),
+        (s.get("Security_attributes") or _EMPTY).get("UserID") or "", s.get("Keywords") or "", _i(s.get("Task")),
+        _i(s.get("Opcode")), (s.get("Correlation_attributes") or _EMPTY).get("ActivityID") or "",
         _dumps(data) if data is not None else "", *mapped, recovered, chunk, source,
     )
 
