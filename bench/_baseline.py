@@ -79,7 +79,11 @@ def one_child(script: str, args: list[str], env: dict[str, str] | None = None) -
 
 
 def git_src(rev: str, into: Path) -> Path:
-    """The ``src`` folder of the checkout at ``rev`` (``git archive``), extracted below ``into``."""
+    """The ``src`` folder of the checkout at ``rev`` (``git archive``), extracted below ``into``; it and this
+    checkout's ``src`` byte-compiled, as pip installs a package (with PYTHONDONTWRITEBYTECODE set, a run would
+    otherwise compile every module it imports)."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return Path(into) / "src"
+    src = Path(into) / "src"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(src), str(ROOT / "src")], check=True)
+    return src

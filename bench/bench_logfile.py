@@ -28,11 +28,11 @@ import os
 import resource
 import sqlite3
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from wintriage.artifacts import logfile
 from wintriage.artifacts.base import ParseContext
@@ -141,13 +141,13 @@ ROWS = (  # label, input, records table, into a case store
 def child(src_dir: str | None, path: Path, records: bool, store: bool) -> tuple[float, float, dict[str, int], int,
                                                                                   float]:
     """``run`` in a fresh process, with ``src_dir`` (a baseline's ``src``) first on the path."""
+    from _baseline import one_child
+
     env = dict(os.environ)
     if src_dir:
         env["PYTHONPATH"] = src_dir
-    out = subprocess.run([sys.executable, __file__, "--one", str(path), str(int(records)), str(int(store))],
-                         env=env, check=True, capture_output=True, text=True).stdout
-    wall, cpu, counts, warns, rss = json.loads(out)
-    return wall, cpu, counts, warns, rss
+    r: dict[str, Any] = one_child(__file__, ["--one", str(path), str(int(records)), str(int(store))], env)
+    return r["wall"], r["cpu"], r["counts"], r["warnings"], r["rss"]
 
 
 def main() -> int:
@@ -158,7 +158,8 @@ def main() -> int:
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(run(Path(args.one[0]), args.one[1] == "1", args.one[2] == "1")))
+        wall, cpu, counts, warns, rss = run(Path(args.one[0]), args.one[1] == "1", args.one[2] == "1")
+        print(json.dumps({"wall": wall, "cpu": cpu, "counts": counts, "warnings": warns, "rss": rss}))
         return 0
     src = real_log()
     with tempfile.TemporaryDirectory() as d:
@@ -167,14 +168,10 @@ def main() -> int:
         t0 = time.perf_counter()
         paths["dense"].write_bytes(build_dense(src))
         print(f"built dense 64 MiB log in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        base_src = None
-        if args.baseline:
-            base = Path(d) / "base"
-            base.mkdir()
-            tar = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[1]), "archive", args.baseline,
-                                  "src"], check=True, capture_output=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=tar, check=True)
-            base_src = str(base / "src")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _baseline import git_src
+
+        base_src = str(git_src(args.baseline, Path(d))) if args.baseline else None
         rows = []
         for label, which, full, store in ROWS:
             got: dict[str, tuple[float, float, dict[str, int], int, float]] = {}

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -157,9 +156,7 @@ def main() -> None:
     from _baseline import git_src, one_child
 
     with tempfile.TemporaryDirectory() as tmp:
-        base_src = git_src(rev, Path(tmp))
-        # byte-compiled as an installed package is (pip writes the .pyc files): no run pays for compiling
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(base_src), str(HERE.parent / "src")], check=True)
+        base_src = git_src(rev, Path(tmp))  # byte-compiled, as is this checkout's
         for p in inputs:
             records = os.path.getsize(p) // 1024
             got = {}

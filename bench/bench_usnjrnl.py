@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,18 +68,13 @@ def synth(src: Path, dst: Path, n: int, paged: bool = True) -> Path:
 def cli(path: Path, src: Path) -> dict[str, float]:
     """``wintriage parse usnjrnl path --csv`` with the package in ``src``, timed from outside (CPU of the child and
     its worker, peak RSS of the largest)."""
-    import resource
+    sys.path.insert(0, str(HERE))
+    from _baseline import timed
 
     with tempfile.TemporaryDirectory() as d:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "wintriage.cli", "parse", "usnjrnl", str(path), "--csv", d,
-                              "--json"], check=True, capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": str(src)}).stdout
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"wall": wall, "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
-            "rows": json.loads(out)["records"], "rss": after.ru_maxrss / 1024}
+        wall, cpu, rss, out = timed([sys.executable, "-m", "wintriage.cli", "parse", "usnjrnl", str(path), "--csv", d,
+                                     "--json"], env={**os.environ, "PYTHONPATH": str(src)})
+    return {"wall": wall, "cpu": cpu, "rows": json.loads(out)["records"], "rss": rss}
 
 
 def one(tool: str, path: Path, rev: str) -> dict[str, float]:
@@ -128,7 +122,7 @@ EXPORTS = (("csv", "usnjrnl", "MFTECmd_$J_Output.csv"), ("extra", "logfile", "NL
 def export(case_dir: Path, rev: str) -> None:
     """The case-store exports of a case's ``usnjrnl`` table, this checkout vs ``rev`` (same bytes checked)."""
     sys.path.insert(0, str(HERE))
-    from _baseline import timed
+    from _baseline import git_src, timed
 
     code = ("import resource, sys; from pathlib import Path; from wintriage.outputs import run_job; "
             "from wintriage.timeutil import parse_tz; "
@@ -138,17 +132,11 @@ def export(case_dir: Path, rev: str) -> None:
     print(f"{'CSV':24} {'tz':6} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7} {'base wall':>9} {'base cpu':>8} "
           f"{'base RSS':>8} {'cpu vs base':>11} same")
     with tempfile.TemporaryDirectory() as d:
-        base_src = Path(d) / "base"
-        base_src.mkdir()
-        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "src"], check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(base_src)], input=archive, check=True)
-        for tree in (base_src / "src", HERE.parent / "src"):
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
+        base_src = git_src(rev, Path(d))
         for kind, module, name in EXPORTS:
             for tz in ("UTC", "+09:00"):
                 got = {}
-                for which, src in (("base", base_src / "src"), ("new", HERE.parent / "src")):
+                for which, src in (("base", base_src), ("new", HERE.parent / "src")):
                     out = Path(d) / which
                     out.mkdir(exist_ok=True)
                     (out / "case.sqlite").unlink(missing_ok=True)
@@ -196,20 +184,16 @@ def main() -> None:
     print(f"baseline = git {rev}; load average before: {open('/proc/loadavg').read().split()[:3]}")
     print(f"{'input':9} {'step':32} {'records':>10} {'wall s':>7} {'cpu s':>7} {'rec/s wall':>10} {'rec/s cpu':>10} "
           f"{'RSS MB':>7} {'cpu vs base':>11}")
+    sys.path.insert(0, str(HERE))
+    from _baseline import git_src, one_child
+
     with tempfile.TemporaryDirectory() as d:
-        base_src = Path(d)
-        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "src"], check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(base_src)], input=archive, check=True)
-        for tree in (base_src / "src", HERE.parent / "src"):  # both as installed: no module compiled per run
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
+        base_src = git_src(rev, Path(d))  # byte-compiled, as is this checkout's
         for kind, dst in files.items():
             got = {}
             for tool, _label in tools:
-                out = subprocess.run([sys.executable, __file__, "--baseline", rev, "--one", tool, str(dst)],
-                                     check=True, capture_output=True, text=True,
-                                     env={**os.environ, "BENCH_BASE_SRC": str(base_src / "src")}).stdout
-                got[tool] = json.loads(out.strip().splitlines()[-1])
+                got[tool] = one_child(__file__, ["--baseline", rev, "--one", tool, str(dst)],
+                                      {**os.environ, "BENCH_BASE_SRC": str(base_src)})
             for tool, label in tools:
                 r = got[tool]
                 base = got[tool.split(":")[0] + ":base"]
