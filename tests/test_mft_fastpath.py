@@ -29,8 +29,8 @@ def _run(path: Path, **options: Any) -> tuple[list[tuple[str, dict[str, Any]]], 
 def _slow_only(monkeypatch: pytest.MonkeyPatch) -> None:
     walk_names, walk_attrs = mft._walk_names, mft._walk_attrs
 
-    def names(c: Any) -> Any:
-        fast, vs, cnt = walk_names(c)
+    def names(c: Any, which: np.ndarray) -> Any:
+        fast, vs, cnt = walk_names(c, which)
         return np.zeros_like(fast), vs, cnt
 
     def attrs(c: Any, fast: np.ndarray, *a: Any) -> Any:
@@ -65,6 +65,26 @@ def test_fast_path_equals_per_record_decoder(td: TD, rel: str, tmp_path: Path, m
     slow = [(_run(p), _run(p, include_short=True)) for p in inputs]
     assert fast == slow
     assert any(w for (_r, w, _s), _ in fast)  # the damaged copies did warn
+
+
+@pytest.mark.parametrize("rel", ["mft/derived/ntfs20h1_MFT.bin", "mft/unicode.mft", "mft/4k-large.mft"])
+def test_lazy_names_equal_pass1(td: TD, rel: str, tmp_path: Path) -> None:
+    """Pass 1 of a file leaves the records that are not directories for later (``_LAZY``); asked for, each gives
+    the name, parent, sequence and paths a pass 1 decoding every record gives, on the sample and damaged copies."""
+    src = td(rel)
+    for i, v in enumerate([src.read_bytes(), *_variants(src.read_bytes(), zlib.crc32(rel.encode()))]):
+        p = tmp_path / f"v{i}"
+        p.write_bytes(v)
+        lazy = mft.build_resolver(p)
+        rs = lazy.rs
+        eager = mft.PathResolver(len(v) // rs)  # no file: every record decoded in pass 1
+        mft._pass1_finish(eager, mft._pass1_range(p, rs, eager, 0, eager.count)[1])
+        assert mft._LAZY in lazy.names or len(v) // rs < 2
+        n = eager.count
+        assert [lazy.name(e) for e in range(n)] == [eager.name(e) for e in range(n)]
+        assert [lazy.path(e) for e in range(n) if lazy.exists(e)] == [eager.path(e) for e in range(n) if eager.exists(e)]
+        assert (lazy.parent, lazy.seq) == (eager.parent, eager.seq)
+        assert all(lazy.valid_ref(e, s) == eager.valid_ref(e, s) for e in range(n) for s in (0, 1, 2, 5))
 
 
 @pytest.mark.parametrize("rel", ["mft/derived/ntfs20h1_MFT.bin", "mft/unicode.mft", "mft/orphan.mft"])

@@ -414,6 +414,9 @@ def read_entries(path: Path, rec_size: int | None = None) -> Iterator[Entry]:
 
 
 # --- pass 1: the name/parent table -----------------------------------------------------------------------
+_LAZY = "\ud800"  # a name not decoded yet (no decoded name is a lone surrogate: "replace" never gives one)
+
+
 class PathResolver:
     """Entry -> name, parent reference and full path, with sequence checks.
 
@@ -421,20 +424,39 @@ class PathResolver:
     Directory paths are cached as they are built.
     """
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, path: Path | None = None, rs: int = 1024) -> None:
         self.seq = array("H", bytes(2 * count))
         self.flags = bytearray(count)
         self.parent = array("Q", bytes(8 * count))
         self.names: list[str | None] = [None] * count
         self._cache: dict[int, str] = {}
         self.count = count
+        # Pass 1 of a file (``path``) leaves the records that are not directories undecoded: their slot in
+        # ``names`` holds ``_LAZY`` until their name or parent is first asked for (most never are: paths go
+        # through directories); then ``_pass1_record`` decodes the record from the file (a handle is kept).
+        self.rs = rs
+        self._fh = open(path, "rb") if path is not None and count > 1 else None  # noqa: SIM115 - lives with it
+
+    def _load(self, entry: int) -> str | None:
+        """Pass 1 of a record left for later (``_LAZY``): its name (None if it holds none), parent reference."""
+        assert self._fh is not None
+        try:
+            raw = os.pread(self._fh.fileno(), self.rs, entry * self.rs)
+        except OSError:
+            raw = b""
+        self.names[entry] = None
+        _pass1_record(entry, raw, self.rs, False, self, {}, {})
+        return self.names[entry]
 
     # -- queries --
     def exists(self, entry: int) -> bool:
-        return 0 <= entry < self.count and self.names[entry] is not None
+        return 0 <= entry < self.count and self.name(entry) is not None
 
     def name(self, entry: int) -> str | None:
-        return self.names[entry] if 0 <= entry < self.count else None
+        if not 0 <= entry < self.count:
+            return None
+        nm = self.names[entry]
+        return self._load(entry) if nm == _LAZY else nm
 
     def sequence(self, entry: int) -> int | None:
         return self.seq[entry] if self.exists(entry) else None
@@ -448,7 +470,10 @@ class PathResolver:
         Same sequence, or a free record whose sequence was bumped by one when it was freed;
         sequence 0 in the reference (NTFS 1.x, some tools) is accepted.
         """
-        if not (0 <= entry < self.count) or self.names[entry] is None:
+        if not (0 <= entry < self.count):
+            return False
+        nm = self.names[entry]
+        if nm is None or (nm == _LAZY and self._load(entry) is None):
             return False
         s = self.seq[entry]
         if seq == 0 or s == seq:
@@ -476,6 +501,8 @@ class PathResolver:
                 base = c
                 break
             nm = names[cur] if 0 <= cur < self.count else None
+            if nm == _LAZY:
+                nm = self._load(cur)
             if nm is None or cur in seen or len(chain) > 4096:
                 base = ORPHAN
                 break
@@ -658,13 +685,14 @@ class _Chunk:
         return self._fbytes
 
 
-def _walk_names(c: _Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _walk_names(c: _Chunk, which: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pass 1 on a chunk: the $FILE_NAME walk of ``_scan_names`` on the fixed-up bytes, for every FILE record
     whose walk reads only bytes before the first stride end (where raw and fixed-up bytes agree, so the
-    per-record two-step scan gives the same names). Returns (fast mask, FN value offsets (n, _K), count)."""
+    per-record two-step scan gives the same names), among the records ``which``. Returns (fast mask, FN value
+    offsets (n, _K), count)."""
     n, rs, flat = c.n, c.rs, c.flat
     lim = np.minimum(c.used, rs)
-    fast = c.is_file.copy()
+    fast = c.is_file & which
     act = fast.copy()
     pos = c.aoff.copy()
     fn_vs = np.full((n, _K), -1, dtype=np.int64)
@@ -722,7 +750,7 @@ _ExtNames = dict[int, list[tuple[int, int, str]]]  # base record -> (namespace, 
 
 
 def _pass1(path: Path, rs: int, warn: Callable[..., None] | None) -> tuple[PathResolver, dict[int, list[int]]]:
-    res = PathResolver(os.path.getsize(path) // rs)
+    res = PathResolver(os.path.getsize(path) // rs, path, rs)
     extensions, ext_names = _pass1_range(path, rs, res, 0, res.count)
     _pass1_finish(res, ext_names)
     return res, extensions
@@ -739,43 +767,47 @@ def _pass1_range(path: Path, rs: int, res: PathResolver, first: int,
     seq_np = np.frombuffer(res.seq, dtype=np.uint16) if count else None
     flags_np = np.frombuffer(res.flags, dtype=np.uint8) if count else None
     par_np = np.frombuffer(res.parent, dtype=np.uint64) if count else None
-    names = res.names
+    names, lazy = res.names, res._fh is not None
     for start, buf, n in _iter_chunks(path, rs, stop, first):
         if single:
-            fast = np.zeros(n, dtype=bool)
+            fast = later = np.zeros(n, dtype=bool)
             c = None
         else:
             c = _Chunk(buf, n, rs, fix=False)
-            fast, fn_vs, fn_cnt = _walk_names(c)
-            fast &= (c.base & REF_MASK) == 0  # extension records: per-record path
-        fl_ = fast.tolist()
-        for i in range(n):
-            if not fl_[i]:
-                o = i * rs
-                _pass1_record(start + i, bytes(buf[o:o + rs]), rs, single, res, extensions, ext_names)
-        if c is None or not fast.any():
-            continue
-        fi = np.nonzero(fast)[0]
-        gi = fi + start
-        assert seq_np is not None and flags_np is not None and par_np is not None
-        seq_np[gi] = c.seq[fi]
-        flags_np[gi] = (c.flags[fi] & 0xFF).astype(np.uint8)
-        # best name: lowest rank, first in attribute order
-        vs = fn_vs[fi]
-        has = vs >= 0
-        rows = (fi * rs)[:, None]
-        nsb = c.flat[np.where(has, rows + vs + 65, 0)].astype(np.int64)
-        rank = np.where(has, _NS_RANK_ARR[nsb], 9)
-        best = np.argmin(rank, axis=1)
-        bvs = vs[np.arange(fi.size), best]
-        named = bvs >= 0
-        bstart = fi * rs + bvs
-        pref = _g(c.flat, np.where(named, bstart, 0), 8, "<u8")
-        par_np[gi] = np.where(named, pref, 0)
-        nl = c.flat[np.where(named, bstart + 64, 0)].astype(np.int64)
-        nm = _decode_names(c.flat, c, bstart + 66, np.where(named, 2 * nl, 0))
-        for _ in map(names.__setitem__, gi.tolist(), nm):
-            pass
+            base0 = (c.base & REF_MASK) == 0  # extension records: per-record path
+            later = c.is_file & base0 & ((c.flags & 2) == 0) if lazy else np.zeros(n, dtype=bool)
+            fast, fn_vs, fn_cnt = _walk_names(c, c.is_file & base0 & ~later)
+        if c is not None and (fast.any() or later.any()):
+            assert seq_np is not None and flags_np is not None and par_np is not None
+            loc = np.empty(n, dtype=object)  # this chunk's names (None: set by the per-record path below)
+            lz = np.nonzero(later)[0]
+            if lz.size:
+                seq_np[lz + start] = c.seq[lz]
+                flags_np[lz + start] = (c.flags[lz] & 0xFF).astype(np.uint8)
+                loc[lz] = _LAZY
+            fi = np.nonzero(fast)[0]
+            if fi.size:
+                gi = fi + start
+                seq_np[gi] = c.seq[fi]
+                flags_np[gi] = (c.flags[fi] & 0xFF).astype(np.uint8)
+                # best name: lowest rank, first in attribute order
+                vs = fn_vs[fi]
+                has = vs >= 0
+                rows = (fi * rs)[:, None]
+                nsb = c.flat[np.where(has, rows + vs + 65, 0)].astype(np.int64)
+                rank = np.where(has, _NS_RANK_ARR[nsb], 9)
+                best = np.argmin(rank, axis=1)
+                bvs = vs[np.arange(fi.size), best]
+                named = bvs >= 0
+                bstart = fi * rs + bvs
+                pref = _g(c.flat, np.where(named, bstart, 0), 8, "<u8")
+                par_np[gi] = np.where(named, pref, 0)
+                nl = c.flat[np.where(named, bstart + 64, 0)].astype(np.int64)
+                loc[fi] = _decode_names(c.flat, c, bstart + 66, np.where(named, 2 * nl, 0))
+            names[start:start + n] = loc.tolist()
+        for i in np.nonzero(~(fast | later))[0].tolist():
+            o = i * rs
+            _pass1_record(start + i, bytes(buf[o:o + rs]), rs, single, res, extensions, ext_names)
     return extensions, ext_names
 
 
@@ -783,7 +815,7 @@ def _pass1_finish(res: PathResolver, ext_names: _ExtNames) -> None:
     """Names that overflowed into extension records, for base records without a name of their own."""
     names = res.names
     for b, fns in ext_names.items():
-        if 0 <= b < res.count and not names[b]:
+        if 0 <= b < res.count and not (res._load(b) if names[b] == _LAZY else names[b]):
             best_ = _best_name(fns)
             if best_ is not None:
                 names[b] = best_[2]
@@ -1877,7 +1909,7 @@ def _send_quietly(conn: Any, data: bytes) -> None:
 def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone) -> Iterator[RowBatch | Record]:
     per = max(1, _CHUNK_BYTES // rs)
     p1 = max(per, count // 2 // per * per)  # pass 1: half each
-    res = PathResolver(count)
+    res = PathResolver(count, path, rs)
     conn, theirs = mp.Pipe()
     worker = _csvpart.Forked(_csv_part, (path, rs, res, p1, theirs, conn, ctx.options, ctx.source), tz)
     theirs.close()  # the worker has its own copy: a worker gone is an EOF here
