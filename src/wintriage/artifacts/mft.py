@@ -829,8 +829,11 @@ def _pass1_pack(res: PathResolver, first: int, stop: int, extensions: dict[int, 
     out = io.BytesIO()
     p = pickle.Pickler(out, protocol=5)
     p.fast = True
+    names = _objs(res.names[first:stop])
+    later = np.nonzero(names == _LAZY)[0]  # sent as positions: pickle is slow on a lone surrogate
+    names[later] = None
     p.dump((first, stop, res.seq[first:stop].tobytes(), bytes(res.flags[first:stop]), res.parent[first:stop].tobytes(),
-            res.names[first:stop], extensions, ext_names))
+            names.tolist(), later.tobytes(), extensions, ext_names))
     return out.getvalue()
 
 
@@ -845,10 +848,14 @@ def _merge_lists(lo: dict[int, list[Any]], hi: dict[int, list[Any]]) -> dict[int
 def _pass1_unpack(res: PathResolver, data: bytes, mine: tuple[dict[int, list[int]], _ExtNames],
                   mine_first: bool) -> tuple[dict[int, list[int]], _ExtNames]:
     """The other process's part of pass 1 into ``res``, and both parts' extension lists, in record order."""
-    first, stop, seq, flags, parent, names, extensions, ext_names = pickle.loads(data)
+    first, stop, seq, flags, parent, names, later, extensions, ext_names = pickle.loads(data)
     res.seq[first:stop] = array("H", seq)
     res.flags[first:stop] = flags
     res.parent[first:stop] = array("Q", parent)
+    if later:
+        nm = _objs(names)
+        nm[np.frombuffer(later, dtype=np.intp)] = _LAZY
+        names = nm.tolist()
     res.names[first:stop] = names
     if mine_first:
         return _merge_lists(mine[0], extensions), _merge_lists(mine[1], ext_names)
@@ -1678,16 +1685,18 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     cols["si_flags"] = (sflags[r], has_si[r])
     cols["usn"] = (usn[r], long_si[r])
     cols["security_id"] = (sec[r], long_si[r])
-    oid = np.full(n, b"" if csv_only else "", dtype=object)  # object ids, as ``_guid`` writes them
     ovs = w["oid_vs"][fi]
     has_oid = (ovs >= 0)[r]
+    oid = _same(n, b"" if csv_only else "")  # object ids, as ``_guid`` writes them
     if has_oid.any():
+        oid = oid.copy()
         oid[has_oid] = _objs(_guids(flat, (row0 + ovs)[r[has_oid]], csv_only))
     cols["object_id"] = oid
-    lus = np.full(n, b"" if csv_only else "", dtype=object)  # logged utility stream names
     lat, lnl = w["lus_at"][fi], w["lus_nl"][fi]
     has_lus = ((lat >= 0) & (lnl > 0))[r]
+    lus = _same(n, b"" if csv_only else "")  # logged utility stream names
     if has_lus.any():
+        lus = lus.copy()
         rr = r[has_lus]
         got = _decode_names(flat, c, (row0 + lat)[rr], 2 * lnl[rr])
         lus[has_lus] = _objs([x.encode("utf-8") for x in got] if csv_only else got)
@@ -1710,10 +1719,10 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
             nm_l = names[order].tolist()
             cols["name"] = _objs([x.encode("utf-8") for x in nm_l])
             cols["extension"] = _objs([x.encode("utf-8") for x in _exts(nm_l, is_dir)])
-        empty = np.full(n, b"", dtype=object)
+        empty = _same(n, b"")
         for key in ("reparse_target", "zone_id_contents"):
             cols[key] = empty
-        cols["source_file"] = np.full(n, source.encode("utf-8"), dtype=object)
+        cols["source_file"] = _same(n, source.encode("utf-8"))
         return cols, fi[r]
     assert names is not None
     short = np.full(nr, "", dtype=object)
@@ -1779,8 +1788,19 @@ def _list_arrays(column: Callable[[str], list[Any]], n: int, csv_only: bool = Fa
     return out
 
 
+def _same(n: int, value: Any) -> np.ndarray:
+    """A column of ``n`` times one value, as a read-only view (stride 0: the CSV renderer sees it at once)."""
+    one = np.empty(1, dtype=object)
+    one[0] = value
+    return np.broadcast_to(one, (n,))
+
+
+_SLOW = "slow rows"  # a CSV-only batch: (where they go among the fast rows, the per-record decoder's rows)
+
+
 def _take(arrs: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
-    return {k: ((v[0][idx], v[1][idx]) if type(v) is tuple else v[idx]) for k, v in arrs.items()}
+    return {k: ((v[0][idx], v[1][idx]) if type(v) is tuple else (_same(idx.size, v[0]) if v.size and not v.strides[0]
+                                                                   else v[idx])) for k, v in arrs.items()}
 
 
 def _concat(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -1791,6 +1811,8 @@ def _concat(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         if type(v) is tuple:
             out[k] = (np.concatenate((v[0].astype(w[0].dtype) if v[0].dtype != w[0].dtype else v[0], w[0])),
                       np.concatenate((v[1], w[1])))
+        elif v.size > 1 and not v.strides[0] and (not w.size or ((w == v[0]).all() if w.strides[0] else w[0] == v[0])):
+            out[k] = _same(v.size + w.size, v[0])  # one value still
         else:
             out[k] = np.concatenate((v, w)) if v.dtype == w.dtype else np.concatenate((v.astype(w.dtype), w))
     return out
@@ -1799,6 +1821,11 @@ def _concat(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 def _batch(arrs: dict[str, Any], csv_only: bool = False) -> RowBatch:
     """A RowBatch of plain Python columns (bool/int/str/None) from typed arrays."""
     cols = _Cols()
+    if _SLOW in arrs:  # (CSV-only) the rows of both decoders in order, for their count
+        at, sa = arrs[_SLOW]
+        cols["entry"] = np.insert(arrs["entry"], at, sa["entry"]).tolist()
+        cols.arrays = arrs
+        return RowBatch("mft", cols)
     for k in ("entry",) if csv_only else _COL_ORDER:
         v = arrs[k]
         if type(v) is tuple:
@@ -2012,8 +2039,13 @@ class _Pass2:
             if slow_rows:
                 # fast rows of a record come consecutively: key = record * 65536 + position within it
                 pos = np.arange(rec_of.size) - np.searchsorted(rec_of, rec_of)
-                keys = np.concatenate((rec_of.astype(np.int64) * 65536 + pos, np.array(slow_key, np.int64)))
-                arrs = _take(_concat(arrs, _dict_arrays(slow_rows, self.csv_only)), np.argsort(keys, kind="stable"))
+                fk = rec_of.astype(np.int64) * 65536 + pos
+                sk = np.array(slow_key, np.int64)
+                if self.csv_only:  # the renderer puts the lines in order
+                    arrs[_SLOW] = (np.searchsorted(fk, sk), _dict_arrays(slow_rows, True))
+                else:
+                    arrs = _take(_concat(arrs, _dict_arrays(slow_rows)), np.argsort(np.concatenate((fk, sk)),
+                                                                                    kind="stable"))
         elif slow_rows:
             arrs = _dict_arrays(slow_rows, self.csv_only)
         else:
@@ -2027,40 +2059,43 @@ class _Pass2:
 
 
 # A CSV line is rendered as a few "blocks" of adjacent cells that never need quoting (numbers, booleans, times,
-# flags), each block a byte matrix with a keep mask (digits, commas), plus the text cells; one join per line.
-_Field = tuple[np.ndarray, np.ndarray | None]  # (n x w ASCII bytes, which bytes of each row to keep)
+# flags), each block a byte matrix in which NUL bytes stand for no byte (leading zeros, shorter texts, empty
+# cells), plus the text cells; one join per line.
+_Field = np.ndarray  # n x w ASCII bytes, NUL where a row has no byte
 
 
 def _num_field(v: np.ndarray) -> _Field:
-    """``str()`` of non-negative integers: right-aligned digits (two at a time from a table), the leading zeros
-    masked out."""
+    """``str()`` of non-negative integers: right-aligned digits (two at a time from a table), NUL for the leading
+    zeros."""
     n = v.size
     x = v.astype(np.uint64)
     w = len(str(int(x.max()))) if n else 1
     if w == 1:
-        return (x.astype(np.uint8) + 48).reshape(n, 1), None
+        return (x.astype(np.uint8) + 48).reshape(n, 1)
     h = (w + 1) // 2
     o = np.empty((n, h), dtype="<u2")
     for i in range(h - 1, -1, -1):
         x, r = np.divmod(x, np.uint64(100))
         o[:, i] = _T2[r]
     digits = np.searchsorted(_POW10[1:w], v.astype(np.uint64), side="right") + 1  # 10 ** k <= v for k < w
-    return o.view(np.uint8)[:, 2 * h - w:], np.arange(w)[None, :] >= (w - digits)[:, None]
+    m = o.view(np.uint8)[:, 2 * h - w:]
+    m[np.arange(w)[None, :] < (w - digits)[:, None]] = 0
+    return m
 
 
 _POW10 = np.array([10 ** k for k in range(20)], dtype=np.uint64)
 
 
-def _text_table(texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _text_table(texts: tuple[str, ...]) -> np.ndarray:
     enc = [t.encode("ascii") for t in texts]
     w = max((len(e) for e in enc), default=0)
     tab = np.zeros((len(enc), w), dtype=np.uint8)
     for i, e in enumerate(enc):
         tab[i, :len(e)] = np.frombuffer(e, dtype=np.uint8)
-    return tab, np.arange(w)[None, :] < np.array([len(e) for e in enc], dtype=np.int64)[:, None]
+    return tab
 
 
-_text_tables: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+_text_tables: dict[tuple[str, ...], np.ndarray] = {}
 
 
 def _text_field(texts: tuple[str, ...], inv: np.ndarray) -> _Field:
@@ -2070,8 +2105,7 @@ def _text_field(texts: tuple[str, ...], inv: np.ndarray) -> _Field:
         t = _text_table(texts)
         if len(_text_tables) < 1024:
             _text_tables[texts] = t
-    tab, keep = t
-    return tab[inv], keep[inv]
+    return t[inv]
 
 
 _TF_TEXTS = ("False", "True")
@@ -2084,44 +2118,37 @@ def _bool_field(b: np.ndarray) -> _Field:
     return _text_field(_TF_TEXTS, b.astype(np.intp))
 
 
-def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> tuple[np.ndarray, np.ndarray]:
+def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> np.ndarray:
     """A time column: ``fmt(t, tz)`` where ``show``, empty elsewhere; past year 9999 the raw value, as ``fmt``."""
     n = t.size
     inr = show & (t <= FMT_MAX + 10**13)  # a zone moves a time by less than a day: no overflow below
     tt = np.where(inr, t, 0) + off
     inr &= (tt >= 0) & (tt <= FMT_MAX)
-    mat = np.empty((n, 27), dtype=np.uint8)  # rows not shown are never read (their keep is False)
+    mat = np.zeros((n, 27), dtype=np.uint8)
     if inr.any():  # each distinct time once (a record's SI times are often equal)
         u, inv = np.unique(tt[inr], return_inverse=True)
         mat[inr] = ticks_matrix(u)[inv.reshape(-1)]
-    keep = np.zeros((n, 27), dtype=bool)
-    keep[inr] = True
     raw = show & ~inr
     if raw.any():
         for i in np.nonzero(raw)[0].tolist():
             e = str(int(t[i]) + off).encode("ascii")
             mat[i, :len(e)] = np.frombuffer(e, dtype=np.uint8)
-            keep[i, :len(e)] = True
-    return mat, keep
+    return mat
 
 
 def _block(fields: list[_Field]) -> list[bytes]:
-    """Adjacent cells joined by commas, as UTF-8 bytes, one per row: the kept bytes of one matrix (a NUL after
-    each row), one split."""
-    n = fields[0][0].shape[0]
+    """Adjacent cells joined by commas, as UTF-8 bytes, one per row: one matrix (a 0x01 after each row), its
+    bytes but the NULs, one split."""
+    n = fields[0].shape[0]
     comma = np.full((n, 1), 44, dtype=np.uint8)
-    ones = np.ones((n, 1), dtype=bool)
     mats: list[np.ndarray] = []
-    keeps: list[np.ndarray] = []
-    for i, (m, k) in enumerate(fields):
+    for i, m in enumerate(fields):
         if i:
             mats.append(comma)
-            keeps.append(ones)
         mats.append(m)
-        keeps.append(np.ones(m.shape, dtype=bool) if k is None else k)
-    mats.append(np.zeros((n, 1), dtype=np.uint8))
-    keeps.append(ones)
-    out = np.concatenate(mats, axis=1)[np.concatenate(keeps, axis=1)].tobytes().split(b"\x00")
+    mats.append(np.ones((n, 1), dtype=np.uint8))
+    flat = np.concatenate(mats, axis=1).reshape(-1)
+    out = flat[flat != 0].tobytes().split(b"\x01")
     del out[-1]
     return out
 
@@ -2131,12 +2158,12 @@ def _text_cells(v: np.ndarray) -> list[bytes] | _Field:
     the line's blocks when it is one text for every row (mostly empty: reparse target, object id... of the
     vectorised rows; the source file). Quoted as ``quote_column`` quotes."""
     first = v[0]
-    nz = np.count_nonzero(v)
-    if not nz or (nz == v.size and (v == first).all()):
+    nz = v.size if not v.strides[0] and first else 0 if not v.strides[0] else np.count_nonzero(v)
+    if not nz or (nz == v.size and (not v.strides[0] or (v == first).all())):
         cell = _quote_utf8([first])[0]
-        if b"\x00" not in cell:
+        if b"\x00" not in cell and b"\x01" not in cell:
             e = np.frombuffer(cell, dtype=np.uint8)
-            return np.broadcast_to(e, (v.size, e.size)), None
+            return np.broadcast_to(e, (v.size, e.size))
     if nz < v.size // 8:  # mostly empty (zone contents...): the others only
         out = [b""] * v.size
         at = np.flatnonzero(v)
@@ -2189,9 +2216,26 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
     if text is not None:
         return text
     a = _arrays_of(columns)
+    parts, k = _csv_parts(a, tz)
+    slow = a.get(_SLOW)
+    if slow is None:
+        return b"".join(parts)
+    at, sa = slow  # the per-record decoder's rows, and before which of these rows each one comes
+    sp, sk = _csv_parts(sa, tz)
+    out: list[bytes] = []
+    prev = 0
+    for j, p in enumerate(at.tolist()):
+        out += (b"".join(parts[prev * k:p * k]), b"".join(sp[j * sk:(j + 1) * sk]))
+        prev = p
+    out.append(b"".join(parts[prev * k:]))
+    return b"".join(out)
+
+
+def _csv_parts(a: dict[str, Any], tz: timezone) -> tuple[list[bytes], int]:
+    """The lines of a batch's typed arrays as a list of bytes, ``k`` a line."""
     n = a["entry"].size
     if not n:
-        return b""
+        return [], 1
     off = tz_offset_ticks(tz) if tz is not UTC else 0
     tv, ts = [], []
     for si_key, fn_key in (("si_created", "fn_created"), ("si_modified", "fn_modified"),
@@ -2200,8 +2244,8 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
         fv, fok = a[fn_key]
         tv += [sv, fv]
         ts += [sok, fok & ~(sok & (fv == sv))]
-    tm, tk = _time_field(np.concatenate(tv), np.concatenate(ts), off)  # the 8 time columns at once
-    times: list[_Field] = [(tm[i * n:(i + 1) * n], tk[i * n:(i + 1) * n]) for i in range(8)]
+    tm = _time_field(np.concatenate(tv), np.concatenate(ts), off)  # the 8 time columns at once
+    times: list[_Field] = [tm[i * n:(i + 1) * n] for i in range(8)]
     flags, fl_ok = a["si_flags"]
     usn, usn_ok = a["usn"]
     sec, sec_ok = a["security_id"]
@@ -2223,8 +2267,8 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
         txt("object_id"), txt("logged_util_stream"), txt("zone_id_contents"), txt("source_file"),
     ]
     tail: list[bytes] = []  # the last cells when they are one text for every line (source file...): the line end
-    while isinstance(last := cells[-1], tuple) and not last[0].strides[0]:  # a broadcast row: one text
-        tail.append(last[0][0].tobytes())
+    while isinstance(last := cells[-1], np.ndarray) and not last.strides[0]:  # a broadcast row: one text
+        tail.append(last[0].tobytes())
         cells.pop()
     end = b"".join(b"," + x for x in reversed(tail)) + b"\r\n"
     cols: list[list[bytes]] = []  # runs of adjacent fields as one block each, text columns as they are
@@ -2244,7 +2288,7 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
     for i, c in enumerate(cols):
         parts[2 * i::k] = c
     parts[k - 1::k] = [end] * n
-    return b"".join(parts)
+    return parts, k
 
 
 # --- timeline --------------------------------------------------------------------------------------------
