@@ -387,3 +387,34 @@ def test_chunk_split_equals_one_pass(td: TD, tmp_path: Path) -> None:
         assert got == full
     bad = evtx.scan_layout(td("evtx/evtx-rs/sample_with_a_bad_chunk_magic.evtx"))
     assert evtx._split_plan(bad, ParseContext("evtx", "x", options={"evtx_workers": 2, "evtx_split_min": 1})) == []
+
+
+def test_ts_many_equals_ts_ticks(td: TD) -> None:
+    """The batch timestamp converter gives ``ts_ticks``' value for every shape: the wheel's (fractions with
+    trailing zeros left out, or none), invalid dates and damaged text (which go through ``ts_ticks``)."""
+    import random
+    import warnings
+
+    import evtx as wheel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        real = [r["timestamp"] for name in ("plaso/System.evtx", "python-evtx/security.evtx")
+                for r in wheel.PyEvtxParser(str(td(f"evtx/{name}")), skip_errors=True).records_json()]
+    assert {len(s) for s in real} >= {24, 28, 31, 32}
+    rnd = random.Random(7)
+    odd = [f"{y:04d}-{m:02d}-{d:02d}T23:59:59.9999999Z UTC" for y in (0, 1, 1600, 1900, 2000, 2100, 9999)
+           for m in range(14) for d in (0, 1, 28, 29, 30, 31, 32)]
+    for _ in range(6000):
+        s = list(rnd.choice(real))
+        for _k in range(rnd.randint(1, 3)):
+            s[rnd.randrange(len(s))] = rnd.choice("0123456789x :.-ZTU\u0663\x00")
+        odd.append("".join(s))
+        t = rnd.choice(real)
+        k = rnd.randrange(len(t))
+        odd.append(t[:k] + t[k + 1:] if k % 2 else t[:k] + rnd.choice("0Z. 9") + t[k:])
+    for k in range(0, len(real + odd), 1000):
+        part = (real + odd)[k:k + 1000]
+        assert evtx.ts_many(part) == [evtx.ts_ticks(s) for s in part]
+    assert evtx.ts_many(["2010-11-21T03:55:59.6264271Z UTC", "2015-09-18T07:58:45Z UTC", "x", "\u00e9" * 32]) == [
+        129347853596264271, 130870367250000000, None, None]

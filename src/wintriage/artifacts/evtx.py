@@ -30,7 +30,7 @@ import sys
 import warnings
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,25 +38,25 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import evtx as _evtx_wheel
+import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
 from ..timecols import fmt_many
 from .base import CsvColumn, CsvShape, ParseContext, bool_str, col, flatten, tcol
 from .evtx_maps import MapSet, load_maps
 
+_loads: Callable[[str], Any]
+
 try:  # orjson is ~3x faster than json here; json is the fallback
     import orjson
 
-    def _loads(s: str) -> Any:
-        return orjson.loads(s)
+    _loads = orjson.loads  # no wrapper: called once per record
 
     def _dumps(o: Any) -> str:
         return orjson.dumps(o, default=str).decode()
 
 except ImportError:  # pragma: no cover - orjson is a declared dependency
-
-    def _loads(s: str) -> Any:
-        return json.loads(s)
+    _loads = json.loads
 
     def _dumps(o: Any) -> str:
         return json.dumps(o, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -355,6 +355,51 @@ def ts_ticks(s: str) -> int | None:
         return None
 
 
+_DIGITS = np.r_[0:4, 5:7, 8:10, 11:13, 14:16, 17:19, 20:27]  # the digit places of the wheel's timestamp
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_Z_UTC = np.frombuffer(b"Z UTC", np.uint8)
+_FRAC = np.array([1_000_000, 100_000, 10_000, 1000, 100, 10, 1], dtype=np.int64)
+
+
+def ts_many(stamps: list[str]) -> list[int | None]:
+    """``[ts_ticks(s) for s in stamps]`` for a batch of the wheel's timestamps (``2010-11-21T03:55:59.62Z UTC``:
+    trailing zeros of the fraction, or all of it, left out) as one byte matrix; a timestamp of any other shape
+    (or an invalid date) goes through ``ts_ticks``."""
+    n = len(stamps)
+    joined = "".join(stamps)
+    if not n or not joined.isascii():
+        return [ts_ticks(s) for s in stamps]
+    lens = np.fromiter(map(len, stamps), np.int64, n)
+    starts = np.cumsum(lens) - lens
+    buf = np.frombuffer(joined.encode("ascii") + b"\0" * 32, np.uint8)
+    m = buf[starts[:, None] + np.arange(32)]  # each timestamp's first 32 bytes
+    zpos = lens - 5  # where "Z UTC" starts: after the fraction's last digit (19: no fraction)
+    ok = ((lens == 24) | ((lens >= 26) & (lens <= 32) & (m[:, 19] == 46)))
+    ok &= (m[np.arange(n)[:, None], np.clip(zpos, 0, 27)[:, None] + np.arange(5)] == _Z_UTC).all(axis=1)
+    d = m[:, _DIGITS].astype(np.int64) - 48
+    isfrac = np.arange(20, 27) < zpos[:, None]  # the fraction's digits; the rest count as 0
+    d[:, 14:] = np.where(isfrac, d[:, 14:], 0)
+    ok &= ((d >= 0) & (d <= 9)).all(axis=1)
+    y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    mo = d[:, 4] * 10 + d[:, 5]
+    day = d[:, 6] * 10 + d[:, 7]
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    ok &= (y >= 1) & (mo >= 1) & (mo <= 12) & (day >= 1)
+    ok &= day <= _MONTH_DAYS[np.where(ok, mo, 0)] + (leap & (mo == 2))
+    # days since 1970-01-01 of the proleptic Gregorian date, then since 1601-01-01 (134774 days before)
+    yy = y - (mo <= 2)
+    era = yy // 400
+    yoe = yy - era * 400
+    doy = (153 * np.where(mo > 2, mo - 3, mo + 9) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468 + 134774
+    secs = (d[:, 8] * 10 + d[:, 9]) * 3600 + (d[:, 10] * 10 + d[:, 11]) * 60 + d[:, 12] * 10 + d[:, 13]
+    out: list[int | None] = (np.where(ok, days, 0) * 864_000_000_000 + secs * 10_000_000 + d[:, 14:] @ _FRAC).tolist()
+    if not ok.all():
+        for i in np.flatnonzero(~ok).tolist():
+            out[i] = ts_ticks(stamps[i])
+    return out
+
+
 # --- record rows --------------------------------------------------------------------------------------
 def _int(v: Any) -> int | None:
     if v is None or v == "":
@@ -370,66 +415,88 @@ def _int(v: Any) -> int | None:
 _EMPTY: dict[str, Any] = {}
 
 
-def _i(v: Any) -> int | None:
-    return v if type(v) is int else _int(v)
-
-
 MAP_COLUMNS = ("map_description", "user_name", "remote_host", "executable_info",
                "payload1", "payload2", "payload3", "payload4", "payload5", "payload6")
 _NO_MAP: tuple[str | None, ...] = (None,) * len(MAP_COLUMNS)
 assert COLUMNS[18:28] == list(MAP_COLUMNS)
 
 
-def row_values(ev: dict[str, Any], record_number: int, ts: int | None, chunk: int | None, recovered: int, source: str,
-               maps: MapSet | None) -> tuple[Any, ...]:
-    """One ``evtx`` row, in ``COLUMNS`` order, from a parsed event (``{"Event": {...}}`` in the wheel's JSON shape).
-    The hot path: no dict per row; the map columns come from the event's map as one tuple."""
-    e = ev.get("Event")
-    if type(e) is not dict:
-        e = _EMPTY
-    s = e.get("System")
-    if type(s) is not dict:
-        s = _EMPTY
-    prov = s.get("Provider_attributes") or _EMPTY
-    ex = s.get("Execution_attributes") or _EMPTY
-    eid = s.get("EventID")
-    if type(eid) is not int:
-        if isinstance(eid, dict):
-            eid = eid.get("#text")
-        eid = _int(eid)
-    channel = s.get("Channel") or ""
-    if type(channel) is not str:
-        channel = str(channel)
-    provider = prov.get("Name") or prov.get("EventSourceName") or ""
-    data = e.get("EventData")
-    if data is None:
-        data = e.get("UserData")
-    if type(data) is dict and "EventData_attributes" in data:
-        data = {k: v for k, v in data.items() if k != "EventData_attributes"} or None
-    if ts is None:
-        tc = (s.get("TimeCreated_attributes") or _EMPTY).get("SystemTime")
-        ts = ts_ticks(tc) if isinstance(tc, str) else None
-    mapped = _NO_MAP
-    if maps is not None and eid is not None:
-        em = maps.find(channel, provider, eid)
-        if em is not None:
+def rows_values(events: Iterable[Any], record_numbers: Iterable[int], stamps: Iterable[int | None],
+                chunks: Iterable[int | None], recovered: int, source: str, maps: MapSet | None,
+                ctx: ParseContext | None = None) -> list[tuple[Any, ...]]:
+    """``evtx`` rows, in ``COLUMNS`` order, from events: the wheel's JSON text (decoded here, one at a time, so
+    each event's dicts are freed before the next is decoded; an undecodable one is a warning on ``ctx`` and no
+    row) or parsed events (``{"Event": {...}}`` in the wheel's JSON shape). The hot path: no dict per row; the
+    map columns come from the event's map as one tuple."""
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    loads, dumps, i_, no_map, empty = _loads, _dumps, _int, _NO_MAP, _EMPTY
+    find = maps.find if maps is not None else None
+    for ev, record_number, ts, chunk in zip(events, record_numbers, stamps, chunks, strict=True):
+        if type(ev) is str:
             try:
-                mapped = em.values(ev)
-            except (re.error, TypeError, ValueError):
-                mapped = _NO_MAP
-    return (
-        record_number, _i(s.get("EventRecordID")), ts, eid, _i(s.get("Version")), _i(s.get("Level")), provider,
-        prov.get("Guid") or "", channel, s.get("Computer") or "", _i(ex.get("ProcessID")), _i(ex.get("ThreadID")),
-        (s.get("Security_attributes") or _EMPTY).get("UserID") or "", s.get("Keywords") or "", _i(s.get("Task")),
-        _i(s.get("Opcode")), (s.get("Correlation_attributes") or _EMPTY).get("ActivityID") or "",
-        _dumps(data) if data is not None else "", *mapped, recovered, chunk, source,
-    )
+                ev = loads(ev)
+            except ValueError as exc:
+                if ctx is not None:
+                    ctx.warn(None, f"record {record_number}: undecodable JSON from parser: {exc}")
+                continue
+        e = ev.get("Event")
+        if type(e) is not dict:
+            e = empty
+        s = e.get("System")
+        if type(s) is not dict:
+            s = empty
+        prov = s.get("Provider_attributes") or empty
+        ex = s.get("Execution_attributes") or empty
+        eid = s.get("EventID")
+        if type(eid) is not int:
+            if isinstance(eid, dict):
+                eid = eid.get("#text")
+            eid = i_(eid)
+        channel = s.get("Channel") or ""
+        if type(channel) is not str:
+            channel = str(channel)
+        provider = prov.get("Name") or prov.get("EventSourceName") or ""
+        data = e.get("EventData")
+        if data is None:
+            data = e.get("UserData")
+        if type(data) is dict and "EventData_attributes" in data:
+            data = {k: v for k, v in data.items() if k != "EventData_attributes"} or None
+        if ts is None:
+            tc = (s.get("TimeCreated_attributes") or empty).get("SystemTime")
+            ts = ts_ticks(tc) if isinstance(tc, str) else None
+        mapped = no_map
+        if find is not None and eid is not None:
+            em = find(channel, provider, eid)
+            if em is not None:
+                try:
+                    mapped = em.values(ev)
+                except (re.error, TypeError, ValueError):
+                    mapped = no_map
+        # the seven integer fields: an int as it is, anything else through _int (inlined: the hot path)
+        rid = s.get("EventRecordID")
+        ver = s.get("Version")
+        lvl = s.get("Level")
+        pid = ex.get("ProcessID")
+        tid = ex.get("ThreadID")
+        task = s.get("Task")
+        opc = s.get("Opcode")
+        append((
+            record_number, rid if type(rid) is int else i_(rid), ts, eid, ver if type(ver) is int else i_(ver),
+            lvl if type(lvl) is int else i_(lvl), provider, prov.get("Guid") or "", channel, s.get("Computer") or "",
+            pid if type(pid) is int else i_(pid), tid if type(tid) is int else i_(tid),
+            (s.get("Security_attributes") or empty).get("UserID") or "", s.get("Keywords") or "",
+            task if type(task) is int else i_(task), opc if type(opc) is int else i_(opc),
+            (s.get("Correlation_attributes") or empty).get("ActivityID") or "",
+            dumps(data) if data is not None else "", *mapped, recovered, chunk, source,
+        ))
+    return rows
 
 
 def build_row(ev: dict[str, Any], record_number: int, ts: int | None, source: str, maps: MapSet | None) -> dict[str, Any]:
     """One ``evtx`` row as a dict (records recovered from damaged chunks or slack; the bulk path uses
-    ``row_values``)."""
-    return dict(zip(COLUMNS, row_values(ev, record_number, ts, None, 0, source, maps), strict=True))
+    ``rows_values``)."""
+    return dict(zip(COLUMNS, rows_values((ev,), (record_number,), (ts,), (None,), 0, source, maps)[0], strict=True))
 
 
 # --- XML (recovered records come as XML from libevtx) ---------------------------------------------------
@@ -663,23 +730,19 @@ def _patched_chunk_records(path: Path, c: ChunkInfo, ctx: ParseContext) -> Itera
 
 def _batch_rows(batch: list[Any], ctx: Any, ranges: list[tuple[int, int, int]], starts: list[int], source: str,
                 maps: MapSet | None) -> list[tuple[Any, ...]]:
-    """The wheel's records of one batch -> row tuples (``COLUMNS`` order) with their chunk from our walk."""
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
-    loads = _loads
+    """The wheel's records of one batch -> row tuples (``COLUMNS`` order) with their chunk from our walk; the
+    timestamps and chunks of the whole batch at once."""
+    rids = [r["event_record_id"] for r in batch]
+    chunks: list[int | None] = []
+    append = chunks.append
     cur = (-1, -2, -1)
-    for r in batch:
-        rid = r["event_record_id"]
-        try:
-            ev = loads(r["data"])
-        except ValueError as e:
-            ctx.warn(None, f"record {rid}: undecodable JSON from parser: {e}")
-            continue
+    for rid in rids:
         if not (cur[0] <= rid <= cur[1]):
             i = bisect.bisect_right(starts, rid) - 1
             cur = ranges[i] if i >= 0 and ranges[i][0] <= rid <= ranges[i][1] else (-1, -2, -1)
-        append(row_values(ev, rid, ts_ticks(r["timestamp"]), cur[2] if cur[2] >= 0 else None, 0, source, maps))
-    return rows
+        append(cur[2] if cur[2] >= 0 else None)
+    return rows_values([r["data"] for r in batch], rids, ts_many([r["timestamp"] for r in batch]), chunks, 0, source,
+                       maps, ctx)
 
 
 def _rows_to_batch(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]] | None:
