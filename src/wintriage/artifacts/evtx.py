@@ -227,6 +227,10 @@ class Layout:
         return bool(self.flags & FLAG_DIRTY)
 
 
+_HEAD = struct.Struct("<4sIQ")  # record signature, size, record id
+_U32 = struct.Struct("<I")
+
+
 def _record_at(data: bytes, o: int) -> tuple[int, int] | None:
     """(size, record id) of a plausible record header at ``o`` (signature, size, size copy), else None."""
     if data[o : o + 4] != RECORD_MAGIC or o + 24 > len(data):
@@ -244,27 +248,28 @@ def _walk_records(ci: ChunkInfo, data: bytes) -> None:
     walk resynchronises on the next valid record signature, so records behind the damage are still counted."""
     end = min(ci.free_offset, len(data)) if CHUNK_HEADER <= ci.free_offset <= CHUNK else len(data)
     o = CHUNK_HEADER
+    n = len(data)
+    ids, offs, head, u32 = ci.ids, ci.offs, _HEAD.unpack_from, _U32.unpack_from
     while o + 24 <= end:
-        hit = _record_at(data, o)
-        if hit is None:
-            if not ci.walk_error:
-                left = len(data) - o
-                if data[o : o + 4] != RECORD_MAGIC:
-                    ci.walk_error = f"no record signature at chunk offset {o}"
-                else:
-                    size = struct.unpack_from("<I", data, o + 4)[0] if left >= 8 else 0
-                    ci.walk_error = f"damaged record at chunk offset {o} (size {size}, {left} bytes left in chunk)"
-            nxt = data.find(RECORD_MAGIC, o + 4, end)
-            while nxt != -1 and _record_at(data, nxt) is None:
-                nxt = data.find(RECORD_MAGIC, nxt + 4, end)
-            if nxt == -1:
-                return
-            o = nxt
+        magic, size, rid = head(data, o)  # _record_at's checks, inlined (o + 24 <= end <= n)
+        if magic == RECORD_MAGIC and 28 <= size <= CHUNK - CHUNK_HEADER and o + size <= n and \
+                u32(data, o + size - 4)[0] == size:
+            ids.append(rid)
+            offs.append(ci.offset + o)
+            o += size
             continue
-        size, rid = hit
-        ci.ids.append(rid)
-        ci.offs.append(ci.offset + o)
-        o += size
+        if not ci.walk_error:
+            left = n - o
+            if magic != RECORD_MAGIC:
+                ci.walk_error = f"no record signature at chunk offset {o}"
+            else:
+                ci.walk_error = f"damaged record at chunk offset {o} (size {size}, {left} bytes left in chunk)"
+        nxt = data.find(RECORD_MAGIC, o + 4, end)
+        while nxt != -1 and _record_at(data, nxt) is None:
+            nxt = data.find(RECORD_MAGIC, nxt + 4, end)
+        if nxt == -1:
+            return
+        o = nxt
 
 
 def scan_layout(path: Path) -> Layout:
@@ -423,13 +428,17 @@ assert COLUMNS[18:28] == list(MAP_COLUMNS)
 
 def rows_values(events: Iterable[Any], record_numbers: Iterable[int], stamps: Iterable[int | None],
                 chunks: Iterable[int | None], recovered: int, source: str, maps: MapSet | None,
-                ctx: ParseContext | None = None) -> list[tuple[Any, ...]]:
+                ctx: ParseContext | None = None) -> list[Any]:
     """``evtx`` rows, in ``COLUMNS`` order, from events: the wheel's JSON text (decoded here, one at a time, so
     each event's dicts are freed before the next is decoded; an undecodable one is a warning on ``ctx`` and no
     row) or parsed events (``{"Event": {...}}`` in the wheel's JSON shape). The hot path: no dict per row; the
-    map columns come from the event's map as one tuple."""
-    rows: list[tuple[Any, ...]] = []
-    append = rows.append
+    map columns come from the event's map as one tuple.
+
+    The rows come back as one flat list, row after row (column ``k`` is ``flat[k::len(COLUMNS)]``): a row's
+    tuple is freed as soon as it is copied in, so a batch leaves no object per row for the garbage collector
+    to walk."""
+    rows: list[Any] = []
+    append = rows.extend
     loads, dumps, i_, no_map, empty = _loads, _dumps, _int, _NO_MAP, _EMPTY
     find = maps.find if maps is not None else None
     for ev, record_number, ts, chunk in zip(events, record_numbers, stamps, chunks, strict=True):
@@ -496,7 +505,7 @@ def rows_values(events: Iterable[Any], record_numbers: Iterable[int], stamps: It
 def build_row(ev: dict[str, Any], record_number: int, ts: int | None, source: str, maps: MapSet | None) -> dict[str, Any]:
     """One ``evtx`` row as a dict (records recovered from damaged chunks or slack; the bulk path uses
     ``rows_values``)."""
-    return dict(zip(COLUMNS, rows_values((ev,), (record_number,), (ts,), (None,), 0, source, maps)[0], strict=True))
+    return dict(zip(COLUMNS, rows_values((ev,), (record_number,), (ts,), (None,), 0, source, maps), strict=True))
 
 
 # --- XML (recovered records come as XML from libevtx) ---------------------------------------------------
@@ -729,8 +738,8 @@ def _patched_chunk_records(path: Path, c: ChunkInfo, ctx: ParseContext) -> Itera
 
 
 def _batch_rows(batch: list[Any], ctx: Any, ranges: list[tuple[int, int, int]], starts: list[int], source: str,
-                maps: MapSet | None) -> list[tuple[Any, ...]]:
-    """The wheel's records of one batch -> row tuples (``COLUMNS`` order) with their chunk from our walk; the
+                maps: MapSet | None) -> list[Any]:
+    """The wheel's records of one batch -> flat rows (``COLUMNS`` order, as ``rows_values``) with their chunk from our walk; the
     timestamps and chunks of the whole batch at once."""
     rids = [r["event_record_id"] for r in batch]
     chunks: list[int | None] = []
@@ -745,8 +754,10 @@ def _batch_rows(batch: list[Any], ctx: Any, ranges: list[tuple[int, int, int]], 
                        maps, ctx)
 
 
-def _rows_to_batch(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]] | None:
-    return dict(zip(COLUMNS, map(list, zip(*rows, strict=True)), strict=True)) if rows else None
+def _rows_to_batch(rows: list[Any]) -> dict[str, list[Any]] | None:
+    """``rows_values``' flat rows -> the batch's columns."""
+    w = len(COLUMNS)
+    return {c: rows[k::w] for k, c in enumerate(COLUMNS)} if rows else None
 
 
 # --- one large log on all cores ---------------------------------------------------------------------------------
@@ -842,9 +853,10 @@ def _split_job(args: tuple[str, int, int, list[tuple[int, int, int]], str, int, 
         ctx = _Collect(source)
         reported: set[int] = set()
         win = _ChunkWindow(path, lo, hi, shifted=shifted)
+        rows: list[Any] = []
         try:
-            rows = [row for b in _wheel_batches(win, ctx, threads, reported)
-                    for row in _batch_rows(b, ctx, ranges, starts, source, maps)]
+            for b in _wheel_batches(win, ctx, threads, reported):
+                rows += _batch_rows(b, ctx, ranges, starts, source, maps)
         finally:
             win.close()
         if not ctx.issued:  # the wheel's messages name chunks and offsets: any message -> the unshifted view
