@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..model import Record, RowBatch, TimelineEvent
-from ..store.export import quote_column
+from ..store.export import csv_line, quote_column
 from ..timecols import _T2, ticks_matrix
 from ..timeutil import FMT_MAX, fmt, tz_offset_ticks
 from . import _csvpart
@@ -1822,8 +1822,8 @@ def _batch(arrs: dict[str, Any], csv_only: bool = False) -> RowBatch:
     """A RowBatch of plain Python columns (bool/int/str/None) from typed arrays."""
     cols = _Cols()
     if _SLOW in arrs:  # (CSV-only) the rows of both decoders in order, for their count
-        at, sa = arrs[_SLOW]
-        cols["entry"] = np.insert(arrs["entry"], at, sa["entry"]).tolist()
+        at, rows = arrs[_SLOW]
+        cols["entry"] = np.insert(arrs["entry"], at, [d["entry"] for d in rows]).tolist()
         cols.arrays = arrs
         return RowBatch("mft", cols)
     for k in ("entry",) if csv_only else _COL_ORDER:
@@ -2042,7 +2042,7 @@ class _Pass2:
                 fk = rec_of.astype(np.int64) * 65536 + pos
                 sk = np.array(slow_key, np.int64)
                 if self.csv_only:  # the renderer puts the lines in order
-                    arrs[_SLOW] = (np.searchsorted(fk, sk), _dict_arrays(slow_rows, True))
+                    arrs[_SLOW] = (np.searchsorted(fk, sk), slow_rows)
                 else:
                     arrs = _take(_concat(arrs, _dict_arrays(slow_rows)), np.argsort(np.concatenate((fk, sk)),
                                                                                     kind="stable"))
@@ -2218,17 +2218,18 @@ def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] |
     a = _arrays_of(columns)
     parts, k = _csv_parts(a, tz)
     slow = a.get(_SLOW)
-    if slow is None:
-        return b"".join(parts)
-    at, sa = slow  # the per-record decoder's rows, and before which of these rows each one comes
-    sp, sk = _csv_parts(sa, tz)
-    out: list[bytes] = []
-    prev = 0
-    for j, p in enumerate(at.tolist()):
-        out += (b"".join(parts[prev * k:p * k]), b"".join(sp[j * sk:(j + 1) * sk]))
-        prev = p
-    out.append(b"".join(parts[prev * k:]))
-    return b"".join(out)
+    if slow is not None:  # the per-record decoder's rows, and before which of the others each one comes
+        shape = CSV["mft"]
+        head: list[bytes] = []  # before the first row
+        for p, d in zip(slow[0].tolist(), slow[1], strict=True):
+            line = (csv_line(shape.row(d, tz)) + "\r\n").encode("utf-8")
+            if p:
+                parts[p * k - 1] += line  # after the line end of the row before
+            else:
+                head.append(line)
+        if head:
+            parts[0] = b"".join(head) + parts[0]
+    return b"".join(parts)
 
 
 def _csv_parts(a: dict[str, Any], tz: timezone) -> tuple[list[bytes], int]:
