@@ -176,3 +176,30 @@ def test_mapped_rows_fill_payload(td: TD, sample: str, with_ez: bool) -> None:
     else:
         assert len(mapped) == (1278 if with_ez else 1155)
     assert set(PROPERTIES) >= {"UserName", "PayloadData6"}
+
+
+def test_generated_values_equal_apply_on_every_map(td: Callable[[str], Path]) -> None:
+    """Every map (ours and EvtxECmd's 468): the generated function equals ``apply`` on synthetic events whose
+    ``Data`` values are lookup codes, text with braces and percent signs, numbers, lists, dicts and None."""
+    import random
+
+    from wintriage.artifacts.evtx_maps import MAP_COLUMNS
+
+    rnd = random.Random(11)
+    maps = [em for ms in (load_maps(()), load_maps([td("config/evtxecmd_maps")]))
+            for by_provider in ms.by_key.values() for em in by_provider.values()]
+    assert len(maps) > 500
+    checked = 0
+    for em in maps:
+        if not em._plan and em.props:
+            em.compile()
+        names = [getattr(get, "data_name", None) for _c, _f, steps in em._plan for get, *_r in steps]
+        codes = [k for table, _d in em.lookups.values() for k in table]
+        for _ in range(4):
+            pool: list[Any] = ["{0}", "a}b{", "%x%", "", "C:\\Windows\\x.exe", 7, 0x10, None, ["a", 1], {"#text": "t"},
+                               {"k": 1}, True, 1.5, *codes, *(c.upper() for c in codes)]
+            data = {n: rnd.choice(pool) for n in names if n is not None}
+            ev = {"Event": {"System": {}, "EventData": data}}
+            assert em.values(ev) == tuple(em.apply(ev).get(c) for c in MAP_COLUMNS), em.source
+            checked += 1
+    assert checked == 4 * len(maps)

@@ -975,8 +975,12 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
     for c in lay.chunks:
         if c.status not in ("ok", "short") or c.index in reported:
             continue
-        got = set(produced.pop(c.index, ()))
-        missing = [i for i in c.ids if i not in got]
+        ids = produced.pop(c.index, None)
+        if ids == c.ids:  # the usual chunk: every record the walk found, in order (the set only for a message)
+            got, missing = set(ids) if c.walk_error else set(), []
+        else:
+            got = set(ids or ())
+            missing = [i for i in c.ids if i not in got]
         if c.status == "short":
             continue  # handled below
         if missing:
@@ -1005,7 +1009,7 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[Record | RowBatch]:
             )
             ctx.skipped += len(missing) - again
         span = c.last_id - c.first_id + 1 if c.last_id >= c.first_id else 0
-        readable = len(set(c.ids) | got)
+        readable = len(set(c.ids) | got) if c.walk_error else 0
         if c.walk_error and 0 < span < 65536 and readable < span:
             ctx.warn(
                 c.offset,
@@ -1122,6 +1126,11 @@ def _parse_part(args: tuple[list[tuple[str, str, str]], str, dict[str, Any]]) ->
 
     items, db, options = args
     store = CaseWriter(Path(db))
+    # a part is scratch (merged, then deleted): no journal, so its pages are written once, not to the WAL and
+    # again at close
+    store.db.execute("COMMIT")
+    store.db.execute("PRAGMA journal_mode = OFF")
+    store.db.execute("BEGIN")
     sink = StoreSink(store)
     module = sys.modules[__name__]
     out = []

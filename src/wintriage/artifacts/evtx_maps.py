@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,8 +305,17 @@ def _generate(em: EventMap) -> Callable[[dict[str, Any]], tuple[str | None, ...]
                     lines.append(f"    {v} = t{p}_{k}.get({v}.lower(), d{p}_{k})")
                 else:
                     lines.append(f"    {v} = t{p}_{k}.get({v}.lower(), {v})")
-        env[f"f{p}"] = fmt
-        lines.append(f"    c{p} = f{p}.format({', '.join(names)})")
+        # the template as a concatenation (``fmt.format`` parses it on every call): a variable is a str here, or
+        # ``format()`` of a lookup value, as ``str.format`` would give it
+        pieces = []
+        for j, (lit, fld, _spec, _conv) in enumerate(string.Formatter().parse(fmt)):
+            if lit:
+                env[f"l{p}_{j}"] = lit
+                pieces.append(f"l{p}_{j}")
+            if fld is not None:
+                k = int(fld)
+                pieces.append(names[k] if steps[k][2] is None else f"format({names[k]})")
+        lines.append(f"    c{p} = {' + '.join(pieces) or repr('')}")
         out[MAP_COLUMNS.index(column)] = f"c{p}"  # a property given twice: the last one wins, as in apply()
     lines.append(f"    return ({', '.join(out)},)")
     exec(compile("\n".join(lines), f"<map {em.source}>", "exec"), env)  # noqa: S102 - our own generated source
