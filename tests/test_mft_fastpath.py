@@ -4,6 +4,7 @@ sample and on damaged copies (the fast path must hand every odd record to the pe
 from __future__ import annotations
 
 import random
+import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -251,3 +252,28 @@ def test_csv_batch_line_ends_with_and_without_one_text_tail(td: TD, tz: str) -> 
         assert isinstance(got, bytes)
         want = "".join(csv_line(shape.row(d, zone)) + "\r\n" for d in batch).encode("utf-8")
         assert got == want, tail
+
+
+def test_fixups_in_place_equal_a_copy(td: TD) -> None:
+    """``_Chunk`` fixes a writable chunk up in place: same bytes and statuses as fixing up a copy of a read-only
+    one, ``raw`` gives the bytes as read; also when the update sequence array overlaps a stride end (it is read
+    whole before any stride end is written)."""
+    data = bytearray(td("mft/derived/ntfs20h1_MFT.bin").read_bytes()[:64 * 1024])
+    rs = 1024
+    for k, usa in ((3, 506), (5, 508), (9, 500)):  # records 3, 5, 9: an update sequence array at 506..511...
+        rec = k * rs
+        data[rec + 4:rec + 6] = usa.to_bytes(2, "little")
+        data[rec + 6:rec + 8] = (3).to_bytes(2, "little")
+        data[rec + usa:rec + usa + 2] = data[rec + 510:rec + 512]  # the sequence number each stride ends with
+        data[rec + usa + 2:rec + usa + 4] = b"\xab\xcd"  # stride 1's value, which its end then holds
+    data[7 * rs + 1022] ^= 0xFF  # a fixup mismatch
+    n = len(data) // rs
+    ro = mft._Chunk(bytes(data), n, rs)
+    rw = mft._Chunk(memoryview(bytearray(data)), n, rs)
+    assert np.array_equal(ro.fixed, rw.fixed) and np.array_equal(ro.fix_ok, rw.fix_ok)
+    assert not rw.fix_ok[7] and rw.fix_ok[3]
+    assert all(rw.raw(i) == bytes(data[i * rs:(i + 1) * rs]) for i in range(n))
+    for i in range(n):
+        if data[i * rs:i * rs + 4] == b"FILE":
+            fixed, _st, _pb = mft.apply_fixups(bytes(data[i * rs:(i + 1) * rs]), *struct.unpack_from("<HH", data, i * rs + 4))
+            assert fixed == rw.fixed[i].tobytes()

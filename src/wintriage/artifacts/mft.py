@@ -602,31 +602,52 @@ _AR = {k: np.arange(k, dtype=np.int64) for k in (2, 4, 8)}
 _SHIFT = {2: 1, 4: 2, 8: 3}
 
 
-def _iter_chunks(path: Path, rs: int, count: int, first: int = 0) -> Iterator[tuple[int, memoryview, int]]:
-    """(first record index, bytes, records) of the chunks holding records ``first`` to ``count - 1``: views of a
-    read-only mapping of the file (no copy), whose pages are let go once the chunk has been used."""
-    with open(path, "rb") as fh:
+def _iter_chunks(path: Path, rs: int, count: int, first: int = 0,
+                 mapped: bool = False) -> Iterator[tuple[int, memoryview, int]]:
+    """(first record index, bytes, records) of the chunks holding records ``first`` to ``count - 1``, read one
+    after the other into the same buffer, which ``_Chunk`` fixes up in place: a chunk's bytes are good until the
+    next one is asked for (what is kept of a chunk is copied out of it). A page-cache copy into memory already
+    mapped costs less than faulting in the pages of a mapping of the file and copying them to fix them up.
+    ``mapped`` (pass 1, which reads headers and directories only, in place): read-only views of a mapping of the
+    file instead, whose pages are let go once the chunk has been used."""
+    with open(path, "rb", buffering=0) as fh:
         size = os.fstat(fh.fileno()).st_size
         count = min(count, size // rs)
         if first >= count:
             return
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        drop = getattr(mmap, "MADV_DONTNEED", None)
-        view = memoryview(mm)
         per = max(1, _CHUNK_BYTES // rs)
+        if mapped:
+            yield from _mapped_chunks(fh, rs, count, first, per)
+            return
+        buf = memoryview(bytearray(min(per, count - first) * rs))
+        fh.seek(first * rs)
+        for idx in range(first, count, per):
+            n = min(per, count - idx)
+            got = fh.readinto(buf[:n * rs]) or 0
+            if got < n * rs:  # the file shrank under us: the whole records read
+                n = got // rs
+                if not n:
+                    return
+            yield idx, buf[:n * rs], n
+
+
+def _mapped_chunks(fh: Any, rs: int, count: int, first: int, per: int) -> Iterator[tuple[int, memoryview, int]]:
+    mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    drop = getattr(mmap, "MADV_DONTNEED", None)
+    view = memoryview(mm)
+    try:
+        for idx in range(first, count, per):
+            n = min(per, count - idx)
+            yield idx, view[idx * rs:(idx + n) * rs], n
+            if drop is not None:
+                a = idx * rs // mmap.PAGESIZE * mmap.PAGESIZE
+                mm.madvise(drop, a, (idx + n) * rs - a)
+    finally:
+        del view
         try:
-            for idx in range(first, count, per):
-                n = min(per, count - idx)
-                yield idx, view[idx * rs:(idx + n) * rs], n
-                if drop is not None:
-                    a = idx * rs // mmap.PAGESIZE * mmap.PAGESIZE
-                    mm.madvise(drop, a, (idx + n) * rs - a)
-        finally:
-            del view
-            try:
-                mm.close()
-            except BufferError:  # a caller still holds a view: the mapping goes with the last one
-                pass
+            mm.close()
+        except BufferError:  # a caller still holds a view: the mapping goes with the last one
+            pass
 
 
 def _g(flat: np.ndarray, idx: np.ndarray, nbytes: int, dtype: str) -> np.ndarray:
@@ -635,6 +656,36 @@ def _g(flat: np.ndarray, idx: np.ndarray, nbytes: int, dtype: str) -> np.ndarray
     if not (idx & (nbytes - 1)).any() and not flat.size % nbytes:  # all aligned (the usual case): one gather
         return flat.view(dtype)[idx >> _SHIFT[nbytes]]
     return flat[idx[:, None] + _AR[nbytes]].view(dtype)[:, 0]
+
+
+def _attr_heads(flat: np.ndarray, bi: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The common and resident header fields of attributes at byte offsets ``bi``: type, length, non-resident
+    flag, name length, value length, value offset (as ``_g`` reads them one by one); one gather of three 8-byte
+    words each when every offset is 8-aligned with 24 bytes after it (the usual case)."""
+    if bi.size and not (bi & 7).any() and int(bi.max()) + 24 <= flat.size and not flat.size & 7:
+        w = _word_rows(flat, 3)[bi >> 3]
+        w0, w1, w2 = w[:, 0], w[:, 1], w[:, 2]
+        return ((w0 & 0xFFFFFFFF).astype(np.uint32), (w0 >> 32).astype(np.int64), (w1 & 0xFF).astype(np.uint8),
+                ((w1 >> 8) & 0xFF).astype(np.uint8), (w2 & 0xFFFFFFFF).astype(np.int64),
+                ((w2 >> 32) & 0xFFFF).astype(np.int64))
+    return (_g(flat, bi, 4, "<u4"), _g(flat, bi + 4, 4, "<u4").astype(np.int64), flat[np.minimum(bi + 8, flat.size - 1)],
+            flat[np.minimum(bi + 9, flat.size - 1)], _g(flat, bi + 16, 4, "<u4").astype(np.int64),
+            _g(flat, bi + 20, 2, "<u2").astype(np.int64))
+
+
+def _words(flat: np.ndarray, idx: np.ndarray, k: int) -> np.ndarray | None:
+    """The ``k`` 8-byte little-endian words at each byte offset ``idx`` as an (n, k) array, in one gather; None
+    unless every offset is 8-aligned with ``8 * k`` bytes after it (then ``_g`` reads the fields)."""
+    if not idx.size or (idx & 7).any() or int(idx.max()) + 8 * k > flat.size or flat.size & 7:
+        return None
+    return _word_rows(flat, k)[idx >> 3]
+
+
+def _word_rows(flat: np.ndarray, k: int) -> np.ndarray:
+    """A read-only view of ``flat`` as overlapping rows of ``k`` 8-byte words, row ``i`` starting at word ``i``:
+    a row gather copies ``8 * k`` contiguous bytes (a 2-D fancy index costs 5x more)."""
+    v = flat.view("<u8")
+    return np.lib.stride_tricks.as_strided(v, shape=(v.size - k + 1, k), strides=(8, 8), writeable=False)
 
 
 class _Chunk:
@@ -652,6 +703,7 @@ class _Chunk:
         self.used = h32[:, 6].astype(np.int64)
         self.base = h64[:, 4]
         self._fbytes: bytes | None = None
+        self._fixed_up = fix
         if not fix:  # pass 1 reads only what lies before the first stride end: the bytes as they are
             self.fix_ok = self.is_file
             self.fixed = a
@@ -661,21 +713,36 @@ class _Chunk:
         cnt = h16[:, 3].astype(np.int64)
         nstr = cnt - 1
         valid = self.is_file & (nstr >= 1) & (nstr * STRIDE <= rs) & (uo >= 8) & (uo + 2 * cnt <= rs)
-        fixed = a.copy()
         rows = np.arange(n)
         uoc = np.where(valid, uo, 0)
         u0, u1 = a[rows, uoc], a[rows, uoc + 1]
         bad = np.zeros(n, dtype=bool)
+        ends = np.arange(STRIDE - 2, rs, STRIDE)
+        ends = np.sort(np.concatenate((ends, ends + 1)))
+        self._ends = ends  # the bytes fixups replace, as they were (``raw``)
+        self._saved = a[:, ends]
+        patch = []  # every value read before any is written: an update sequence array may overlap a stride end
         for i in range(1, rs // STRIDE + 1):
             m = valid & (nstr >= i)
             e = i * STRIDE
             bad |= m & ((a[:, e - 2] != u0) | (a[:, e - 1] != u1))
             r = np.nonzero(m)[0]
-            fixed[r, e - 2] = a[r, uoc[r] + 2 * i]
-            fixed[r, e - 1] = a[r, uoc[r] + 2 * i + 1]
+            patch.append((r, e, a[r, uoc[r] + 2 * i], a[r, uoc[r] + 2 * i + 1]))
+        fixed = a if a.flags.writeable else a.copy()
+        for r, e, v0, v1 in patch:
+            fixed[r, e - 2] = v0
+            fixed[r, e - 1] = v1
         self.fix_ok = valid & ~bad  # apply_fixups status 0
         self.fixed = fixed
         self.flat = fixed.reshape(-1)
+
+    def raw(self, i: int) -> bytes:
+        """Record ``i`` as it was read, before its fixups."""
+        if not self._fixed_up:
+            return self.fixed[i].tobytes()
+        r = self.fixed[i].copy()
+        r[self._ends] = self._saved[i]
+        return r.tobytes()
 
     @property
     def fbytes(self) -> bytes:
@@ -768,7 +835,7 @@ def _pass1_range(path: Path, rs: int, res: PathResolver, first: int,
     flags_np = np.frombuffer(res.flags, dtype=np.uint8) if count else None
     par_np = np.frombuffer(res.parent, dtype=np.uint64) if count else None
     names, lazy = res.names, res._fh is not None
-    for start, buf, n in _iter_chunks(path, rs, stop, first):
+    for start, buf, n in _iter_chunks(path, rs, stop, first, mapped=True):
         if single:
             fast = later = np.zeros(n, dtype=bool)
             c = None
@@ -1056,17 +1123,15 @@ def _walk_attrs(c: _Chunk, fast: np.ndarray, oid: bool = False) -> dict[str, np.
         act[r[~go]] = False
         r, p = r[go], p[go]
         bi = r * rs + p
-        at = _g(flat, bi, 4, "<u4")
+        at, al, nonres, nlen, vlen, vo = _attr_heads(flat, bi)
         term = at == 0xFFFFFFFF
-        act[r[term]] = False
-        keep = ~term
-        r, p, at, bi = r[keep], p[keep], at[keep], bi[keep]
-        al = _g(flat, bi + 4, 4, "<u4").astype(np.int64)
-        nonres = flat[bi + 8]
-        nlen = flat[bi + 9]
+        if term.any():
+            act[r[term]] = False
+            keep = ~term
+            r, p, at, bi, al, nonres, nlen, vlen, vo = (r[keep], p[keep], at[keep], bi[keep], al[keep], nonres[keep],
+                                                        nlen[keep], vlen[keep], vo[keep])
         res_ = nonres == 0
-        vlen = _g(flat, bi + 16, 4, "<u4").astype(np.int64)
-        vs = p + _g(flat, bi + 20, 2, "<u2").astype(np.int64)
+        vs = p + vo
         ve = vs + vlen
         lose = (al < 16) | (p + al > used[r])  # bad length: warns
         lose |= res_ & ((al < 24) | (ve > p + al))  # resident value overrun: warns
@@ -1156,7 +1221,8 @@ def _pass2(path: Path, rs: int, res: PathResolver, extensions: dict[int, list[in
                 idx = start + i
                 o = i * rs
                 if not fast_l[i]:
-                    yield from _pass2_record(idx, idx * rs, bytes(buf[o:o + rs]), rs, single, res, extensions, fh_ext,
+                    yield from _pass2_record(idx, idx * rs, bytes(buf[o:o + rs]) if single else c.raw(i), rs, single,
+                                             res, extensions, fh_ext,
                                              include_short, source, pcache, warn)
                     continue
                 seq, fl, lsn, links, svs, svl, fvs, fve, fcnt, dk, dsz = info[i]
@@ -1610,12 +1676,20 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     svs, svl = w["si_vs"][fi], w["si_vlen"][fi]
     has_si = svs >= 0
     sb = np.where(has_si, row0 + svs, 0)
-    si = [_g(flat, sb + k * 8, 8, "<i8") for k in range(4)]
+    sw = _words(flat, sb, 9)  # the $STANDARD_INFORMATION value's 72 bytes, when one gather can take them
+    if sw is not None:
+        swi = sw.view(np.int64)
+        si = [swi[:, k] for k in range(4)]
+        sflags = (sw[:, 4] & 0xFFFFFFFF).astype(np.int64)
+        sec = (sw[:, 6] >> 32).astype(np.int64)
+        usn = sw[:, 8]
+    else:
+        si = [_g(flat, sb + k * 8, 8, "<i8") for k in range(4)]
+        sflags = _g(flat, sb + 32, 4, "<u4").astype(np.int64)
+        sec = _g(flat, sb + 0x34, 4, "<u4").astype(np.int64)
+        usn = _g(flat, sb + 0x40, 8, "<u8")
     si_ok = [has_si & (t > 0) for t in si]
-    sflags = _g(flat, sb + 32, 4, "<u4").astype(np.int64)
     long_si = has_si & (svl >= 0x48)
-    sec = _g(flat, sb + 0x34, 4, "<u4").astype(np.int64)
-    usn = _g(flat, sb + 0x40, 8, "<u8")
     # $FILE_NAME candidates, in attribute order
     fcnt = w["fn_cnt"][fi]
     kk = np.arange(_K)
@@ -1642,10 +1716,12 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     r = cr[order]  # record of each row
     rb = b[order]
     rns = ns[order]
-    pref = _g(flat, rb, 8, "<u8")
+    fw = _words(flat, rb, 5)  # parent reference and the four times of each row's $FILE_NAME
+    pref = fw[:, 0].copy() if fw is not None else _g(flat, rb, 8, "<u8")
     pe = (pref & np.uint64(REF_MASK)).astype(np.int64)
     ps = (pref >> np.uint64(48)).astype(np.int64)
-    fn = [_g(flat, rb + 8 + k * 8, 8, "<i8") for k in range(4)]
+    fn = ([fw.view(np.int64)[:, 1 + k] for k in range(4)] if fw is not None
+          else [_g(flat, rb + 8 + k * 8, 8, "<i8") for k in range(4)])
     fn_ok = [t > 0 for t in fn]
     entry = (fi + start)[r]
     isdir_rec = (fl & 2) != 0
@@ -2024,9 +2100,8 @@ class _Pass2:
         zones: list[Record] = []
         for i in np.nonzero(~fast)[0].tolist():
             idx = start + i
-            o = i * rs
             j = 0
-            for rec in _pass2_record(idx, idx * rs, bytes(buf[o:o + rs]), rs, False, res, extensions, self.fh_ext,
+            for rec in _pass2_record(idx, idx * rs, c.raw(i), rs, False, res, extensions, self.fh_ext,
                                      include_short, source, pcache, warn):
                 if rec.table == "mft":
                     slow_rows.append(rec.data)
