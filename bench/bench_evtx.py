@@ -3,6 +3,7 @@ libevtx-python and python-evtx, in one run. Each stage runs in its own process s
 
     python bench/bench_evtx.py                      # largest sample, one large log, a 1 GB copy workload
     python bench/bench_evtx.py --gb 0.1 --workers 2 # smaller workloads
+    python bench/bench_evtx.py --baseline d4dd63a   # also wintriage as it was at a revision, in the same run
 
 Workloads: the largest sample (plaso System.evtx, 5009 records); one large clean log built from its chunks
 (``--big-mb``, record numbers shifted per copy, checksums rewritten), which wintriage splits over worker processes
@@ -56,6 +57,8 @@ def _cpu() -> float:
 def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, Any]:
     import importlib
 
+    name = name.split("@")[0]  # "wintriage@REV": the same stage, run on that revision's source (PYTHONPATH)
+
     for mod in {"wheel": ["evtx"], "libevtx": ["pyevtx"], "python-evtx": ["Evtx.Evtx"]}.get(
             name, ["wintriage.artifacts.evtx", "wintriage.pipeline", "wintriage.sinks"]):
         importlib.import_module(mod)  # imports are not part of the measured work
@@ -108,13 +111,19 @@ def stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, A
             "per_cpu_s": n / cpu if cpu else 0.0, "rss_mb": _rss_mb(), "rss_main_worker": _rss_split()}
 
 
+BASE_SRC: dict[str, Path] = {}  # revision -> its extracted, byte-compiled src folder
+
+
 def run_stage(name: str, files: list[Path], workers: int, limit: int) -> dict[str, Any]:
     listing = Path(tempfile.mkstemp(prefix="bench-evtx-files-")[1])
     listing.write_text("\n".join(str(f) for f in files))
+    env = None
+    if "@" in name:
+        env = {**os.environ, "PYTHONPATH": str(BASE_SRC[name.split("@")[1]])}
     out = subprocess.run(
         [sys.executable, __file__, "--stage", name, "--files", str(listing), "--workers", str(workers),
          "--pyevtx-records", str(limit)],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=env,
     )
     listing.unlink()
     if out.returncode != 0:
@@ -142,6 +151,8 @@ def main() -> None:
     ap.add_argument("--pyevtx-records", type=int, default=300)
     ap.add_argument("--no-libevtx-workload", action="store_true",
                     help="skip libevtx on the copy workload (its rate is flat: take it from the sample)")
+    ap.add_argument("--baseline", metavar="REV", help="also run wintriage as it was at REV (git archive), alternately")
+    ap.add_argument("--runs", type=int, default=1, help="wintriage stages per workload (alternating with --baseline)")
     ap.add_argument("--stage")
     ap.add_argument("--files")
     a = ap.parse_args()
@@ -149,9 +160,21 @@ def main() -> None:
         files = [Path(x) for x in Path(a.files).read_text().splitlines()]
         print(json.dumps(stage(a.stage, files, a.workers, a.pyevtx_records)))
         return
+    ours = ["wintriage"]
+    if a.baseline:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _baseline import git_src
+
+        BASE_SRC[a.baseline] = git_src(a.baseline, Path(tempfile.mkdtemp(prefix="bench-evtx-base-")))
+        ours.append(f"wintriage@{a.baseline}")
+
+    def mine(kinds: tuple[str, ...]) -> list[str]:
+        """Our stages, each ``--runs`` times, the revisions alternating (same machine state for both)."""
+        return [f"{k}{o[len('wintriage'):]}" for _ in range(a.runs) for k in kinds for o in ours]
+
     rows = []
     one = [SAMPLE]
-    for name in ("wheel", "libevtx", "python-evtx", "wintriage", "wintriage-1proc"):
+    for name in ("wheel", "libevtx", "python-evtx", *mine(("wintriage", "wintriage-1proc"))):
         rows.append(("sample", name, run_stage(name, one, 1 if name.startswith("wintriage") else a.workers,
                                                a.pyevtx_records)))
     if a.big_mb:
@@ -160,7 +183,7 @@ def main() -> None:
             big = d / "big.evtx"
             chunks = big_log(SAMPLE, big, max(1, int(a.big_mb * (1 << 20) // (27 * 65536))))
             w = f"1 log {big.stat().st_size / (1 << 20):.0f} MB ({chunks} chunks)"
-            for name in ("wheel", "libevtx", "wintriage", "wintriage-1proc"):
+            for name in ("wheel", "libevtx", *mine(("wintriage", "wintriage-1proc"))):
                 if name == "libevtx" and a.no_libevtx_workload:
                     continue
                 rows.append((w, name, run_stage(name, [big], 1, 0)))
@@ -169,7 +192,7 @@ def main() -> None:
     d, files = workload(a.gb)
     try:
         gb = len(files) * SAMPLE.stat().st_size / (1 << 30)
-        for name in ("wheel", "libevtx", "wintriage"):
+        for name in ("wheel", "libevtx", *mine(("wintriage",))):
             if name == "libevtx" and a.no_libevtx_workload:
                 continue
             rows.append((f"{gb:.2f} GB ({len(files)} files)", name, run_stage(name, files, a.workers, 0)))
@@ -177,14 +200,28 @@ def main() -> None:
         shutil.rmtree(d, ignore_errors=True)
     ceiling = {w: r["rate"] for w, n, r in rows if n == "wheel"}
     cpu_ceiling = {w: r["per_cpu_s"] for w, n, r in rows if n == "wheel"}
-    print(f"{'workload':<28} {'parser':<15} {'records':>9} {'seconds':>8} {'records/s':>10} {'vs wheel':>8} "
+    print(f"{'workload':<28} {'parser':<25} {'records':>9} {'seconds':>8} {'records/s':>10} {'vs wheel':>8} "
           f"{'CPU s':>7} {'rec/CPU-s':>10} {'vs wheel':>8} {'peak RSS MB':>11}")
     for w, name, r in rows:
         ratio = r["rate"] / ceiling[w] if ceiling.get(w) else 0.0
         cratio = r["per_cpu_s"] / cpu_ceiling[w] if cpu_ceiling.get(w) else 0.0
         note = " (extrapolated from a prefix)" if name == "python-evtx" else ""
-        print(f"{w:<28} {name:<15} {r['records']:>9} {r['seconds']:>8.2f} {r['rate']:>10.0f} {ratio:>8.2f} "
+        print(f"{w:<28} {name:<25} {r['records']:>9} {r['seconds']:>8.2f} {r['rate']:>10.0f} {ratio:>8.2f} "
               f"{r['cpu']:>7.2f} {r['per_cpu_s']:>10.0f} {cratio:>8.2f} {r['rss_mb']:>11.0f}{note}")
+    if a.baseline:  # the best of the runs of each, CPU per record and wall rate, now vs the revision
+        print(f"now vs {a.baseline} (best of {a.runs}): CPU us/record, records/s")
+        best: dict[tuple[str, str], tuple[float, float]] = {}
+        for w, name, r in rows:
+            if name.startswith("wintriage"):
+                cur = (1e6 * r["cpu"] / max(1, r["records"]), r["rate"])
+                old = best.get((w, name), (1e30, 0.0))
+                best[(w, name)] = (min(old[0], cur[0]), max(old[1], cur[1]))
+        for (w, name), (us, rate) in best.items():
+            if "@" in name:
+                continue
+            bus, brate = best[(w, f"{name}@{a.baseline}")]
+            print(f"  {w:<28} {name:<16} {us:6.1f} vs {bus:6.1f} us ({us / bus:.2f}x)   {rate:8.0f} vs {brate:8.0f}/s "
+                  f"({rate / brate:.2f}x)")
     for w, name, r in rows:
         if name.startswith("wintriage"):
             m, c = r.get("rss_main_worker", (0, 0))
