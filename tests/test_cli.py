@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -71,3 +72,21 @@ def test_docs_are_current() -> None:
     r = subprocess.run([sys.executable, str(REPO / "tools" / "gen_docs.py"), "--check"], capture_output=True, text=True,
                        env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"}, cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_program_entry_exit_codes_and_output(td: Callable[[str], Path], tmp_path: Path) -> None:
+    """The ``wintriage`` program (``cli.entry``) ends without tearing the interpreter down: its exit codes are
+    those of ``main`` and everything it printed or wrote is there (streams flushed, files closed)."""
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "wintriage.cli", *args], capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("wintriage, version")
+    r = run("parse", "mft", str(tmp_path / "absent"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = run("parse", "mft", str(td("mft/unicode.mft")), "--csv", str(tmp_path / "out"), "--json")
+    rows = json.loads(r.stdout)["records"]
+    assert r.returncode == 0 and rows > 0
+    text = (tmp_path / "out" / "MFTECmd_$MFT_Output.csv").read_bytes()
+    assert text.startswith(b"\xef\xbb\xbfEntryNumber,") and text.count(b"\r\n") == rows + 1
