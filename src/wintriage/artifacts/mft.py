@@ -1593,17 +1593,44 @@ class _Seg:
     def take(self, idx: np.ndarray) -> _Seg:
         return _Seg(self.buf, self.start[idx], self.size[idx])
 
-    def cells(self) -> list[bytes]:
-        """The cells as ``bytes``: gathered with a NUL after each, one split (no NUL in the bytes)."""
+    def cells(self, comma: bool = False) -> list[bytes]:
+        """The cells as ``bytes`` (``comma``: each followed by a comma): gathered with a NUL after each, one split
+        (no NUL in the bytes)."""
         n = self.size.size
         if not n:
             return []
         size = self.size
         total = int(size.sum())
         ar = np.arange(total)
-        out = np.zeros(total + n, dtype=np.uint8)
-        out[ar + np.repeat(np.arange(n), size)] = self.buf[np.repeat(self.start - (np.cumsum(size) - size), size) + ar]
+        out = np.zeros(total + (2 if comma else 1) * n, dtype=np.uint8)
+        at = ar + np.repeat(np.arange(0, (2 if comma else 1) * n, 2 if comma else 1), size)
+        out[at] = self.buf[np.repeat(self.start - (np.cumsum(size) - size), size) + ar]
+        if comma:
+            ends = np.cumsum(size) + 2 * np.arange(n)
+            out[ends] = 44
         return out[:-1].tobytes().split(b"\x00")
+
+    def plain(self) -> bool:
+        """No cell needs quoting (no delimiter, quote or line break in the bytes)."""
+        b = self.buf
+        return not ((b == 44) | (b == 34) | (b == 10) | (b == 13)).any()
+
+
+class _Commas(list[bytes]):
+    """CSV cells of a text column that are final (quoted where needed); ``comma``: each ends with the comma
+    that follows it on its line."""
+
+    def __init__(self, cells: list[bytes], comma: bool = False) -> None:
+        super().__init__([x + b"," for x in cells] if comma else cells)
+
+
+def _comma_cells(seg: _Seg) -> _Commas:
+    """A text column's cells with their commas (quoted as ``quote_column`` quotes when one needs it)."""
+    if seg.plain():
+        out = _Commas([])
+        out[:] = seg.cells(True)
+        return out
+    return _Commas(_quote_utf8(seg.cells()), True)
 
 
 _U8_LEN = np.ones(0x10000, dtype=np.int64)  # UTF-8 bytes of a UTF-16 code unit (surrogates excluded)
@@ -1787,9 +1814,10 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
         cpp[root] = _enc(csv_parent_path(""), csv_only)
     cols["csv_parent_path"] = cpp
     if csv_only:  # text columns as UTF-8 cells
-        if nseg is not None:
+        if nseg is not None:  # names and extensions as CSV cells, each with the comma after it
             rseg = nseg.take(order)
-            cols["name"], cols["extension"] = _objs(rseg.cells()), _objs(_ext_seg(rseg, is_dir).cells())
+            cols["name"], cols["extension"] = _comma_cells(rseg), _comma_cells(_ext_seg(rseg, is_dir))
+            cols["csv_parent_path"] = _Commas(_quote_utf8(cpp.tolist()), True)
         else:
             assert names is not None
             nm_l = names[order].tolist()
@@ -2211,9 +2239,9 @@ def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> np.ndarray:
     return mat
 
 
-def _block(fields: list[_Field]) -> list[bytes]:
-    """Adjacent cells joined by commas, as UTF-8 bytes, one per row: one matrix (a 0x01 after each row), its
-    bytes but the NULs, one split."""
+def _block(fields: list[_Field], after: bytes = b"") -> list[bytes]:
+    """Adjacent cells joined by commas, then ``after``, as UTF-8 bytes, one per row: one matrix (a 0x01 after
+    each row), its bytes but the NULs, one split."""
     n = fields[0].shape[0]
     comma = np.full((n, 1), 44, dtype=np.uint8)
     mats: list[np.ndarray] = []
@@ -2221,6 +2249,9 @@ def _block(fields: list[_Field]) -> list[bytes]:
         if i:
             mats.append(comma)
         mats.append(m)
+    if after:
+        e = np.frombuffer(after, dtype=np.uint8)
+        mats.append(np.broadcast_to(e, (n, e.size)))
     mats.append(np.ones((n, 1), dtype=np.uint8))
     flat = np.concatenate(mats, axis=1).reshape(-1)
     out = flat[flat != 0].tobytes().split(b"\x01")
@@ -2232,6 +2263,8 @@ def _text_cells(v: np.ndarray) -> list[bytes] | _Field:
     """A text column's CSV cells as UTF-8 (``v`` holds str, or UTF-8 bytes in CSV-only batches); as a field of
     the line's blocks when it is one text for every row (mostly empty: reparse target, object id... of the
     vectorised rows; the source file). Quoted as ``quote_column`` quotes."""
+    if isinstance(v, _Commas):
+        return v
     first = v[0]
     nz = v.size if not v.strides[0] and first else 0 if not v.strides[0] else np.count_nonzero(v)
     if not nz or (nz == v.size and (not v.strides[0] or (v == first).all())):
@@ -2347,23 +2380,27 @@ def _csv_parts(a: dict[str, Any], tz: timezone) -> tuple[list[bytes], int]:
         tail.append(last[0].tobytes())
         cells.pop()
     end = b"".join(b"," + x for x in reversed(tail)) + b"\r\n"
-    cols: list[list[bytes]] = []  # runs of adjacent fields as one block each, text columns as they are
-    run: list[_Field] = []
+    groups: list[list[Any]] = []  # runs of adjacent fields (one block each) and text columns, in line order
     for c in cells:
-        if type(c) is list:
-            if run:
-                cols.append(_block(run))
-                run = []
-            cols.append(c)
+        if isinstance(c, list):
+            groups.append(c)
+        elif groups and not isinstance(groups[-1], _Commas) and groups[-1] and isinstance(groups[-1][0], np.ndarray):
+            groups[-1].append(c)
         else:
-            run.append(c)  # type: ignore[arg-type]
-    if run:
-        cols.append(_block(run))
-    k = 2 * len(cols)  # each line: its cells and commas, then its end, in one list joined once
-    parts = [b","] * (k * n)
+            groups.append([c])
+    cols: list[list[bytes]] = []  # each group's cells, with the comma after them (the last: with the line end)
+    for i, g in enumerate(groups):
+        is_last = i == len(groups) - 1
+        if g and isinstance(g[0], np.ndarray):
+            cols.append(_block(g, end if is_last else b","))
+        elif is_last:
+            cols += [g, [end] * n] if not isinstance(g, _Commas) else [[x[:-1] for x in g], [end] * n]
+        else:
+            cols.append(g if isinstance(g, _Commas) else [x + b"," for x in g])
+    k = len(cols)  # each line: its parts, in one list joined once
+    parts: list[bytes] = [b""] * (k * n)
     for i, c in enumerate(cols):
-        parts[2 * i::k] = c
-    parts[k - 1::k] = [end] * n
+        parts[i::k] = c
     return parts, k
 
 
