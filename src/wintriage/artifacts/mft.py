@@ -664,10 +664,9 @@ def _attr_heads(flat: np.ndarray, bi: np.ndarray) -> tuple[np.ndarray, ...]:
     words each when every offset is 8-aligned with 24 bytes after it (the usual case)."""
     if bi.size and not (bi & 7).any() and int(bi.max()) + 24 <= flat.size and not flat.size & 7:
         w = _word_rows(flat, 3)[bi >> 3]
-        w0, w1, w2 = w[:, 0], w[:, 1], w[:, 2]
-        return ((w0 & 0xFFFFFFFF).astype(np.uint32), (w0 >> 32).astype(np.int64), (w1 & 0xFF).astype(np.uint8),
-                ((w1 >> 8) & 0xFF).astype(np.uint8), (w2 & 0xFFFFFFFF).astype(np.int64),
-                ((w2 >> 32) & 0xFFFF).astype(np.int64))
+        w4, w1, w2 = w.view("<u4"), w.view(np.uint8), w.view("<u2")  # (views of the gathered 24 bytes)
+        return (w4[:, 0], w4[:, 1].astype(np.int64), w1[:, 8], w1[:, 9], w4[:, 4].astype(np.int64),
+                w2[:, 10].astype(np.int64))
     return (_g(flat, bi, 4, "<u4"), _g(flat, bi + 4, 4, "<u4").astype(np.int64), flat[np.minimum(bi + 8, flat.size - 1)],
             flat[np.minimum(bi + 9, flat.size - 1)], _g(flat, bi + 16, 4, "<u4").astype(np.int64),
             _g(flat, bi + 20, 2, "<u2").astype(np.int64))
@@ -1808,20 +1807,23 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
         got = _decode_names(flat, c, (row0 + lat)[rr], 2 * lnl[rr])
         lus[has_lus] = _objs([x.encode("utf-8") for x in got] if csv_only else got)
     cols["logged_util_stream"] = lus
-    cpp = np.empty(n, dtype=object)  # MFTECmd's ParentPath (UTF-8 in CSV-only batches)
-    if norm.any():
-        ucpp = [csv_parent_path(x) for x in upp]
-        cpp[norm] = np.array([x.encode("utf-8") for x in ucpp] if csv_only else ucpp, dtype=object)[inv]
-    if selfp.any():
-        cpp[selfp] = _enc(csv_parent_path(ORPHAN), csv_only)
-    if root.any():
-        cpp[root] = _enc(csv_parent_path(""), csv_only)
-    cols["csv_parent_path"] = cpp
+    # MFTECmd's ParentPath (UTF-8 in CSV-only batches): each distinct parent's text once, then a gather
+    ucpp = [csv_parent_path(x) for x in upp] + [csv_parent_path(ORPHAN), csv_parent_path("")]
+    which = np.full(n, len(upp) + 1, dtype=np.intp)  # the root's own row
+    which[norm] = inv.reshape(-1)
+    which[selfp] = len(upp)
+    if csv_only:
+        ucells = [x.encode("utf-8") for x in ucpp]
+        cols["csv_parent_path"] = _objs(ucells).take(which)
+    else:
+        cols["csv_parent_path"] = _objs(ucpp).take(which)
     if csv_only:  # text columns as UTF-8 cells
         if nseg is not None:  # names and extensions as CSV cells, each with the comma after it
             rseg = nseg.take(order)
             cols["name"], cols["extension"] = _comma_cells(rseg), _comma_cells(_ext_seg(rseg, is_dir))
-            cols["csv_parent_path"] = _Commas(_quote_utf8(cpp.tolist()), True)
+            out = _Commas([])
+            out[:] = _objs(_quote_utf8(ucells, True)).take(which).tolist()
+            cols["csv_parent_path"] = out
         else:
             assert names is not None
             nm_l = names[order].tolist()
@@ -2290,18 +2292,21 @@ def _text_cells(v: np.ndarray) -> list[bytes] | _Field:
     return _quote_utf8(v.tolist())
 
 
-def _quote_utf8(cells: list[Any]) -> list[bytes]:
-    """``quote_column`` of str cells, encoded; UTF-8 cells as they are, quoted the same way."""
+def _quote_utf8(cells: list[Any], comma: bool = False) -> list[bytes]:
+    """``quote_column`` of str cells, encoded; UTF-8 cells as they are, quoted the same way (``comma``: each
+    then followed by a comma)."""
     if cells and type(cells[0]) is bytes:
         joined = b"\x00".join(cells)
         if b"," in joined or b'"' in joined or b"\n" in joined or b"\r" in joined:
-            return [b'"' + x.replace(b'"', b'""') + b'"' if _NEEDS_QUOTES_B(x) else x for x in cells]
-        return cells
+            cells = [b'"' + x.replace(b'"', b'""') + b'"' if _NEEDS_QUOTES_B(x) else x for x in cells]
+        return [x + b"," for x in cells] if comma else cells
     q = quote_column(cells)
     s = "\x00".join(q)
     if s.count("\x00") == len(q) - 1:  # no NUL in a cell: one encode, one split
-        return s.encode("utf-8").split(b"\x00")
-    return [x.encode("utf-8") for x in q]
+        out = s.encode("utf-8").split(b"\x00")
+    else:
+        out = [x.encode("utf-8") for x in q]
+    return [x + b"," for x in out] if comma else out
 
 
 _NEEDS_QUOTES_B = re.compile(b'[,"\r\n]').search
