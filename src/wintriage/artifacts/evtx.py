@@ -441,6 +441,7 @@ def rows_values(events: Iterable[Any], record_numbers: Iterable[int], stamps: It
     append = rows.extend
     loads, dumps, i_, no_map, empty = _loads, _dumps, _int, _NO_MAP, _EMPTY
     find = maps.find if maps is not None else None
+    memo: dict[tuple[Any, ...], Any] = {}  # (channel, provider, event id) -> the map's generated function
     for ev, record_number, ts, chunk in zip(events, record_numbers, stamps, chunks, strict=True):
         if type(ev) is str:
             try:
@@ -476,10 +477,14 @@ def rows_values(events: Iterable[Any], record_numbers: Iterable[int], stamps: It
             ts = ts_ticks(tc) if isinstance(tc, str) else None
         mapped = no_map
         if find is not None and eid is not None:
-            em = find(channel, provider, eid)
-            if em is not None:
+            key = (channel, provider, eid)
+            fn = memo.get(key, memo)
+            if fn is memo:
+                em = find(channel, provider, eid)
+                fn = memo[key] = em.values_function() if em is not None else None
+            if fn is not None:
                 try:
-                    mapped = em.values(ev)
+                    mapped = fn(ev)
                 except (re.error, TypeError, ValueError):
                     mapped = no_map
         # the seven integer fields: an int as it is, anything else through _int (inlined: the hot path)
@@ -618,10 +623,8 @@ def _wheel_batches(src: Any, ctx: ParseContext, threads: int, reported: set[int]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             try:
-                for _ in range(BATCH):
-                    batch.append(next(it))
-            except StopIteration:
-                done = True
+                batch.extend(itertools.islice(it, BATCH))  # on an error, the records before it stay in the batch
+                done = len(batch) < BATCH
             except (RuntimeError, OSError, ValueError) as e:
                 ctx.warn(None, f"parser error: {e}; stopped reading this file")
                 done = True

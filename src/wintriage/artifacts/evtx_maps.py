@@ -235,10 +235,14 @@ class EventMap:
     def values(self, event: dict[str, Any]) -> tuple[str | None, ...]:
         """``apply`` as one tuple in ``MAP_COLUMNS`` order (``None`` for a property the map does not fill), by a
         function generated once per map: ``Data[@Name=...]`` reads inlined, the EventData lookup done once."""
+        return self.values_function()(event)
+
+    def values_function(self) -> Callable[[dict[str, Any]], tuple[str | None, ...]]:
+        """The generated function ``values`` calls (generated on first use)."""
         fn = self._values
         if fn is None:
             fn = self._values = _generate(self)
-        return fn(event)
+        return fn
 
     def apply(self, event: dict[str, Any]) -> dict[str, str]:
         if not self._plan and self.props:
