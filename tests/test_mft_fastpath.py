@@ -3,8 +3,10 @@ sample and on damaged copies (the fast path must hand every odd record to the pe
 
 from __future__ import annotations
 
+import os
 import random
 import struct
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -107,17 +109,19 @@ def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path
     twice.write_bytes(data)
     b = bytearray(data)
     used = [i for i in range(len(data) // 1024) if data[i * 1024:i * 1024 + 4] == b"FILE"]
-    theirs = [i for i in used if mft._worker_chunk(i // 32)]
-    hit = [i for i in used if not mft._worker_chunk(i // 32)][-1:] + theirs[:1] + theirs[-1:]  # one here, two there
+    hit = sorted({i // 32: i for i in used}.values())  # the last record of each chunk that has some
     for i in hit:
         b[i * 1024 + 510] ^= 0x5A  # a fixup mismatch: a warning from that record
     damaged = tmp_path / "damaged.mft"
     damaged.write_bytes(bytes(b))
     calls: list[int] = []
     chunk = mft._Pass2.chunk
+    main = os.getpid()
 
     def spy(self: Any, start: int, *a: Any) -> Any:
-        calls.append(start)
+        if os.getpid() == main:  # this process: each chunk slowly, so that the worker surely takes some
+            calls.append(start)
+            time.sleep(0.02)
         return chunk(self, start, *a)
 
     monkeypatch.setattr(mft._Pass2, "chunk", spy)
@@ -134,11 +138,10 @@ def test_csv_on_two_processes_is_byte_identical(td: TD, rel: str, tmp_path: Path
                 files = {p.name: p.read_bytes() for p in sorted(d.iterdir())}
                 out.append((r.records, r.warnings, r.skipped, r.status, files,
                             [(w.offset, w.reason) for w in sink.warnings]))
-                here = [c * 32 for c in range(16) if not (k and mft._worker_chunk(c))]
-                assert calls == here and (len(here) < 12 if k else len(here) == 16)  # the worker did its share
+                assert calls == sorted(set(calls)) and (len(calls) < 12 if k else len(calls) == 16)  # the worker's share
             assert out[0] == out[1]
             assert out[0][0] > 50 and out[0][4]
-    assert out[0][1] == len(hit) == 3  # the damaged copy warned, once per damaged record
+    assert out[0][1] == len(hit) >= 2  # the damaged copy warned, once per damaged record
 
 
 class _Quits:

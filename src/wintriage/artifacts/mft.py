@@ -1984,24 +1984,49 @@ def parse_batches(path: Path, ctx: ParseContext) -> Iterator[RowBatch | Record]:
 # --- CSV-only runs on two cores ----------------------------------------------------------------------------
 # ``parse mft --csv`` without a case store sets ``csv_workers`` and ``csv_tz``: a worker is forked first; each
 # process runs pass 1 on half of the records and they swap what they learnt (a pipe), so both hold the whole name
-# table. Then the chunks are shared out (``_WORKER_SHARE`` of them to the worker, spread evenly): the worker
-# renders the CSV text of its chunks into a temporary file and says, chunk by chunk, how many rows and bytes it
-# wrote, with its warnings and zone rows; this process renders its own chunks and, in file order between them,
-# passes on the worker's text as batches already rendered (``TextColumns``): the rows, warnings and zone rows come
+# table. Then both take chunks in file order from a shared counter, each the next one not yet taken, so the work
+# balances itself whatever the machine, the input's size or this process's head start: the worker renders the
+# CSV text of its chunks into a temporary file and says, chunk by chunk, how many rows and bytes it wrote, with
+# its warnings and zone rows; this process decodes its own chunk, passes on the worker's text of the chunks
+# before it (as batches already rendered, ``TextColumns``), then its own: the rows, warnings and zone rows come
 # in the order one process gives them. Only a CSV sink can take those batches (they have no column values).
 _SPLIT_MIN = 16384  # records; below this the worker costs more than it saves
-_WORKER_SHARE = 0.54  # of the chunks: this process also passes on the worker's text
 
 
-def _worker_chunk(k: int) -> bool:
-    """Is chunk ``k`` (in file order) the worker's? ``_WORKER_SHARE`` of them, evenly spread."""
-    return int((k + 1) * _WORKER_SHARE) > int(k * _WORKER_SHARE)
+class _Chunks:
+    """Chunk ``k`` of a file's records, read on demand into one buffer (good until the next ``get``)."""
+
+    def __init__(self, path: Path, rs: int, count: int) -> None:
+        self.fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        self.rs, self.count = rs, count
+        self.per = max(1, _CHUNK_BYTES // rs)
+        self.n = -(-count // self.per)
+        self.buf = memoryview(bytearray(min(self.per, count) * rs))
+
+    def get(self, k: int) -> tuple[int, memoryview, int]:
+        start = k * self.per
+        n = min(self.per, self.count - start)
+        self.fh.seek(start * self.rs)
+        got = self.fh.readinto(self.buf[:n * self.rs]) or 0
+        n = min(n, got // self.rs)  # (the file shrank under us: the whole records read)
+        return start, self.buf[:n * self.rs], n
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _take_chunk(counter: Any) -> int:
+    """The next chunk nobody has taken (shared between the two processes)."""
+    with counter.get_lock():
+        k = int(counter.value)
+        counter.value = k + 1
+    return k
 
 
 def _csv_part(state: tuple[Any, ...], tz: timezone, tmp: str) -> bool:
     """Worker: pass 1 on records ``p1``..``count - 1`` (swapped with this process's part), then the MFTECmd CSV
-    lines of its chunks into ``tmp``, one message per chunk: (rows, bytes, warnings, zone rows)."""
-    path, rs, res, p1, conn, other, options, source = state
+    lines of the chunks it takes into ``tmp``, one message per chunk: (chunk, rows, bytes, warnings, zone rows)."""
+    path, rs, res, p1, conn, other, options, source, counter = state
     other.close()
     try:
         mine = _pass1_range(path, rs, res, p1, res.count)
@@ -2010,13 +2035,12 @@ def _csv_part(state: tuple[Any, ...], tz: timezone, tmp: str) -> bool:
         _pass1_finish(res, ext_names)
         ctx = _csvpart.LogContext("mft", source, options)
         p2 = _Pass2(path, res, extensions, ctx, True)
+        chunks = _Chunks(path, rs, res.count)
         with open(tmp, "wb") as fh:
-            for k, (start, buf, n) in enumerate(_iter_chunks(path, rs, res.count)):
-                if not _worker_chunk(k):
-                    continue
+            while (k := _take_chunk(counter)) < chunks.n:
                 rows = size = 0
                 zones: list[Record] = []
-                for item in p2.chunk(start, buf, n, rs):
+                for item in p2.chunk(*chunks.get(k), rs):
                     if type(item) is RowBatch:
                         data = _csv_batch(item.columns, tz)
                         assert isinstance(data, bytes)
@@ -2025,8 +2049,9 @@ def _csv_part(state: tuple[Any, ...], tz: timezone, tmp: str) -> bool:
                     else:
                         zones.append(item)  # type: ignore[arg-type]
                 fh.flush()
-                conn.send((rows, size, ctx.log, zones))
+                conn.send((k, rows, size, ctx.log, zones))
                 ctx.log = []
+        chunks.close()
         p2.close()
     except (OSError, EOFError):  # this process went away
         return False
@@ -2048,9 +2073,11 @@ def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone)
     p1 = max(per, count // 2 // per * per)  # pass 1: half each
     res = PathResolver(count, path, rs)
     conn, theirs = mp.Pipe()
-    worker = _csvpart.Forked(_csv_part, (path, rs, res, p1, theirs, conn, ctx.options, ctx.source), tz)
+    counter = mp.Value("q", 0)
+    worker = _csvpart.Forked(_csv_part, (path, rs, res, p1, theirs, conn, ctx.options, ctx.source, counter), tz)
     theirs.close()  # the worker has its own copy: a worker gone is an EOF here
     alive = True
+    chunks = _Chunks(path, rs, count)
     try:
         mine = _pass1_range(path, rs, res, 0, p1)
         sender = threading.Thread(target=_send_quietly, args=(conn, _pass1_pack(res, 0, p1, *mine)), daemon=True)
@@ -2065,24 +2092,43 @@ def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone)
         _pass1_finish(res, ext_names)
         ctx.resources["mft"] = res
         p2 = _Pass2(path, res, extensions, ctx, True)
+        done = 0  # chunks passed on so far
+        held = _csvpart.LogContext("mft", ctx.source, ctx.options)
         with open(worker.tmp, "rb") as text:
-            for k, (start, buf, n) in enumerate(_iter_chunks(path, rs, count)):
-                if alive and _worker_chunk(k):
-                    try:
-                        rows, size, log, zones = conn.recv()
-                    except (OSError, EOFError):  # the worker died: the rest here
-                        alive = False
+            while done < chunks.n:
+                k = _take_chunk(counter) if alive else done
+                own: list[Any] = []
+                if k < chunks.n:  # its warnings come after those of the worker's chunks before it
+                    p2.warn = held.warn
+                    own = list(p2.chunk(*chunks.get(k), rs))
+                    p2.warn = ctx.warn
+                while done < min(k, chunks.n):  # the worker's chunks before this one, in order
+                    msg = None
+                    if alive:
+                        try:
+                            msg = conn.recv()
+                        except (OSError, EOFError):  # the worker died: the rest here
+                            alive = False
+                    if msg is None:
+                        yield from p2.chunk(*chunks.get(done), rs)
                     else:
+                        j, rows, size, log, zones = msg
+                        assert j == done, (j, done)
                         _csvpart.replay_warnings(ctx, log)
                         if rows:
                             cols = _csvpart.TextColumns({"entry": [None] * rows})
                             cols.text = (tz, text.read(size))
                             yield RowBatch("mft", cols)
                         yield from zones
-                        continue
-                yield from p2.chunk(start, buf, n, rs)
+                    done += 1
+                if k < chunks.n:
+                    _csvpart.replay_warnings(ctx, held.log)
+                    held.log = []
+                    yield from own
+                    done += 1
         p2.close()
     finally:
+        chunks.close()
         conn.close()  # (a worker still sending stops)
         worker.result()
         worker.close()
