@@ -1,10 +1,11 @@
 """$MFT -> CSV: wintriage (this checkout and a baseline git revision) vs the `mft` wheel, in one run.
 
-Usage: python bench/bench_mft.py [--baseline REV] [--no-baseline] [--rows] [MFT ...]
-       (default: /tmp/pub.mft and a synthetic 131,072-entry MFT; baseline f9e32da = before the session-3 work)
+Usage: python bench/bench_mft.py [--baseline REV] [--no-baseline] [--rows] [--runs N] [MFT ...]
+       (default: /tmp/pub.mft and synthetic 131,072- and 524,288-entry MFTs; baseline d4dd63a = before the
+       session-4 work; ``--runs N``: the tools in turn N times, each tool's fastest run reported)
 
 Export the scenario $MFT first, e.g. ``wintriage cat scenario/public-1.E01 '/$MFT' > /tmp/pub.mft``.
-The synthetic MFT replicates the real records of the first input until it holds 131,072 entries, patching
+The synthetic MFTs replicate the real records of the first input until they hold 131,072 (524,288) entries, patching
 the record number (header offset 0x2C) of each copy; parent references keep pointing into the first copy, so
 paths resolve like the real ones. Every measurement runs in its own child process: wall seconds, CPU seconds
 (user+sys of the process and of the worker it forks), peak RSS (the larger of the process and its worker).
@@ -32,8 +33,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def synth(src: Path, dst: Path, entries: int = 131072) -> Path:
-    data = src.read_bytes()
     rs = 1024
+    if dst.exists() and dst.stat().st_size == entries * rs:  # made by an earlier run
+        return dst
+    data = src.read_bytes()
     recs = [data[i:i + rs] for i in range(0, len(data) - len(data) % rs, rs)]
     with open(dst, "wb") as fo:
         for n in range(entries):
@@ -130,7 +133,8 @@ ROWS = (
 
 def main() -> None:
     argv = sys.argv[1:]
-    rev = "f9e32da"
+    rev = "d4dd63a"
+    runs = 1
     tools = TOOLS
     if "--rows" in argv:
         argv.remove("--rows")
@@ -142,12 +146,16 @@ def main() -> None:
         i = argv.index("--baseline")
         rev = argv[i + 1]
         del argv[i:i + 2]
+    if "--runs" in argv:
+        i = argv.index("--runs")
+        runs = int(argv[i + 1])
+        del argv[i:i + 2]
     if argv and argv[0] == "--one":
         print(json.dumps(one(argv[1], Path(argv[2]))))
         return
     inputs = [Path(a) for a in argv] or [Path("/tmp/pub.mft")]
     if not argv:
-        inputs.append(synth(inputs[0], Path("/tmp/synth_131072.mft")))
+        inputs += [synth(inputs[0], Path(f"/tmp/synth_{n}.mft"), n) for n in (131072, 524288)]
     print(f"baseline = git {rev}; {os.cpu_count()} CPUs; load average at start "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'input':20} {'records':>8} {'tool':40} {'wall s':>7} {'cpu s':>7} {'rec/s wall':>10} {'rec/s cpu':>10} "
@@ -159,12 +167,15 @@ def main() -> None:
         base_src = git_src(rev, Path(tmp))  # byte-compiled, as is this checkout's
         for p in inputs:
             records = os.path.getsize(p) // 1024
-            got = {}
-            for tool, _label in tools:
-                env = {**os.environ, "BENCH_BASE_SRC": str(base_src)}
-                if tool.endswith(":base"):  # the baseline's whole package, in the child
-                    env["PYTHONPATH"] = str(base_src)
-                got[tool] = one_child(__file__, ["--one", tool, str(p)], env)
+            got: dict[str, dict[str, float]] = {}
+            for _ in range(runs):  # the tools in turn, ``runs`` times; each tool's fastest run
+                for tool, _label in tools:
+                    env = {**os.environ, "BENCH_BASE_SRC": str(base_src)}
+                    if tool.endswith(":base"):  # the baseline's whole package, in the child
+                        env["PYTHONPATH"] = str(base_src)
+                    r = one_child(__file__, ["--one", tool, str(p)], env)
+                    if tool not in got or r["wall"] < got[tool]["wall"]:
+                        got[tool] = r
             for tool, label in tools:
                 r = got[tool]
                 peer = got[tool.split(":")[0] + ":wheel"]
