@@ -116,6 +116,12 @@ class CsvSink:
                     _fh.buffer.write(cells)
                 else:
                     _fh.write(cells.decode("utf-8"))
+            elif hasattr(cells, "copy_to"):  # rendered UTF-8 lines in a worker's file (parse mft --csv)
+                if self._utf8:
+                    _fh.flush()
+                    cells.copy_to(_fh.fileno())
+                else:
+                    _fh.write(cells.read().decode("utf-8"))
             else:
                 cw.write_columns(cells)
         elif shape is not None:

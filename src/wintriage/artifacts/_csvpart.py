@@ -87,15 +87,49 @@ def replay_warnings(ctx: ParseContext, log: Log) -> None:
         ctx.warn(off, reason, skipped=skipped)
 
 
+class FileRange:
+    """Rendered UTF-8 lines that a worker wrote to a file: ``size`` bytes at ``offset`` of the open file ``fd``.
+    A CSV sink copies them into its file in the kernel (``copy_to``) instead of reading and writing them."""
+
+    __slots__ = ("fd", "offset", "size")
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self.fd, self.offset, self.size = fd, offset, size
+
+    def read(self) -> bytes:
+        return os.pread(self.fd, self.size, self.offset)
+
+    def copy_to(self, fd: int) -> None:
+        """Append the bytes at ``fd``'s position (flushed by the caller)."""
+        off, left = self.offset, self.size
+        copy = getattr(os, "copy_file_range", None)
+        while left and copy is not None:
+            try:
+                n = copy(self.fd, fd, left, off)
+            except OSError:  # not between these files (other file systems, old kernels): the plain way
+                break
+            if n <= 0:
+                break
+            off += n
+            left -= n
+        while left:
+            data = os.pread(self.fd, min(left, 1 << 24), off)
+            if not data:
+                raise OSError(f"worker output ended {left} bytes early")
+            os.write(fd, data)
+            off += len(data)
+            left -= len(data)
+
+
 class TextColumns(dict[str, list[Any]]):
     """A batch already rendered as CSV text: ``text`` = (zone, lines as str, or as UTF-8 bytes); one placeholder
     column gives its length."""
 
-    text: tuple[timezone, str | bytes]
+    text: tuple[timezone, str | bytes | FileRange]
     pos: int  # where the batch's first record starts in its input (set by parsers whose worker output may join)
 
 
-def rendered(columns: Any, tz: timezone) -> str | bytes | None:
+def rendered(columns: Any, tz: timezone) -> str | bytes | FileRange | None:
     """The rendered text of a ``TextColumns`` batch as it was made (checked against the zone asked for), else
     None."""
     text = getattr(columns, "text", None)
@@ -109,6 +143,8 @@ def rendered(columns: Any, tz: timezone) -> str | bytes | None:
 def text_of(columns: Any, tz: timezone) -> str | None:
     """``rendered`` as a str."""
     text = rendered(columns, tz)
+    if isinstance(text, FileRange):
+        text = text.read()
     return text.decode("utf-8") if isinstance(text, bytes) else text
 
 

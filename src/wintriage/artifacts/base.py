@@ -89,8 +89,9 @@ class CsvShape:
     # the case store then run in SQLite (the columns still serve ``parse --csv`` and the headers)
     sql: Callable[[timezone], str] | None = None
     # optional: (columns of a RowBatch, tz) -> the CSV's columns, every cell a str (``parse --csv`` of batches);
-    # or a str: the batch's lines already rendered and quoted, "\r\n"-terminated (or those lines as UTF-8 bytes)
-    batch: Callable[[dict[str, list[Any]], timezone], list[list[str]] | str | bytes] | None = None
+    # or a str: the batch's lines already rendered and quoted, "\r\n"-terminated (or those lines as UTF-8 bytes,
+    # or a ``_csvpart.FileRange`` of them: UTF-8 lines a worker process wrote to a file)
+    batch: Callable[[dict[str, list[Any]], timezone], Any] | None = None
     # the table columns ``batch`` reads, when it reads only some (an export from the case store selects just these)
     batch_reads: tuple[str, ...] = ()
 

@@ -2095,6 +2095,7 @@ def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone)
         done = 0  # chunks passed on so far
         held = _csvpart.LogContext("mft", ctx.source, ctx.options)
         with open(worker.tmp, "rb") as text:
+            at = 0  # where the worker's next chunk starts in its file
             while done < chunks.n:
                 k = _take_chunk(counter) if alive else done
                 own: list[Any] = []
@@ -2117,7 +2118,8 @@ def _split_csv(path: Path, rs: int, count: int, ctx: ParseContext, tz: timezone)
                         _csvpart.replay_warnings(ctx, log)
                         if rows:
                             cols = _csvpart.TextColumns({"entry": [None] * rows})
-                            cols.text = (tz, text.read(size))
+                            cols.text = (tz, _csvpart.FileRange(text.fileno(), at, size))
+                            at += size
                             yield RowBatch("mft", cols)
                         yield from zones
                     done += 1
@@ -2376,7 +2378,7 @@ _CSV_READS = ("entry", "sequence", "in_use", "parent_entry", "parent_sequence", 
               "logfile_seq", "security_id", "object_id", "logged_util_stream", "zone_id_contents", "source_file")
 
 
-def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str | bytes:
+def _csv_batch(columns: dict[str, list[Any]], tz: timezone) -> list[list[str]] | str | bytes | _csvpart.FileRange:
     """``MFTECmd_$MFT_Output.csv`` lines of a whole batch, as UTF-8: the text ``CSV['mft'].row`` and
     ``csv.writer`` give row by row."""
 

@@ -908,7 +908,7 @@ def _j_csv_batch(c: Any, tz: timezone) -> str | bytes:
     """``_JCsvShape.row`` for a whole batch: the CSV text of its lines (integers formatted by ``%d`` in C; only
     the columns that can hold a delimiter or quote are scanned, once each)."""
     text = _csvpart.rendered(c, tz)
-    if text is not None:
+    if isinstance(text, (str, bytes)):
         return text
     pmap = {p: _csv_parent(p) for p in set(c["parent_path"])}
     names = quote_column(c["name"])
