@@ -1731,8 +1731,6 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     ns = flat[b + 65].astype(np.int64)
     nlen = flat[b + 64].astype(np.int64)
     nl = np.minimum(2 * nlen, row0[cr] + cve - (b + 66))
-    nseg = _utf8_names(flat, b + 66, nl) if csv_only else None
-    names = np.array(_decode_names(flat, c, b + 66, nl), dtype=object) if nseg is None else None
     is2 = ns == 2
     has_long = np.zeros(nr, dtype=bool)
     has_long[cr[~is2]] = True
@@ -1746,6 +1744,8 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     r = cr[order]  # record of each row
     rb = b[order]
     rns = ns[order]
+    nseg = _utf8_names(flat, rb + 66, nl[order]) if csv_only else None  # the rows' names (CSV-only: as UTF-8)
+    names = np.array(_decode_names(flat, c, b + 66, nl), dtype=object) if nseg is None else None  # every name
     fw = _words(flat, rb, 5)  # parent reference and the four times of each row's $FILE_NAME
     pref = fw[:, 0].copy() if fw is not None else _g(flat, rb, 8, "<u8")
     pe = (pref & np.uint64(REF_MASK)).astype(np.int64)
@@ -1819,8 +1819,7 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
         cols["csv_parent_path"] = _objs(ucpp).take(which)
     if csv_only:  # text columns as UTF-8 cells
         if nseg is not None:  # names and extensions as CSV cells, each with the comma after it
-            rseg = nseg.take(order)
-            cols["name"], cols["extension"] = _comma_cells(rseg), _comma_cells(_ext_seg(rseg, is_dir))
+            cols["name"], cols["extension"] = _comma_cells(nseg), _comma_cells(_ext_seg(nseg, is_dir))
             out = _Commas([])
             out[:] = _objs(_quote_utf8(ucells, True)).take(which).tolist()
             cols["csv_parent_path"] = out
@@ -2275,18 +2274,28 @@ def _bool_field(b: np.ndarray) -> _Field:
     return _text_field(_TF_TEXTS, b.astype(np.intp))
 
 
-def _time_field(t: np.ndarray, show: np.ndarray, off: int) -> np.ndarray:
-    """A time column: ``fmt(t, tz)`` where ``show``, empty elsewhere; past year 9999 the raw value, as ``fmt``."""
+def _time_field(t: np.ndarray, show: np.ndarray, off: int, cols: int = 1) -> np.ndarray:
+    """A time column: ``fmt(t, tz)`` where ``show``, empty elsewhere; past year 9999 the raw value, as ``fmt``.
+    ``cols``: ``t`` is that many columns one after the other; a time equal to the first column's on its row is
+    taken from there."""
     n = t.size
     inr = show & (t <= FMT_MAX + 10**13)  # a zone moves a time by less than a day: no overflow below
     tt = np.where(inr, t, 0) + off
     inr &= (tt >= 0) & (tt <= FMT_MAX)
     if inr.any():  # each distinct time once (a record's SI times are often equal); the rows not shown: NULs
-        u, inv = np.unique(tt[inr], return_inverse=True)
+        rows = n // cols
+        t2, i2 = tt.reshape(cols, rows), inr.reshape(cols, rows)
+        same = (t2 == t2[0]) & i2 & i2[0]
+        same[0] = False
+        same = same.reshape(-1)
+        own = inr & ~same
+        u, inv = np.unique(tt[own], return_inverse=True)
         tab = np.zeros((u.size + 1, 27), dtype=np.uint8)
         tab[:-1] = ticks_matrix(u)
         which = np.full(n, u.size, dtype=np.intp)
-        which[inr] = inv.reshape(-1)
+        which[own] = inv.reshape(-1)
+        at = np.flatnonzero(same)
+        which[at] = which[at % rows]
         mat = tab.take(which, axis=0)
     else:
         mat = np.zeros((n, 27), dtype=np.uint8)
@@ -2415,7 +2424,7 @@ def _csv_parts(a: dict[str, Any], tz: timezone) -> tuple[list[bytes], int]:
         fv, fok = a[fn_key]
         tv += [sv, fv]
         ts += [sok, fok & ~(sok & (fv == sv))]
-    tm = _time_field(np.concatenate(tv), np.concatenate(ts), off)  # the 8 time columns at once
+    tm = _time_field(np.concatenate(tv), np.concatenate(ts), off, 8)  # the 8 time columns at once
     times: list[_Field] = [tm[i * n:(i + 1) * n] for i in range(8)]
     flags, fl_ok = a["si_flags"]
     usn, usn_ok = a["usn"]
