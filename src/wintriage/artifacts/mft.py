@@ -441,7 +441,11 @@ class PathResolver:
         """Pass 1 of a record left for later (``_LAZY``): its name (None if it holds none), parent reference."""
         assert self._fh is not None
         try:
-            raw = os.pread(self._fh.fileno(), self.rs, entry * self.rs)
+            if hasattr(os, "pread"):
+                raw = os.pread(self._fh.fileno(), self.rs, entry * self.rs)
+            else:  # Windows: the handle is this resolver's own
+                self._fh.seek(entry * self.rs)
+                raw = self._fh.read(self.rs)
         except OSError:
             raw = b""
         self.names[entry] = None
