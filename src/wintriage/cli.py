@@ -282,7 +282,8 @@ def entry() -> None:
 
     Once the command is done (its files written and closed, its output printed), the exit handlers run and
     the output streams are flushed; then the process ends at once. Freeing every module and object one by one
-    (numpy's among them) costs ~0.1 s per run, which a command on a small input would spend mostly there."""
+    (numpy's among them) costs ~0.1 s per run, which a command on a small input would spend mostly there. Under
+    a profiler or tracer (cProfile, coverage) the interpreter ends as usual, so they can write their data."""
     import atexit
     import os
 
@@ -291,6 +292,8 @@ def entry() -> None:
         code: Any = 0
     except SystemExit as e:
         code = e.code
+    if sys.getprofile() is not None or sys.gettrace() is not None:  # a profiler or tracer writes its data at exit
+        sys.exit(code)
     atexit._run_exitfuncs()
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
