@@ -23,9 +23,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(case: Path) -> Iterator[str]:
+def serving(case: Path, wrap: Any = None) -> Iterator[str]:
+    """``wrap``: a function of the app giving the ASGI app to serve (a test's middleware)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(case), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(case) if wrap is None else wrap(create_app(case))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=server.run, daemon=True)
     th.start()
     deadline = time.time() + 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 from browser_util import browser_page, serving
 from conftest import ARTIFACTS
@@ -60,6 +61,32 @@ def test_explorer_flow_on_public1(public1_case: Path) -> None:
         assert "README_RESTORE_FILES.txt" in page.text_content("#findings-body")
         page.screenshot(path=str(ARTIFACTS / "ui_5_findings.png"))
         assert not errors, errors
+
+
+def test_status_shows_the_count_whichever_answer_comes_last(public1_case: Path) -> None:
+    """A filter asks for the rows and for their count at once: when the rows come back after the count, the
+    status still ends on the count ("N rows"), not on the rows loaded so far."""
+    import asyncio
+
+    late = {"on": False}
+
+    def wrap(app: Any) -> Any:
+        async def slow_rows(scope: Any, receive: Any, send: Any) -> None:
+            if late["on"] and scope["type"] == "http" and scope["path"] == "/api/rows":
+                await asyncio.sleep(1.0)  # the count answers first
+            await app(scope, receive, send)
+        return slow_rows
+
+    with serving(public1_case, wrap) as url, browser_page() as page:
+        page.goto(url)
+        page.wait_for_selector("#grid-rows .row")
+        late["on"] = True
+        page.fill('#grid-head input[data-col="path"]', ".kraken")
+        page.press('#grid-head input[data-col="path"]', "Enter")
+        page.wait_for_function("document.querySelectorAll('#grid-rows .row').length > 0 && "
+                               "[...document.querySelectorAll('#grid-rows .row')].every(r => r.textContent.includes('.kraken'))")
+        page.wait_for_function("/^\\d+ rows$/.test(document.querySelector('#status').textContent)", timeout=10000)
+        assert int(page.text_content("#status").split()[0]) >= 647
 
 
 def test_xss_in_history_renders_as_text(tmp_path: Path) -> None:

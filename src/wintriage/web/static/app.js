@@ -19,7 +19,7 @@
   const state = {
     meta: null, table: "timeline", cols: [], visible: [], widths: {}, sort: "ts", desc: false,
     filters: [], q: "", tagged: false, rows: [], next: null, loading: false, done: false,
-    offsetMin: 0, selected: null, groupBy: "", gen: 0,
+    offsetMin: 0, selected: null, groupBy: "", gen: 0, count: null,
   };
   const TIME_COLS = new Set(["ts", "timestamp", "time_created", "last_run", "start_time", "end_time", "visit_time",
     "si_created", "si_modified", "si_accessed", "si_record_changed", "fn_created", "fn_modified", "fn_accessed",
@@ -109,13 +109,14 @@
       state.rows.push(...res.rows);
       state.next = res.next;
       state.done = !res.next;
-      status(`${state.rows.length}${state.done ? "" : "+"} rows loaded`);
+      // the count, once known, stays the status whichever answer comes last
+      status(state.count !== null ? `${state.count} rows` : `${state.rows.length}${state.done ? "" : "+"} rows loaded`);
     } catch (e) { status("error: " + e.message); state.done = true; }
     finally { state.loading = false; }
     if (gen === state.gen) renderRows();
   }
   async function reload() {
-    state.gen++; state.rows = []; state.next = null; state.done = false; state.loading = false;
+    state.gen++; state.rows = []; state.next = null; state.done = false; state.loading = false; state.count = null;
     $("grid").scrollTop = 0;
     buildHead(); renderFilters(); renderRows();
     loadMore();
@@ -123,7 +124,10 @@
   }
   async function refreshCount() {
     const gen = state.gen;
-    try { const c = await api("/api/count", baseParams()); if (gen === state.gen) status(`${c.count} rows`); } catch (e) { status("error: " + e.message); }
+    try {
+      const c = await api("/api/count", baseParams());
+      if (gen === state.gen) { state.count = c.count; status(`${c.count} rows`); }
+    } catch (e) { status("error: " + e.message); }
   }
 
   // ---- filters ---------------------------------------------------------------------------------
