@@ -414,7 +414,7 @@ def read_entries(path: Path, rec_size: int | None = None) -> Iterator[Entry]:
 
 
 # --- pass 1: the name/parent table -----------------------------------------------------------------------
-_LAZY = "\ud800"  # a name not decoded yet (no decoded name is a lone surrogate: "replace" never gives one)
+_LAZY = False  # a name not decoded yet (a singleton: compared by identity, pickled as one byte)
 
 
 class PathResolver:
@@ -428,7 +428,7 @@ class PathResolver:
         self.seq = array("H", bytes(2 * count))
         self.flags = bytearray(count)
         self.parent = array("Q", bytes(8 * count))
-        self.names: list[str | None] = [None] * count
+        self.names: list[str | bool | None] = [None] * count  # bool: only ``_LAZY``
         self._cache: dict[int, str] = {}
         self.count = count
         # Pass 1 of a file (``path``) leaves the records that are not directories undecoded: their slot in
@@ -450,7 +450,8 @@ class PathResolver:
             raw = b""
         self.names[entry] = None
         _pass1_record(entry, raw, self.rs, False, self, {}, {})
-        return self.names[entry]
+        nm = self.names[entry]
+        return nm if isinstance(nm, str) else None
 
     # -- queries --
     def exists(self, entry: int) -> bool:
@@ -460,7 +461,9 @@ class PathResolver:
         if not 0 <= entry < self.count:
             return None
         nm = self.names[entry]
-        return self._load(entry) if nm == _LAZY else nm
+        if nm is _LAZY:
+            return self._load(entry)
+        return nm if isinstance(nm, str) else None
 
     def sequence(self, entry: int) -> int | None:
         return self.seq[entry] if self.exists(entry) else None
@@ -477,7 +480,7 @@ class PathResolver:
         if not (0 <= entry < self.count):
             return False
         nm = self.names[entry]
-        if nm is None or (nm == _LAZY and self._load(entry) is None):
+        if nm is None or (nm is _LAZY and self._load(entry) is None):
             return False
         s = self.seq[entry]
         if seq == 0 or s == seq:
@@ -505,7 +508,7 @@ class PathResolver:
                 base = c
                 break
             nm = names[cur] if 0 <= cur < self.count else None
-            if nm == _LAZY:
+            if nm is _LAZY:
                 nm = self._load(cur)
             if nm is None or cur in seen or len(chain) > 4096:
                 base = ORPHAN
@@ -888,7 +891,7 @@ def _pass1_finish(res: PathResolver, ext_names: _ExtNames) -> None:
     """Names that overflowed into extension records, for base records without a name of their own."""
     names = res.names
     for b, fns in ext_names.items():
-        if 0 <= b < res.count and not (res._load(b) if names[b] == _LAZY else names[b]):
+        if 0 <= b < res.count and not (res._load(b) if names[b] is _LAZY else names[b]):
             best_ = _best_name(fns)
             if best_ is not None:
                 names[b] = best_[2]
@@ -902,11 +905,8 @@ def _pass1_pack(res: PathResolver, first: int, stop: int, extensions: dict[int, 
     out = io.BytesIO()
     p = pickle.Pickler(out, protocol=5)
     p.fast = True
-    names = _objs(res.names[first:stop])
-    later = np.nonzero(names == _LAZY)[0]  # sent as positions: pickle is slow on a lone surrogate
-    names[later] = None
     p.dump((first, stop, res.seq[first:stop].tobytes(), bytes(res.flags[first:stop]), res.parent[first:stop].tobytes(),
-            names.tolist(), later.tobytes(), extensions, ext_names))
+            res.names[first:stop], extensions, ext_names))
     return out.getvalue()
 
 
@@ -921,14 +921,10 @@ def _merge_lists(lo: dict[int, list[Any]], hi: dict[int, list[Any]]) -> dict[int
 def _pass1_unpack(res: PathResolver, data: bytes, mine: tuple[dict[int, list[int]], _ExtNames],
                   mine_first: bool) -> tuple[dict[int, list[int]], _ExtNames]:
     """The other process's part of pass 1 into ``res``, and both parts' extension lists, in record order."""
-    first, stop, seq, flags, parent, names, later, extensions, ext_names = pickle.loads(data)
+    first, stop, seq, flags, parent, names, extensions, ext_names = pickle.loads(data)
     res.seq[first:stop] = array("H", seq)
     res.flags[first:stop] = flags
     res.parent[first:stop] = array("Q", parent)
-    if later:
-        nm = _objs(names)
-        nm[np.frombuffer(later, dtype=np.intp)] = _LAZY
-        names = nm.tolist()
     res.names[first:stop] = names
     if mine_first:
         return _merge_lists(mine[0], extensions), _merge_lists(mine[1], ext_names)
