@@ -626,16 +626,15 @@ def _iter_chunks(path: Path, rs: int, count: int, first: int = 0,
         if mapped:
             yield from _mapped_chunks(fh, rs, count, first, per)
             return
-        buf = memoryview(bytearray(min(per, count - first) * rs))
-        fh.seek(first * rs)
+    chunks = _Chunks(path, rs, count)
+    try:
         for idx in range(first, count, per):
-            n = min(per, count - idx)
-            got = fh.readinto(buf[:n * rs]) or 0
-            if got < n * rs:  # the file shrank under us: the whole records read
-                n = got // rs
-                if not n:
-                    return
-            yield idx, buf[:n * rs], n
+            item = chunks.read(idx, min(per, count - idx))
+            if not item[2]:  # the file shrank under us
+                return
+            yield item
+    finally:
+        chunks.close()
 
 
 def _mapped_chunks(fh: Any, rs: int, count: int, first: int, per: int) -> Iterator[tuple[int, memoryview, int]]:
@@ -709,7 +708,7 @@ class _Chunk:
         self.used = h32[:, 6].astype(np.int64)
         self.base = h64[:, 4]
         self._fbytes: bytes | None = None
-        self._fixed_up = fix
+        self._saved: np.ndarray | None = None  # the bytes fixups replaced (``raw``), when fixed up
         if not fix:  # pass 1 reads only what lies before the first stride end: the bytes as they are
             self.fix_ok = self.is_file
             self.fixed = a
@@ -726,7 +725,7 @@ class _Chunk:
         bad = np.zeros(n, dtype=bool)
         ends = np.arange(STRIDE - 2, rs, STRIDE)
         ends = np.sort(np.concatenate((ends, ends + 1)))
-        self._ends = ends  # the bytes fixups replace, as they were (``raw``)
+        self._ends = ends
         self._saved = a[:, ends]
         patch = []  # every value read before any is written: an update sequence array may overlap a stride end
         for i in range(1, rs // STRIDE + 1):
@@ -747,7 +746,7 @@ class _Chunk:
 
     def raw(self, i: int) -> bytes:
         """Record ``i`` as it was read, before its fixups."""
-        if not self._fixed_up:
+        if self._saved is None:
             return self.fixed[i].tobytes()
         r = self.fixed[i].copy()
         r[self._ends] = self._saved[i]
@@ -1592,9 +1591,6 @@ class _Seg:
     def __init__(self, buf: np.ndarray, start: np.ndarray, size: np.ndarray) -> None:
         self.buf, self.start, self.size = buf, start, size
 
-    def take(self, idx: np.ndarray) -> _Seg:
-        return _Seg(self.buf, self.start[idx], self.size[idx])
-
     def cells(self, comma: bool = False) -> list[bytes]:
         """The cells as ``bytes`` (``comma``: each followed by a comma): gathered with a NUL after each, one split
         (no NUL in the bytes)."""
@@ -1619,20 +1615,15 @@ class _Seg:
 
 
 class _Commas(list[bytes]):
-    """CSV cells of a text column that are final (quoted where needed); ``comma``: each ends with the comma
-    that follows it on its line."""
-
-    def __init__(self, cells: list[bytes], comma: bool = False) -> None:
-        super().__init__([x + b"," for x in cells] if comma else cells)
+    """CSV cells of a text column that are final (quoted where needed), each ending with the comma that follows
+    it on its line."""
 
 
 def _comma_cells(seg: _Seg) -> _Commas:
     """A text column's cells with their commas (quoted as ``quote_column`` quotes when one needs it)."""
     if seg.plain():
-        out = _Commas([])
-        out[:] = seg.cells(True)
-        return out
-    return _Commas(_quote_utf8(seg.cells()), True)
+        return _Commas(seg.cells(True))
+    return _Commas(_quote_utf8(seg.cells(), True))
 
 
 _U8_LEN = np.ones(0x10000, dtype=np.int64)  # UTF-8 bytes of a UTF-16 code unit (surrogates excluded)
@@ -1812,18 +1803,15 @@ def _fast_columns(c: _Chunk, start: int, fi: np.ndarray, w: dict[str, np.ndarray
     which = np.full(n, len(upp) + 1, dtype=np.intp)  # the root's own row
     which[norm] = inv.reshape(-1)
     which[selfp] = len(upp)
-    if csv_only:
-        ucells = [x.encode("utf-8") for x in ucpp]
-        cols["csv_parent_path"] = _objs(ucells).take(which)
-    else:
+    if not csv_only:
         cols["csv_parent_path"] = _objs(ucpp).take(which)
-    if csv_only:  # text columns as UTF-8 cells
-        if nseg is not None:  # names and extensions as CSV cells, each with the comma after it
+    else:  # text columns as UTF-8 cells
+        ucells = [x.encode("utf-8") for x in ucpp]
+        if nseg is not None:  # names, extensions and parent paths as CSV cells, each with the comma after it
             cols["name"], cols["extension"] = _comma_cells(nseg), _comma_cells(_ext_seg(nseg, is_dir))
-            out = _Commas([])
-            out[:] = _objs(_quote_utf8(ucells, True)).take(which).tolist()
-            cols["csv_parent_path"] = out
+            cols["csv_parent_path"] = _Commas(_objs(_quote_utf8(ucells, True)).take(which).tolist())
         else:
+            cols["csv_parent_path"] = _objs(ucells).take(which)
             assert names is not None
             nm_l = names[order].tolist()
             cols["name"] = _objs([x.encode("utf-8") for x in nm_l])
@@ -1993,7 +1981,7 @@ _SPLIT_MIN = 16384  # records; below this the worker costs more than it saves
 
 
 class _Chunks:
-    """Chunk ``k`` of a file's records, read on demand into one buffer (good until the next ``get``)."""
+    """Chunk ``k`` of a file's records, read on demand into one buffer (good until the next ``get``/``read``)."""
 
     def __init__(self, path: Path, rs: int, count: int) -> None:
         self.fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
@@ -2003,11 +1991,13 @@ class _Chunks:
         self.buf = memoryview(bytearray(min(self.per, count) * rs))
 
     def get(self, k: int) -> tuple[int, memoryview, int]:
-        start = k * self.per
-        n = min(self.per, self.count - start)
+        return self.read(k * self.per, min(self.per, self.count - k * self.per))
+
+    def read(self, start: int, n: int) -> tuple[int, memoryview, int]:
+        """Records ``start``..``start + n - 1`` (fewer when the file shrank under us: the whole records read)."""
         self.fh.seek(start * self.rs)
         got = self.fh.readinto(self.buf[:n * self.rs]) or 0
-        n = min(n, got // self.rs)  # (the file shrank under us: the whole records read)
+        n = min(n, got // self.rs)
         return start, self.buf[:n * self.rs], n
 
     def close(self) -> None:
