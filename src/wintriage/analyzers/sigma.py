@@ -217,6 +217,7 @@ def _rows(src: sqlite3.Connection) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 _SCALARS = (int, float, str)
+_NAN = float("nan")
 
 
 def _scalar(v: Any) -> Any:
@@ -259,17 +260,20 @@ def build_logs(src: sqlite3.Connection, dst: sqlite3.Connection, fields: set[str
     pos = {c: i for i, c in enumerate(want, 2)}
     slot: dict[str, int] = {}  # a field's spelling -> its column (-1: not a column); later spellings win, as before
     width = len(cols)
+    # an empty cell is bound as NaN, which SQLite stores as NULL: binding None goes through sqlite3's adapter
+    # lookup (~0.5 us a cell), and most of a row's cells are empty
+    empty: list[Any] = [_NAN] * width
     for rid, flat in _rows(src):
-        row: list[Any] = [None] * width
+        row = empty.copy()
         row[0] = rid
         for k, v in flat.items():
             i = slot.get(k)
             if i is None:
                 i = slot[k] = pos.get(k.lower(), -1)
             if i >= 0:
-                row[i] = v if v is None or type(v) in _SCALARS else _scalar(v)
+                row[i] = _NAN if v is None else v if type(v) in _SCALARS else _scalar(v)
         ts = flat.get("_ts")
-        row[1] = fmt(ts) if ts else None
+        row[1] = fmt(ts) if ts else _NAN
         batch.append(row)
         if len(batch) >= 5000:
             dst.executemany(sql, batch)
