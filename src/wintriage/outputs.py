@@ -63,6 +63,15 @@ def run_job(out: Path, job: Job, tz: timezone, encoding: str) -> tuple[str, int]
         case.close()
 
 
+def _lower_priority() -> None:
+    nice = getattr(os, "nice", None)  # POSIX only
+    if nice is not None:
+        try:
+            nice(5)
+        except OSError:
+            pass
+
+
 class OutputRun:
     """The outputs of a case as jobs in worker processes. ``start()`` submits the exports that only read parsed
     rows (tool CSVs, timeline, JSONL), so they can run while the analyzers write findings into the same (WAL)
@@ -82,7 +91,9 @@ class OutputRun:
         self.now = [j for j in todo if j[0] != "report"]
         self.later = [j for j in todo if j[0] == "report"]
         workers = workers if workers is not None else min(len(todo), os.cpu_count() or 1, 4)
-        self.pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+        # the exports run at a lower priority: this process's analyzers (and then the report and the indexes) are
+        # the longer path, and the exports fill the core they leave
+        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_lower_priority) if workers > 1 else None
         self.futures: list[Future[tuple[str, int]]] = []
         self.counts: dict[str, int] = {}
 
