@@ -101,7 +101,7 @@ def app_ids() -> dict[str, str]:
     import yaml
 
     text = resources.files("wintriage.data").joinpath("jumplist_appids.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # noqa: S506 - safe loaders
     return {str(k).lower(): str(v) for k, v in (data.get("appids") or {}).items()}
 
 
