@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from wintriage.pipeline import parse_folder
 from wintriage.sinks import StoreSink
 from wintriage.store.case import CaseWriter
@@ -60,3 +62,52 @@ def test_lane_split_depends_only_on_the_input(tmp_path: Path) -> None:
     assert [i[1] for i in main] == ["$MFT", "$J", "SYSTEM"]
     assert [i[1] for i in side] == ["NTUSER.DAT", "System.evtx", "Security.evtx", "A.pf"]
     assert split_lanes(list(items)) == (main, side)
+
+
+def test_collection_in_a_forked_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From an image, ``analyze`` reads the evidence in a forked process while it imports the parsers: the result
+    comes back as it is; an exception comes back as itself, or as its text when it does not pickle; a process that
+    dies without an answer is an error, not a hang."""
+    import multiprocessing as mp
+    import os
+
+    from wintriage import pipeline
+    from wintriage.evidence import collect
+    from wintriage.evidence.image import EvidenceError
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform: the collection runs in this process")
+    image = tmp_path / "case.E01"
+    image.write_bytes(b"x")
+    parent = os.getpid()
+
+    def ok(ev: Path, out: Path, progress: object = None) -> list[collect.CollectedVolume]:
+        return [collect.CollectedVolume(out / "C", {"name": "C", "pid": os.getpid()})]
+
+    monkeypatch.setattr(collect, "collect_evidence", ok)
+    (vol,) = pipeline._collect(image, tmp_path / "files", pipeline._quiet, {})
+    assert vol.root == tmp_path / "files" / "C" and vol.info["pid"] != parent
+
+    def bad(ev: Path, out: Path, progress: object = None) -> None:
+        raise EvidenceError(f"{ev}: no NTFS volume found")
+
+    monkeypatch.setattr(collect, "collect_evidence", bad)
+    with pytest.raises(EvidenceError, match="no NTFS volume found"):
+        pipeline._collect(image, tmp_path / "files", pipeline._quiet, {})
+
+    class Local(Exception):  # a class defined here does not pickle
+        pass
+
+    def odd(ev: Path, out: Path, progress: object = None) -> None:
+        raise Local("odd failure")
+
+    monkeypatch.setattr(collect, "collect_evidence", odd)
+    with pytest.raises(RuntimeError, match="Local: odd failure"):
+        pipeline._collect(image, tmp_path / "files", pipeline._quiet, {})
+
+    def dies(ev: Path, out: Path, progress: object = None) -> None:
+        os._exit(3)
+
+    monkeypatch.setattr(collect, "collect_evidence", dies)
+    with pytest.raises(RuntimeError, match=r"without a result \(exit code 3\)"):
+        pipeline._collect(image, tmp_path / "files", pipeline._quiet, {})
