@@ -205,6 +205,10 @@ def test_bundled_rules_convert_at_run_time_with_other_pysigma(monkeypatch: pytes
 
     doc = json.loads(sigma.COMPILED.read_text(encoding="utf-8"))
     monkeypatch.setattr(sigma, "sigma_versions", lambda: {"pySigma": "0.0"})
-    rules, skipped, _errors = sigma.bundled_rules()
+    sigma.bundled_rules.cache_clear()  # loaded once per process: here, loaded again with the other versions
+    try:
+        rules, skipped, _errors = sigma.bundled_rules()
+    finally:
+        sigma.bundled_rules.cache_clear()
     assert len(rules) == len(doc["rules"]) == 15 and skipped == doc["skipped"]
     assert [r.meta["rule_id"] for r in rules] == [r["meta"]["rule_id"] for r in doc["rules"]]

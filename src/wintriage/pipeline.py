@@ -320,6 +320,13 @@ def _preload(options: dict[str, Any]) -> None:
             importlib.import_module(mod, __package__)
         except Exception:  # noqa: BLE001, S112 - reported when the analyzers run
             continue
+    if not options.get("sigma"):
+        try:
+            from .analyzers.sigma import bundled_rules
+
+            bundled_rules()
+        except Exception:  # noqa: BLE001, S110 - the sigma analyzer reports it
+            pass
 
 
 def _collect_child(evidence: Path, out_dir: Path, conn: Any) -> None:

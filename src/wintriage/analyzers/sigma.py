@@ -167,9 +167,10 @@ def compiled_document(files: list[Path], rules: list[Compiled], skipped: int, er
             "rules": [r.__dict__ for r in rules]}
 
 
+@functools.lru_cache(maxsize=1)
 def bundled_rules() -> tuple[list[Compiled], int, list[str]]:
     """The bundled rules from ``compiled.json`` when it matches the rule files and the installed pySigma (no pySigma
-    import, no YAML); else converted now."""
+    import, no YAML); else converted now. Once per process (``analyze`` loads them while the evidence is read)."""
     files = _rule_files([BUNDLED])
     try:
         doc = json.loads(COMPILED.read_text(encoding="utf-8"))

@@ -563,13 +563,29 @@ _OFFSET = re.compile(r"offset:? (\d+)")
 BATCH = 1024
 
 
+_BUNDLED_MAPS: list[MapSet] = []  # our own map set, loaded once per process (``warm``: before lanes fork)
+
+
+def _bundled_maps() -> MapSet:
+    if not _BUNDLED_MAPS:
+        _BUNDLED_MAPS.append(load_maps(()))
+    return _BUNDLED_MAPS[0]
+
+
+def warm(options: dict[str, Any]) -> None:
+    """Load the bundled maps before parallel lanes fork (each lane would load them)."""
+    if not options.get("no_maps") and not options.get("maps"):
+        _bundled_maps()
+
+
 def _maps(ctx: ParseContext) -> MapSet | None:
     if ctx.options.get("no_maps"):
         return None
     key = "evtx_maps:" + "|".join(str(p) for p in ctx.options.get("maps") or ())
     ms = ctx.resources.get(key)
     if ms is None:
-        ms = load_maps(ctx.options.get("maps") or ())
+        dirs = ctx.options.get("maps") or ()
+        ms = load_maps(dirs) if dirs else _bundled_maps()  # user folders are read afresh on every run
         for err in ms.errors[:50]:
             ctx.warn(None, f"map not loaded: {err}", skipped=False)
         ctx.resources[key] = ms
