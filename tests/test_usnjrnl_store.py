@@ -167,3 +167,47 @@ def test_store_export_of_other_tables_reads_rows(td: TD, tmp_path: Path) -> None
     if empty.has_table("usnjrnl"):
         got = export_table(empty, "usnjrnl", usnjrnl.CSV["usnjrnl"], tmp_path / "o", parse_tz("UTC"))
         assert got is not None and got[0].read_bytes().count(b"\r\n") == 1
+
+
+@pytest.mark.parametrize(("tz", "enc"), [("UTC", "utf-8-sig"), ("+09:00", "cp949")])
+def test_early_csv_equals_the_store_export(td: TD, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tz: str,
+                                          enc: str) -> None:
+    """``analyze`` of a volume folder whose journal is large enough: a forked process renders MFTECmd's $J and NLT's
+    UsnJrnl CSVs beside the parse, and the export joins them; the bytes are the store export's. When that process
+    fails, the store export writes them, the same bytes again."""
+    import shutil
+
+    from wintriage import outputs
+    from wintriage.pipeline import analyze
+
+    vol = tmp_path / "vol"
+    (vol / "$Extend").mkdir(parents=True)
+    shutil.copyfile(td(MFT20H1), vol / "$MFT")
+    shutil.copyfile(td(J20H1), vol / "$Extend" / "$J")
+    names = ("MFTECmd_$J_Output.csv", "NLT_UsnJrnl.csv")
+
+    def run(name: str) -> dict[str, bytes]:
+        analyze(vol, tmp_path / name, tz=parse_tz(tz), encoding=enc)
+        assert not (tmp_path / name / ".early-csv").exists()
+        return {n: (tmp_path / name / "csv" / n).read_bytes() for n in names}
+
+    joined: list[list[int]] = []  # per run: the part files of each shape the export joins (the exports are forked)
+    real_parts = outputs.EarlyCsv.parts
+
+    def parts(self: Any, case: Any) -> Any:
+        got = real_parts(self, case)
+        joined.append(sorted(len(v) for v in got.values()))
+        return got
+
+    monkeypatch.setattr(outputs.EarlyCsv, "parts", parts)
+    store = run("store")  # 188 records: under the size that starts the process
+    monkeypatch.setattr(outputs, "_EARLY_MIN_BYTES", 0)
+    early = run("early")
+    assert early == store and store[names[0]].count(b"\r\n") == 189
+
+    def broken(*a: Any) -> None:
+        raise RuntimeError("the helper fails")
+
+    monkeypatch.setattr(outputs, "_early_render", broken)
+    assert run("fallback") == store
+    assert joined == [[], [1, 1], []]

@@ -206,7 +206,7 @@ def split_lanes(items: list[tuple[str, str, Path]]) -> tuple[list[tuple[str, str
 
 def _parse_items(
     items: Iterable[tuple[str, str, Path]], sink: Sink, *, host: str, volume: str, options: dict[str, Any] | None,
-    progress: Progress, label_prefix: str, hashes: dict[str, str] | None,
+    progress: Progress, label_prefix: str, hashes: dict[str, str] | None, early: Any = None,
 ) -> list[SourceResult]:
     resources: dict[str, Any] = {}
     results = []
@@ -217,6 +217,9 @@ def _parse_items(
             results.append(SourceResult(artifact, label_prefix + rel, status="failed", error=f"parser unavailable: {e}"))
             continue
         progress("parse", f"{artifact}: {rel}")
+        if early is not None:  # ``outputs.EarlyCsv``: a large journal's CSVs rendered beside its parse
+            early.start(artifact, local, label=label_prefix + rel, user=user_from_path(rel), host=host, options=options,
+                        resources=resources)
         results.append(
             run_file(
                 module, local, sink, label=label_prefix + rel, user=user_from_path(rel), host=host, volume=volume,
@@ -249,16 +252,18 @@ def parse_folder(
     label_prefix: str = "",
     hashes: dict[str, str] | None = None,
     parallel: bool = False,
+    early: Any = None,
 ) -> list[SourceResult]:
     """Parse a folder that mirrors a volume (a triage collection, or files an analyst exported).
 
     ``parallel`` (a case store sink only): the artefacts outside ``MAIN_LANE`` are parsed by a worker process
-    at the same time and merged into the store; results and rows are the same as a sequential run."""
+    at the same time and merged into the store; results and rows are the same as a sequential run. ``early``
+    (``outputs.EarlyCsv``): told of every source of the main lane before its parse."""
     items = [(a, rel, local) for a, rel, local in discover(root) if not only or a in only]
     kw: dict[str, Any] = dict(host=host, volume=volume, options=options, label_prefix=label_prefix, hashes=hashes)
     main, side = split_lanes(items)
     if not (parallel and isinstance(sink, StoreSink) and side and main):
-        return _parse_items(items, sink, progress=progress, **kw)
+        return _parse_items(items, sink, progress=progress, early=early, **kw)
     import multiprocessing as mp
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
@@ -272,7 +277,7 @@ def parse_folder(
         part = Path(tmp) / "lane.sqlite"
         with ProcessPoolExecutor(1, mp_context=ctx) as pool:
             fut = pool.submit(_worker_lane, (side, str(part), host, volume, options, label_prefix, hashes))
-            results = _parse_items(main, sink, progress=progress, **kw)
+            results = _parse_items(main, sink, progress=progress, early=early, **kw)
             progress("parse", f"waiting for {len(side)} sources in the second lane")
             side_results = fut.result()
         sink.store.merge(part)
@@ -386,7 +391,7 @@ def analyze(
     jsonl: bool = False,
 ) -> RunSummary:
     """``wintriage analyze``: evidence -> case/case.sqlite, case/csv/*, case/report.html (+ timeline.jsonl)."""
-    from .outputs import OutputRun
+    from .outputs import EarlyCsv, OutputRun
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -399,18 +404,23 @@ def analyze(
     store.set_meta("evidence", str(evidence))
     store.set_meta("volumes", summary.volumes)
     hashes = manifest_hashes(out / "files")
-    for vol in collected:
-        summary.sources += parse_folder(
-            vol.root, sink, host=vol.info.get("host", ""), volume=vol.info.get("name", ""), options=options,
-            progress=progress, label_prefix=vol.info.get("prefix", ""), hashes=hashes, parallel=True,
-        )
-        store.commit()
-    store.set_meta("run", {"seconds_parse": round(time.perf_counter() - t0, 3)})
-    # the exports read only parsed rows: they run in worker processes while this process runs the analyzers
-    # (findings go into the same WAL database), then submits the report (it reads the findings) and builds the
-    # explorer's indexes and full-text index; the journal mode goes back to DELETE once every reader is done
-    store.index_timeline_time()
-    outputs = OutputRun(out, tz=tz, encoding=encoding, progress=progress, jsonl=jsonl).start()
+    early = EarlyCsv(out, tz, encoding)
+    try:
+        for vol in collected:
+            summary.sources += parse_folder(
+                vol.root, sink, host=vol.info.get("host", ""), volume=vol.info.get("name", ""), options=options,
+                progress=progress, label_prefix=vol.info.get("prefix", ""), hashes=hashes, parallel=True, early=early,
+            )
+            store.commit()
+        store.set_meta("run", {"seconds_parse": round(time.perf_counter() - t0, 3)})
+        # the exports read only parsed rows: they run in worker processes while this process runs the analyzers
+        # (findings go into the same WAL database), then submits the report (it reads the findings) and builds the
+        # explorer's indexes and full-text index; the journal mode goes back to DELETE once every reader is done
+        store.index_timeline_time()
+        outputs = OutputRun(out, tz=tz, encoding=encoding, progress=progress, jsonl=jsonl, early=early).start()
+    except BaseException:
+        early.cleanup()
+        raise
     try:
         progress("analyze", "findings and answers")
         from .analyzers import run_all
@@ -420,7 +430,10 @@ def analyze(
         outputs.start_report()
         store.build_indexes()
     finally:
-        outputs.finish()
+        try:
+            outputs.finish()
+        finally:
+            early.cleanup()
     store.close(index=False)
     summary.seconds = time.perf_counter() - t0
     return summary
