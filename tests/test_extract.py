@@ -297,3 +297,24 @@ def test_triage_on_damaged_volume(td: TD, tmp_path: Path, flip: int) -> None:
     p.write_bytes(data)
     r = CliRunner().invoke(main, ["extract", str(p), "--triage", "-o", str(tmp_path / "o"), "--json"])
     assert r.exit_code in (0, 2) and "Traceback" not in r.output
+
+
+def test_forked_collection_after_one_in_this_process(td: TD, tmp_path: Path) -> None:
+    """``analyze`` collects an image in a forked process. A process that already collected here has a hashing
+    thread pool, whose thread the fork does not copy: the child makes its own pool instead of waiting forever on
+    the inherited one, and collects the same files."""
+    import threading
+
+    from wintriage import pipeline
+
+    here = collect_evidence(td(PUBLIC), tmp_path / "here")  # this process now has its hashing pool
+    got: list[object] = []
+    t = threading.Thread(target=lambda: got.append(pipeline._collect(td(PUBLIC), tmp_path / "forked",
+                                                                      pipeline._quiet, {})), daemon=True)
+    t.start()
+    t.join(120)
+    assert not t.is_alive(), "the forked collection hangs"
+    (forked,) = got
+    assert [v.info["files"] for v in forked] == [v.info["files"] for v in here]  # type: ignore[attr-defined]
+    manifest = "extract_manifest.csv"  # every file with its MD5 and SHA-256 (and relative paths)
+    assert (tmp_path / "forked" / manifest).read_bytes() == (tmp_path / "here" / manifest).read_bytes()

@@ -212,14 +212,16 @@ def _finish(dest: str, info: FileInfo) -> None:
 
 
 _PARALLEL_MIN = 256 << 10
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it, the pool)
 
 
 def _hash_pool() -> ThreadPoolExecutor:
+    """The hashing thread, one per process: a process forked from one that had it (``analyze`` collects in a
+    forked process) inherits the pool object but not its thread, so it makes its own."""
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(1, thread_name_prefix="wintriage-md5")
-    return _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="wintriage-md5"))
+    return _POOL[1]
 
 
 @dataclass
