@@ -174,7 +174,7 @@ def test_early_csv_equals_the_store_export(td: TD, tmp_path: Path, monkeypatch: 
                                           enc: str) -> None:
     """``analyze`` of a volume folder whose journal is large enough: a forked process renders MFTECmd's $J and NLT's
     UsnJrnl CSVs beside the parse, and the export joins them; the bytes are the store export's. When that process
-    fails, the store export writes them, the same bytes again."""
+    fails, or is still at it well after the parse, the store export writes them, the same bytes again."""
     import shutil
 
     from wintriage import outputs
@@ -210,4 +210,13 @@ def test_early_csv_equals_the_store_export(td: TD, tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(outputs, "_early_render", broken)
     assert run("fallback") == store
-    assert joined == [[], [1, 1], []]
+
+    def stuck(*a: Any) -> None:
+        import time
+
+        time.sleep(60)
+
+    monkeypatch.setattr(outputs, "_early_render", stuck)
+    monkeypatch.setattr(outputs, "_EARLY_GRACE_S", 0.5)
+    assert run("stuck") == store  # killed after the grace: the store export writes the CSVs
+    assert joined == [[], [1, 1], [], []]

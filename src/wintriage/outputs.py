@@ -100,6 +100,7 @@ def _join_parts(out: Path, shape: Any, parts: list[str], tz: timezone, encoding:
 
 # --- CSVs written while the case is parsed ----------------------------------------------------------------
 _EARLY_MIN_BYTES = 16 << 20  # a journal this large (~170k records) is worth a process of its own
+_EARLY_GRACE_S = 120.0  # how long the export waits for them once the parse is done (they usually finish before)
 
 
 class EarlyCsv:
@@ -142,8 +143,14 @@ class EarlyCsv:
     def parts(self, case: CaseReader) -> dict[Job, list[str]]:
         """Wait for the processes; the part files of each shape, in the order of the table's sources, when every
         source of the table has them (else nothing: the store export writes the table)."""
+        import time
+
+        deadline = time.monotonic() + _EARLY_GRACE_S
         for _label, proc, _d in self.jobs:
-            proc.join()
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():  # far slower than the parse it runs beside: the store export writes the table
+                proc.kill()
+                proc.join()
         if not self.jobs or not case.has_table(self.TABLE):
             return {}
         labels = [r[0] for r in case.db.execute("SELECT path FROM sources WHERE artifact = ? ORDER BY id", (self.TABLE,))]
