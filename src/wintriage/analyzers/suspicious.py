@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from .. import yamlsafe
 from ..model import EvidenceRef, Finding
 from ..store.case import ident
 from ..timeutil import fmt, from_iso
@@ -138,9 +139,6 @@ def validate(doc: Any) -> list[str]:
     return errs
 
 
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~7x faster than the pure-Python one
-
-
 def load_rules(path: Path | None = None) -> list[dict[str, Any]]:
     """The bundled rules (or a user file); raises :class:`RuleError` listing every schema problem."""
     if path is None:
@@ -148,7 +146,7 @@ def load_rules(path: Path | None = None) -> list[dict[str, Any]]:
     else:
         text = Path(path).read_text(encoding="utf-8")
     try:
-        doc = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's when present)
+        doc = yamlsafe.load(text)
     except yaml.YAMLError as e:
         raise RuleError(f"{path or 'nlt_suspicious.yaml'}: not YAML: {e}") from None
     errs = validate(doc)

@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+from .. import yamlsafe
+
 PROPERTIES = (
     "UserName",
     "RemoteHost",
@@ -51,7 +53,6 @@ COLUMN = {
     **{f"PayloadData{i}": f"payload{i}" for i in range(1, 7)},
 }
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 468 maps in well under a second
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "maps"
 Getter = Callable[[dict[str, Any]], Any]
 _VAR = re.compile(r"%([^%\s]+)%")
@@ -495,7 +496,7 @@ class MapSet:
     def load_text(self, text_: str, source: str) -> int:
         """Load one file: an EvtxECmd ``.map`` (one document) or one of our ``.yaml`` files (a list)."""
         try:
-            docs = list(yaml.load_all(text_, Loader=_LOADER))
+            docs = list(yamlsafe.load_all(text_))  # libyaml when available: 468 maps in well under a second
         except yaml.YAMLError as e:
             self.errors.append(f"{source}: YAML error: {e}")
             return 0

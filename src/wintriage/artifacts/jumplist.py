@@ -98,10 +98,10 @@ CUSTOM_FOOTER = 0xBABFFBAB
 
 @lru_cache(maxsize=1)
 def app_ids() -> dict[str, str]:
-    import yaml
+    from .. import yamlsafe
 
     text = resources.files("wintriage.data").joinpath("jumplist_appids.yaml").read_text(encoding="utf-8")
-    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # noqa: S506 - safe loaders
+    data = yamlsafe.load(text) or {}
     return {str(k).lower(): str(v) for k, v in (data.get("appids") or {}).items()}
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from ... import yamlsafe
 from ...timeutil import EPOCH_AS_FILETIME, TICKS_PER_SECOND, fmt
 from .hive import (
     MAX_DEPTH,
@@ -93,7 +94,6 @@ RECMD_PLUGINS: list[tuple[str, str, str | None, tuple[str, ...]]] = [
 ]  # fmt: skip
 
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CACHE: dict[tuple[str, int, int], Batch] = {}
 
 
@@ -157,7 +157,7 @@ def load_batch(path: Path | str) -> Batch:
     except (OSError, UnicodeDecodeError) as e:
         raise BatchError(f"{path}: cannot read: {e}") from None
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (libyaml's CSafeLoader when present)
+        doc = yamlsafe.load(text)
     except yaml.YAMLError as e:
         raise BatchError(f"{path}: YAML syntax error: {e}") from None
     if not isinstance(doc, dict):
