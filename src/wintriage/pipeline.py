@@ -320,9 +320,11 @@ def _preload(options: dict[str, Any]) -> None:
             continue
     import importlib
 
-    for mod in (".analyzers.answers", ".analyzers.sigma", ".analyzers.suspicious", ".analyzers.context", ".outputs"):
+    from . import analyzers
+
+    for mod in (*(m for m, _fn in analyzers.FINDING_ANALYZERS), ".answers", "..outputs"):
         try:
-            importlib.import_module(mod, __package__)
+            importlib.import_module(mod, analyzers.__name__)
         except Exception:  # noqa: BLE001, S112 - reported when the analyzers run
             continue
     if not options.get("sigma"):

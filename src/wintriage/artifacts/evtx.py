@@ -21,6 +21,7 @@ EvtxECmd maps (``evtx_maps``) fill ``map_description``, ``user_name``, ``remote_
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import itertools
 import json
@@ -563,13 +564,10 @@ _OFFSET = re.compile(r"offset:? (\d+)")
 BATCH = 1024
 
 
-_BUNDLED_MAPS: list[MapSet] = []  # our own map set, loaded once per process (``warm``: before lanes fork)
-
-
+@functools.lru_cache(maxsize=1)
 def _bundled_maps() -> MapSet:
-    if not _BUNDLED_MAPS:
-        _BUNDLED_MAPS.append(load_maps(()))
-    return _BUNDLED_MAPS[0]
+    """Our own map set, loaded once per process (``warm``: before the lanes fork)."""
+    return load_maps(())
 
 
 def warm(options: dict[str, Any]) -> None:
