@@ -617,19 +617,17 @@ def _iter_chunks(path: Path, rs: int, count: int, first: int = 0,
     mapped costs less than faulting in the pages of a mapping of the file and copying them to fix them up.
     ``mapped`` (pass 1, which reads headers and directories only, in place): read-only views of a mapping of the
     file instead, whose pages are let go once the chunk has been used."""
-    with open(path, "rb", buffering=0) as fh:
-        size = os.fstat(fh.fileno()).st_size
-        count = min(count, size // rs)
-        if first >= count:
-            return
-        per = max(1, _CHUNK_BYTES // rs)
-        if mapped:
-            yield from _mapped_chunks(fh, rs, count, first, per)
-            return
+    if mapped:
+        with open(path, "rb", buffering=0) as fh:
+            count = min(count, os.fstat(fh.fileno()).st_size // rs)
+            if first < count:
+                yield from _mapped_chunks(fh, rs, count, first, max(1, _CHUNK_BYTES // rs))
+        return
     chunks = _Chunks(path, rs, count)
     try:
-        for idx in range(first, count, per):
-            item = chunks.read(idx, min(per, count - idx))
+        count = min(count, os.fstat(chunks.fh.fileno()).st_size // rs)
+        for idx in range(first, count, chunks.per):
+            item = chunks.read(idx, min(chunks.per, count - idx))
             if not item[2]:  # the file shrank under us
                 return
             yield item
